@@ -1,0 +1,54 @@
+# timeblind: `make reproduce` runs the whole study, `make test` runs the test suite.
+# Both create or update .venv first. Variables: CORES, TORCH (e.g. TORCH="torch==2.13.0 --index-url ..."
+# for a CUDA build), PYTHON (the interpreter that creates .venv), PORT (MLflow UI).
+
+PYTHON ?= python3
+VENV ?= .venv
+CORES ?= 2
+TORCH ?= torch==2.13.0
+PORT ?= 5000
+BIN := $(abspath $(VENV))/bin
+REPORT := results/report.html
+export PATH := $(BIN):$(PATH)
+
+.PHONY: reproduce test test-all lab mlflow bench lint clean
+
+# Torch first and pinned: an unpinned torch would pull gigabytes of CUDA wheels on a CPU machine.
+$(VENV)/.installed: envs/requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -r envs/requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+reproduce: $(VENV)/.installed
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report $(REPORT)
+	@echo
+	@echo "report:  $(abspath $(REPORT))  (open it in a browser)"
+	@echo "tables:  $(abspath results/tables)"
+	@echo "figures: $(abspath results/figures)"
+	@echo "MLflow:  $${MLFLOW_TRACKING_URI:-sqlite:///$(abspath results/mlflow.db)}"
+	@echo "         browse it with 'make mlflow', then open http://127.0.0.1:$(PORT)"
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+lab: $(VENV)/.installed
+	$(BIN)/jupyter lab --notebook-dir=. notebooks
+
+mlflow: $(VENV)/.installed
+	$(BIN)/mlflow server --host 127.0.0.1 --port $(PORT) \
+		--backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(abspath results/mlflow.db)} \
+		--default-artifact-root $(abspath results/mlartifacts)
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m timeblind.bench
+
+lint: $(VENV)/.installed
+	$(BIN)/snakemake --lint
+
+clean:
+	rm -rf results/* .snakemake
+	git checkout -- results/README.md

@@ -1,0 +1,5 @@
+import sys
+
+from timeblind.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data sets: generation into packed shards, manifests, torch datasets. Knows nothing of models."""

@@ -1,0 +1,1 @@
+"""Evaluation: predictions, accuracy with confidence intervals, result tables."""

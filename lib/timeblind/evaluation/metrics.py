@@ -1,0 +1,28 @@
+"""Accuracy with 95% confidence intervals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+
+def wilson_interval(correct: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion; well-behaved near 0 and 1."""
+    if total <= 0:
+        raise ValueError(f"total={total}: need at least one prediction")
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    p = correct / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean over independent runs (e.g. seeds)."""
+    values = np.asarray(values, float)
+    if len(values) < 2:
+        raise ValueError("a t interval needs at least two runs")
+    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    return float(values.mean() - half), float(values.mean() + half)

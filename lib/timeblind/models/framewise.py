@@ -1,0 +1,45 @@
+"""Frame-wise, VLM-like encoder: every frame is encoded alone, time enters only afterwards.
+
+This is the shape of today's video-language models: a per-frame vision tower whose
+embeddings are then attended over time. No pixel of one frame ever meets a pixel of another
+before spatial pooling, which is exactly what SpookyBench punishes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from timeblind.models.layers import SpatialTrunk, sinusoidal_positions
+
+
+@dataclass
+class FramewiseConfig:
+    width: int = 32  # channels of the first conv stage
+    dim: int = 128  # frame embedding size
+    temporal_layers: int = 2  # transformer layers over frame embeddings
+    heads: int = 4
+    max_frames: int = 256
+    full_resolution_stages: int = 1  # later stages stride: T times the images makes full resolution costly
+
+
+class FramewiseEncoder(nn.Module):
+    def __init__(self, cfg: FramewiseConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.frame_encoder = SpatialTrunk(1, cfg.width, cfg.dim, cfg.full_resolution_stages)
+        layer = nn.TransformerEncoderLayer(cfg.dim, cfg.heads, 2 * cfg.dim, dropout=0.0,
+                                           batch_first=True, norm_first=True, activation="gelu")
+        self.temporal = nn.TransformerEncoder(layer, cfg.temporal_layers, enable_nested_tensor=False)
+        self.register_buffer("positions", sinusoidal_positions(cfg.max_frames, cfg.dim), persistent=False)
+        self.out_dim = cfg.dim
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        B, T, H, W = video.shape
+        assert T <= self.cfg.max_frames, f"clip has {T} frames, encoder supports at most {self.cfg.max_frames}"
+        frames = video.reshape(B * T, 1, H, W)
+        tokens = self.frame_encoder(frames).reshape(B, T, -1)  # (B, T, D)
+        tokens = self.temporal(tokens + self.positions[:T])  # (B, T, D)
+        return tokens.mean(dim=1)  # (B, D)

@@ -1,0 +1,106 @@
+"""Run a pipeline notebook with papermill, strictly.
+
+papermill only warns about unknown parameters; here they are an error, as are values whose
+type does not match the parameters cell. The executed notebook is always written (also when
+a cell fails), converted to HTML, and attached to the step's MLflow run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from timeblind.tracking import RUN_RECORD_ENV, with_retries
+
+# papermill's inferred type names -> Python types a value may have
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,), "dict": (dict,)}
+
+
+class NotebookParameterError(ValueError):
+    pass
+
+
+class NotebookFailed(RuntimeError):
+    pass
+
+
+def notebook_parameters(notebook: str | Path) -> dict[str, dict]:
+    import papermill as pm
+
+    return pm.inspect_notebook(str(notebook))
+
+
+def check_parameters(notebook: str | Path, params: dict) -> None:
+    declared = notebook_parameters(notebook)
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise NotebookParameterError(
+            f"{notebook}: unknown parameter(s) {unknown}; the parameters cell declares {sorted(declared)}")
+    for name, value in params.items():
+        expected = declared[name]["inferred_type_name"].split("[")[0]
+        types = _TYPES.get(expected)
+        if types and (not isinstance(value, types) or (expected != "bool" and isinstance(value, bool))):
+            raise NotebookParameterError(
+                f"{notebook}: parameter {name}={value!r} is a {type(value).__name__}, expected {expected}")
+
+
+def to_html(notebook: str | Path, html: str | Path) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    tmp = Path(html).with_suffix(".tmp.html")
+    tmp.write_text(body, encoding="utf-8")
+    os.replace(tmp, html)
+
+
+def _attach_to_run(record: Path, files: list[Path]) -> None:
+    if not record.exists() or not record.read_text():
+        return  # the notebook failed before its run started
+    from mlflow.tracking import MlflowClient
+
+    info = json.loads(record.read_text())
+    client = MlflowClient(tracking_uri=info["tracking_uri"])
+    for path in files:
+        with_retries(client.log_artifact, info["run_id"], str(path), "notebook")
+
+
+def run_notebook(notebook: str | Path, output: str | Path, params: dict, html: str | Path | None = None,
+                 cwd: str | Path = ".") -> None:
+    """Execute `notebook` into `output` with `params` (also saved as <output>.params.yaml)."""
+    import papermill as pm
+
+    notebook, output, cwd = Path(notebook), Path(output), Path(cwd).resolve()
+    check_parameters(notebook, params)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    params_file = output.with_suffix(".params.yaml")
+    params_file.write_text(yaml.safe_dump(params, sort_keys=True))
+    record = Path(tempfile.mkstemp(prefix="timeblind-run-", suffix=".json")[1])
+    env = {RUN_RECORD_ENV: str(record), "TIMEBLIND_PROJECT_DIR": str(cwd), "PYTHONUNBUFFERED": "1",
+           "MPLBACKEND": "Agg"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel inherits this process's environment
+    failure = None
+    try:
+        pm.execute_notebook(str(notebook), str(output), parameters=yaml.safe_load(params_file.read_text()),
+                            kernel_name="python3", cwd=str(cwd), log_output=True, progress_bar=False)
+    except pm.PapermillExecutionError as err:
+        failure = err
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    html = Path(html) if html and failure is None else output.with_suffix(".html")
+    html.parent.mkdir(parents=True, exist_ok=True)
+    to_html(output, html)
+    _attach_to_run(record, [output, html])
+    record.unlink(missing_ok=True)
+    if failure is not None:
+        raise NotebookFailed(f"{notebook} failed in cell {failure.exec_count}: {failure.ename}: {failure.evalue}\n"
+                             f"executed notebook kept at {output} (HTML: {html})")

@@ -1,0 +1,1 @@
+"""Figures from tidy tables; never from models."""

@@ -1,0 +1,152 @@
+"""MLflow setup and run helpers. Only the step entry points call this module.
+
+Defaults follow what keeps parallel jobs safe on SQLite: an absolute URI, the store and the
+experiment created once under a file lock beside the database (not in /tmp, which does not
+span nodes), WAL journaling, and retries when SQLite still reports a lock under contention.
+MLFLOW_TRACKING_URI, when set, points everything at a team's tracking server instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import random
+import sqlite3
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from filelock import FileLock
+
+from timeblind.paths import resolve
+
+EXPERIMENT = "timeblind"
+RUN_RECORD_ENV = "TIMEBLIND_RUN_RECORD"  # the notebook runner reads the run id from this file
+
+
+def tracking_uri(results_dir: str | os.PathLike = "results") -> str:
+    if env := os.environ.get("MLFLOW_TRACKING_URI"):
+        return env
+    return f"sqlite:///{resolve(results_dir) / 'mlflow.db'}"  # absolute: four slashes
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient  # imported lazily: mlflow is slow to import
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def with_retries(call, *args, attempts: int = 8, **kwargs):
+    """Call an MLflow client method, retrying while SQLite reports a lock."""
+    for attempt in range(attempts):
+        try:
+            return call(*args, **kwargs)
+        except Exception as err:  # MlflowException or sqlalchemy OperationalError
+            if "database is locked" not in str(err) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * 2**attempt * (1 + random.random()))
+
+
+def init_store(results_dir: str | os.PathLike = "results", experiment: str = EXPERIMENT) -> dict:
+    """Create the store and the experiment once; safe to call from many processes at once."""
+    uri = tracking_uri(results_dir)
+    artifacts = (resolve(results_dir) / "mlartifacts").as_uri()
+    db = _sqlite_path(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(db) + ".lock") if db is not None else None
+    if lock:
+        lock.acquire(timeout=300)
+    try:
+        client = _client(uri)  # runs the schema migrations on a fresh SQLite file
+        found = with_retries(client.get_experiment_by_name, experiment)
+        experiment_id = found.experiment_id if found else with_retries(
+            client.create_experiment, experiment, artifact_location=artifacts)
+        if db is not None:
+            with sqlite3.connect(db) as con:  # WAL lets readers (the UI) and one writer overlap
+                con.execute("PRAGMA journal_mode=WAL")
+    finally:
+        if lock:
+            lock.release()
+    return {"tracking_uri": uri, "experiment": experiment, "experiment_id": experiment_id}
+
+
+def git_commit() -> str:
+    here = Path(__file__).parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def config_hash(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("timeblind", "torch", "lightning", "mlflow", "numpy", "papermill", "snakemake"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+@dataclass
+class StepRun:
+    """An open MLflow run of one pipeline step."""
+
+    client: object
+    run_id: str
+    tracking_uri: str
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+        with_retries(self.client.log_batch, self.run_id, metrics=batch)
+
+    def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None:
+        with_retries(self.client.log_artifact, self.run_id, str(path), artifact_path)
+
+
+@contextmanager
+def step_run(step: str, params: dict, tags: dict | None = None, results_dir: str = "results",
+             experiment: str = EXPERIMENT):
+    """Open a run for one step with its parameters and provenance; closes it FINISHED or FAILED."""
+    from mlflow.entities import Param, RunTag
+
+    store = init_store(results_dir, experiment)
+    client = _client(store["tracking_uri"])
+    all_tags = {"step": step, "git_commit": git_commit(), "config_hash": config_hash(params),
+                **{k: str(v) for k, v in (tags or {}).items()}}
+    run_name = "-".join([step] + [str(v) for k, v in (tags or {}).items()])
+    run = with_retries(client.create_run, store["experiment_id"], run_name=run_name,
+                       tags={**all_tags, "mlflow.runName": run_name})
+    run_id = run.info.run_id
+    if record := os.environ.get(RUN_RECORD_ENV):
+        Path(record).write_text(json.dumps({"run_id": run_id, "tracking_uri": store["tracking_uri"]}))
+    logged = {**{k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in params.items()},
+              **{f"version.{k}": v for k, v in package_versions().items()}}
+    with_retries(client.log_batch, run_id, params=[Param(k, str(v)[:6000]) for k, v in logged.items()])
+    try:
+        yield StepRun(client, run_id, store["tracking_uri"])
+    except BaseException:
+        with_retries(client.set_terminated, run_id, "FAILED")
+        raise
+    with_retries(client.set_terminated, run_id, "FINISHED")

@@ -1,0 +1,1 @@
+"""Training: the thin LightningModule and the fit entry point."""

@@ -1,0 +1,102 @@
+"""Real Snakemake runs of the whole pipeline on a tiny configuration, in a temporary directory."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "config" / "tiny.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+
+
+def snakemake(workdir, env, *args, configfile=TINY):
+    return subprocess.run(SNAKEMAKE + ["--directory", str(workdir), "--configfile", str(configfile), *args],
+                          env=env, capture_output=True, text=True, timeout=900)
+
+
+def planned_jobs(workdir, env, configfile=TINY) -> set[str]:
+    out = snakemake(workdir, env, "--dry-run", "--quiet", "rules", configfile=configfile)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rules = {"init_tracking", "generate", "train", "evaluate", "plot", "all"}
+    return {line.split()[0] for line in out.stdout.splitlines() if line.split() and line.split()[0] in rules}
+
+
+@pytest.mark.e2e
+def test_tiny_pipeline_end_to_end(tmp_path, env):
+    run = snakemake(tmp_path, env, "--cores", "2")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    results = tmp_path / "results"
+
+    # Outputs: data with a manifest, one model per encoder, tables, figures, notebooks.
+    manifest = yaml.safe_load((results / "data/shapes/manifest.json").read_text())
+    assert manifest["counts"] == {"train": 64, "val": 16, "test": 32}
+    for encoder in ("framewise", "early_temporal"):
+        assert (results / f"models/{encoder}/seed0/model.pt").stat().st_size > 0
+    summary = pd.read_csv(results / "tables/accuracy.csv")
+    assert list(summary["encoder"]) == ["framewise", "early_temporal"]
+    assert ((summary["ci_low"] <= summary["accuracy"]) & (summary["accuracy"] <= summary["ci_high"])).all()
+    per_model = pd.read_csv(results / "tables/accuracy_by_model.csv")
+    assert (per_model["n"] == 32).all()
+    for name in ("accuracy.png", "accuracy.svg", "stimuli.png", "stimuli.svg"):
+        assert (results / "figures" / name).stat().st_size > 1000
+    for step in ("generate", "evaluate", "plot", "train_framewise_seed0", "train_early_temporal_seed0"):
+        assert "<html" in (results / f"notebooks/{step}.html").read_text()[:2000].lower()
+        assert (results / f"logs/{step}.ipynb").exists()
+    assert "step 4/4" in (results / "logs/train_early_temporal_seed0.log").read_text()
+
+    # MLflow: every step's run arrived, finished, with provenance, metrics and its notebook.
+    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("timeblind")
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.data.tags["step"] for r in runs) == ["evaluate", "generate", "plot", "train", "train"]
+    for r in runs:
+        assert r.info.status == "FINISHED"
+        assert r.data.tags["config_hash"] and r.data.tags["git_commit"]
+        assert "version.torch" in r.data.params and "results_dir" in r.data.params
+        attached = {Path(a.path).suffix for a in client.list_artifacts(r.info.run_id, "notebook")}
+        assert attached == {".ipynb", ".html"}, r.info.run_name
+    train = [r for r in runs if r.data.tags["step"] == "train"]
+    assert sorted(r.data.tags["encoder"] for r in train) == ["early_temporal", "framewise"]
+    assert all("train/loss" in r.data.metrics and "val/acc" in r.data.metrics for r in train)
+    assert "test_acc.early_temporal" in next(r for r in runs if r.data.tags["step"] == "evaluate").data.metrics
+
+    # The report holds the figures, the tables and the notebooks.
+    report = snakemake(tmp_path, env, "--report", str(tmp_path / "report.html"))
+    assert report.returncode == 0, report.stderr[-3000:]
+    html = (tmp_path / "report.html").read_text()
+    for name in ("accuracy.png", "stimuli.png", "accuracy.csv", "accuracy_by_model.csv", "evaluate.html"):
+        assert name in html, name
+
+    # Nothing changed: nothing to do. One parameter changed: only the jobs it affects.
+    assert planned_jobs(tmp_path, env) == set()
+    changed = yaml.safe_load(TINY.read_text())
+    changed["training"]["max_steps"] = 5
+    changed_file = tmp_path / "changed.yaml"
+    changed_file.write_text(yaml.safe_dump(changed))
+    assert planned_jobs(tmp_path, env, changed_file) == {"train", "evaluate", "plot", "all"}
+
+
+@pytest.mark.e2e
+def test_failing_step_keeps_its_notebook_and_leaves_no_outputs(tmp_path, env):
+    config = yaml.safe_load(TINY.read_text())
+    config["encoders"] = {"framewise": {"width": 4, "dim": 16, "heads": 3}}  # 16 is not divisible by 3
+    configfile = tmp_path / "failing.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    run = snakemake(tmp_path, env, "--cores", "2", configfile=configfile)
+    assert run.returncode != 0
+    results = tmp_path / "results"
+    assert (results / "data/shapes/manifest.json").exists()  # finished work is kept
+    assert not (results / "models/framewise/seed0/model.pt").exists()
+    assert not (results / "notebooks/train_framewise_seed0.html").exists()
+    notebook = (results / "logs/train_framewise_seed0.ipynb").read_text()
+    assert "divisible by num_heads" in notebook and "papermill-error-cell-tag" in notebook
+    assert "divisible by num_heads" in (results / "logs/train_framewise_seed0.html").read_text()
+    assert "failed in cell" in (results / "logs/train_framewise_seed0.log").read_text()
+    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("timeblind").experiment_id])
+    assert {r.data.tags["step"]: r.info.status for r in runs} == {"generate": "FINISHED", "train": "FAILED"}

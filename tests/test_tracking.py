@@ -1,0 +1,76 @@
+"""Parallel jobs never lose an MLflow run on the embedded SQLite store."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    from timeblind import tracking
+    results_dir, index, start_at = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    time.sleep(max(0.0, start_at - time.time()))  # all writers hit the fresh store together
+    with tracking.step_run("train", {"encoder": "e", "seed": index}, {"encoder": "e", "seed": index},
+                           results_dir) as run:
+        for step in range(25):  # sustained contention: many small writes
+            run.log_metrics({"loss": 1.0 / (step + 1), "acc": step / 25}, step=step)
+""")
+
+
+def run_writers(results_dir, env, n=8):
+    import time
+
+    start_at = time.time() + 4.0  # after every interpreter has imported mlflow
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(results_dir), str(i), str(start_at)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(n)]
+    return [(p.wait(timeout=240), p.stderr.read()) for p in procs]
+
+
+def finished_runs(results_dir):
+    client = MlflowClient(f"sqlite:///{results_dir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("timeblind")
+    return client, client.search_runs([experiment.experiment_id], max_results=100)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("initialised_first", [True, False], ids=["pipeline-init-first", "no-init"])
+def test_eight_parallel_writers_on_a_fresh_store_lose_nothing(tmp_path, env, initialised_first):
+    results = tmp_path / "results"
+    if initialised_first:  # what the pipeline's init_tracking rule does before fanning out
+        subprocess.run([sys.executable, "-m", "timeblind", "init-tracking", "--results-dir", str(results)],
+                       env=env, check=True, capture_output=True)
+    outcomes = run_writers(results, env)
+    assert [code for code, _ in outcomes] == [0] * 8, [err[-2000:] for code, err in outcomes if code]
+    client, runs = finished_runs(results)
+    assert len(runs) == 8
+    assert sorted(int(r.data.params["seed"]) for r in runs) == list(range(8))
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert len(client.get_metric_history(run.info.run_id, "loss")) == 25
+        assert {"step", "git_commit", "config_hash", "encoder", "seed"} <= set(run.data.tags)
+        assert "version.torch" in run.data.params
+
+
+def test_store_uri_is_absolute_and_overridable(tmp_path, monkeypatch):
+    from timeblind import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    uri = tracking.tracking_uri("results")
+    assert uri == f"sqlite:///{tmp_path / 'results' / 'mlflow.db'}" and uri.startswith("sqlite:////")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert tracking.tracking_uri("results") == "http://127.0.0.1:5999"
+
+
+def test_init_writes_store_description(tmp_path, env):
+    out = tmp_path / "tracking.json"
+    subprocess.run([sys.executable, "-m", "timeblind", "init-tracking", "--results-dir", str(tmp_path / "r"),
+                    "--output", str(out)], env=env, check=True, capture_output=True)
+    store = json.loads(out.read_text())
+    assert store["experiment"] == "timeblind" and store["tracking_uri"].endswith("/r/mlflow.db")
+    experiment = MlflowClient(store["tracking_uri"]).get_experiment_by_name("timeblind")
+    assert experiment.artifact_location == (tmp_path / "r" / "mlartifacts").as_uri()

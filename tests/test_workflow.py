@@ -1,0 +1,111 @@
+"""The workflow's wiring: rule parameters match notebooks, lint, config validation, envs."""
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from timeblind.notebook import NotebookParameterError, check_parameters, notebook_parameters
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+
+
+def dry_run_commands(workdir, env, configfile=None):
+    args = SNAKEMAKE + ["--directory", str(workdir), "--dry-run", "--printshellcmds", "--forceall", "--cores", "1"]
+    if configfile:
+        args += ["--configfile", str(configfile)]
+    out = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return [shlex.split(line) for line in out.stdout.splitlines() if "run-notebook" in line]
+
+
+def test_every_rule_passes_exactly_its_notebooks_parameters(tmp_path, env):
+    commands = dry_run_commands(tmp_path, env, REPO / "config" / "config.yaml")
+    notebooks = set()
+    for argv in commands:
+        notebook = Path(argv[argv.index("run-notebook") + 1])
+        params = json.loads(argv[argv.index("--params") + 1])
+        assert set(params) == set(notebook_parameters(notebook)), notebook.name
+        check_parameters(notebook, params)  # types match the parameters cell too
+        notebooks.add(notebook.name)
+    assert notebooks == {p.name for p in (REPO / "notebooks").glob("*.ipynb")}
+
+
+def test_unknown_or_mistyped_notebook_parameters_are_errors():
+    notebook = REPO / "notebooks" / "04_plot.ipynb"
+    with pytest.raises(NotebookParameterError, match=r"unknown parameter\(s\) \['figur'\]"):
+        check_parameters(notebook, {"figur": "x"})
+    with pytest.raises(NotebookParameterError, match="tables_dir=3 is a int, expected str"):
+        check_parameters(notebook, {"tables_dir": 3})
+
+
+def test_runner_rejects_unknown_parameters_before_running(tmp_path, env):
+    out = subprocess.run([sys.executable, "-m", "timeblind", "run-notebook", str(REPO / "notebooks" / "04_plot.ipynb"),
+                          str(tmp_path / "out.ipynb"), "--params", '{"bogus": 1}'], env=env, capture_output=True,
+                         text=True)
+    assert out.returncode == 2
+    assert "unknown parameter(s) ['bogus']" in out.stderr
+    assert not (tmp_path / "out.ipynb").exists()
+
+
+def test_notebooks_are_thin_and_committed_clean():
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        assert nb["metadata"]["kernelspec"]["name"] == "python3", path.name
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1 and code[0] is tagged[0], f"{path.name}: first code cell must be the parameters"
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), path.name
+        assert len(code) <= 5, f"{path.name}: logic belongs in lib/timeblind"
+
+
+def test_lint_is_clean(env):
+    out = subprocess.run(SNAKEMAKE + ["--lint"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Lints for" not in out.stdout + out.stderr, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"encoders": {"vit3000": {}}}, "encoders: unknown key(s) ['vit3000']; allowed: ['early_temporal', 'framewise']"),
+    ({"data": {"density": 1.5}}, "data.density: 1.5 is greater than or equal to the maximum of 1"),
+    ({"training": {"seeds": []}}, "training.seeds: [] should be non-empty"),
+    ({"encoders": {"framewise": {"depth": 2}}}, "encoders.framewise: unknown key(s) ['depth']; allowed:"),
+])
+def test_bad_config_is_rejected_before_any_job(tmp_path, env, bad, message):
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for section, values in bad.items():
+        config[section] = {**config[section], **values} if section != "encoders" or "framewise" in values else values
+    configfile = tmp_path / "bad.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    out = subprocess.run(SNAKEMAKE + ["--directory", str(tmp_path), "--configfile", str(configfile), "--cores", "1"],
+                         env=env, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert message in out.stdout + out.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_conda_env_pins_the_same_versions_as_the_requirements():
+    locked = {}
+    for line in (REPO / "envs" / "requirements.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            locked[re.sub(r"[-_.]+", "-", name).lower()] = version.strip()
+    conda = yaml.safe_load((REPO / "envs" / "timeblind.yaml").read_text())
+    pip_section = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
+    pinned = {re.sub(r"[-_.]+", "-", p.split("==")[0]).lower(): p.split("==")[1] for p in pip_section}
+    makefile_torch = re.search(r"^TORCH \?= torch==(\S+)", (REPO / "Makefile").read_text(), re.M).group(1)
+    assert pinned.pop("torch") == makefile_torch
+    for name, version in pinned.items():
+        assert locked.get(name) == version, f"{name}: conda {version}, requirements {locked.get(name)}"
+    pyproject = (REPO / "pyproject.toml").read_text()
+    direct = re.findall(r'^\s+"([A-Za-z0-9_.-]+)[<>=]', pyproject, re.M)
+    for name in direct:
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        assert key in pinned or key == "torch", f"{name} is a dependency but not in envs/timeblind.yaml"
+        assert key in locked or key == "torch", f"{name} is a dependency but not in envs/requirements.txt"

@@ -1,0 +1,66 @@
+import json
+import os
+from pathlib import Path
+
+from snakemake.utils import validate
+
+
+def _validate_config():
+    """Fill defaults and reject bad values before any job starts, naming key and expectation."""
+    import jsonschema
+    import yaml
+
+    schema_path = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+    schema = yaml.safe_load(schema_path.read_text())
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.path))
+    if errors:
+        lines = []
+        for error in errors:
+            key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+            if error.validator == "additionalProperties":
+                allowed = sorted(error.schema.get("properties", {}))
+                unexpected = sorted(set(error.instance) - set(allowed))
+                lines.append(f"  {key}: unknown key(s) {unexpected}; allowed: {allowed}")
+            else:
+                lines.append(f"  {key}: {error.message}")
+        raise ValueError("invalid timeblind config:\n" + "\n".join(lines))
+    validate(config, schema=str(schema_path))  # fills the defaults
+
+
+_validate_config()
+
+RESULTS = "results"
+NOTEBOOKS = Path(workflow.basedir) / "notebooks"
+# Jobs import timeblind from the checkout, whether or not it is pip-installed.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(Path(workflow.basedir) / "lib"), os.environ.get("PYTHONPATH")])
+)
+
+ENCODERS = list(config["encoders"])
+SEEDS = config["training"]["seeds"]
+DATA_DIR = f"{RESULTS}/data/shapes"
+
+
+def notebook(name):
+    return str(NOTEBOOKS / f"{name}.ipynb")
+
+
+def nb_params(**params):
+    """Notebook parameters as one JSON argument; also what Snakemake compares for reruns."""
+    return json.dumps({**params, "results_dir": RESULTS}, sort_keys=True)
+
+
+def model_file(encoder, seed):
+    return f"{RESULTS}/models/{encoder}/seed{seed}/model.pt"
+
+
+def all_models():
+    return [model_file(e, s) for e in ENCODERS for s in SEEDS]
+
+
+def final_outputs():
+    return [
+        f"{RESULTS}/figures/accuracy.png",
+        f"{RESULTS}/tables/accuracy.csv",
+        f"{RESULTS}/notebooks/plot.html",
+    ]

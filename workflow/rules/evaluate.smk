@@ -1,0 +1,21 @@
+rule evaluate:
+    input:
+        notebook=notebook("03_evaluate"),
+        manifest=rules.generate.output.manifest,
+        models=all_models(),
+    output:
+        summary=report(f"{RESULTS}/tables/accuracy.csv", caption="../report/accuracy_table.rst", category="2. Result"),
+        per_model=report(f"{RESULTS}/tables/accuracy_by_model.csv", caption="../report/accuracy_by_model.rst",
+                         category="2. Result"),
+        html=report(f"{RESULTS}/notebooks/evaluate.html", caption="../report/notebook.rst", category="4. Notebooks",
+                    labels={"step": "evaluate", "encoder": "all", "seed": "all"}),
+    params:
+        nb=lambda wildcards, input: nb_params(data_dir=DATA_DIR, models=list(input.models),
+                                              tables_dir=f"{RESULTS}/tables", split="test"),
+    log:
+        notebook=f"{RESULTS}/logs/evaluate.ipynb",
+        stdout=f"{RESULTS}/logs/evaluate.log",
+    threads: 1
+    shell:
+        "OMP_NUM_THREADS={threads} python -m timeblind run-notebook {input.notebook} {log.notebook}"
+        " --html {output.html} --params {params.nb:q} > {log.stdout} 2>&1"

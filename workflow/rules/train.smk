@@ -1,0 +1,26 @@
+rule train:
+    input:
+        notebook=notebook("02_train"),
+        manifest=rules.generate.output.manifest,
+        data=rules.generate.output.data,
+    output:
+        model=f"{RESULTS}/models/{{encoder}}/seed{{seed}}/model.pt",
+        metrics=f"{RESULTS}/models/{{encoder}}/seed{{seed}}/metrics.json",
+        html=report(f"{RESULTS}/notebooks/train_{{encoder}}_seed{{seed}}.html", caption="../report/notebook.rst",
+                    category="4. Notebooks", labels={"step": "train", "encoder": "{encoder}", "seed": "{seed}"}),
+    params:
+        nb=lambda wildcards: nb_params(
+            data_dir=DATA_DIR, out_dir=f"{RESULTS}/models/{wildcards.encoder}/seed{wildcards.seed}",
+            encoder=wildcards.encoder, seed=int(wildcards.seed), encoder_options=config["encoders"][wildcards.encoder],
+            **{k: v for k, v in config["training"].items() if k != "seeds"},
+        ),
+    log:
+        notebook=f"{RESULTS}/logs/train_{{encoder}}_seed{{seed}}.ipynb",
+        stdout=f"{RESULTS}/logs/train_{{encoder}}_seed{{seed}}.log",
+    wildcard_constraints:
+        encoder="|".join(ENCODERS),
+        seed=r"\d+",
+    threads: 1
+    shell:
+        "OMP_NUM_THREADS={threads} python -m timeblind run-notebook {input.notebook} {log.notebook}"
+        " --html {output.html} --params {params.nb:q} > {log.stdout} 2>&1"
