@@ -1,5 +1,4 @@
 import json
-import os
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -31,10 +30,8 @@ _validate_config()
 
 RESULTS = "results"
 NOTEBOOKS = Path(workflow.basedir) / "notebooks"
-# Jobs import timeblind from the checkout, whether or not it is pip-installed.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [str(Path(workflow.basedir) / "lib"), os.environ.get("PYTHONPATH")])
-)
+# Jobs import timeblind from this checkout, whether or not it is pip-installed (e.g. --sdm conda).
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={Path(workflow.basedir) / 'lib'}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 ENCODERS = list(config["encoders"])
 SEEDS = config["training"]["seeds"]

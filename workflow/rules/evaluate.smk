@@ -16,6 +16,8 @@ rule evaluate:
         notebook=f"{RESULTS}/logs/evaluate.ipynb",
         stdout=f"{RESULTS}/logs/evaluate.log",
     threads: 1
+    conda:
+        "../../envs/timeblind.yaml"
     shell:
         "OMP_NUM_THREADS={threads} python -m timeblind run-notebook {input.notebook} {log.notebook}"
         " --html {output.html} --params {params.nb:q} > {log.stdout} 2>&1"

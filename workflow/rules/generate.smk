@@ -14,6 +14,8 @@ rule generate:
         notebook=f"{RESULTS}/logs/generate.ipynb",
         stdout=f"{RESULTS}/logs/generate.log",
     threads: 1
+    conda:
+        "../../envs/timeblind.yaml"
     shell:
         "OMP_NUM_THREADS={threads} python -m timeblind run-notebook {input.notebook} {log.notebook}"
         " --html {output.html} --params {params.nb:q} > {log.stdout} 2>&1"

@@ -3,7 +3,11 @@ rule init_tracking:
     # schema migrations on one SQLite file race each other.
     output:
         f"{RESULTS}/tracking.json",
+    params:
+        results_dir=lambda wildcards, output: Path(output[0]).parent,
     log:
         f"{RESULTS}/logs/init_tracking.log",
+    conda:
+        "../../envs/timeblind.yaml"
     shell:
-        "python -m timeblind init-tracking --results-dir {RESULTS} --output {output} > {log} 2>&1"
+        "python -m timeblind init-tracking --results-dir {params.results_dir} --output {output} > {log} 2>&1"

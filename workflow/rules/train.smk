@@ -21,6 +21,8 @@ rule train:
         encoder="|".join(ENCODERS),
         seed=r"\d+",
     threads: 1
+    conda:
+        "../../envs/timeblind.yaml"
     shell:
         "OMP_NUM_THREADS={threads} python -m timeblind run-notebook {input.notebook} {log.notebook}"
         " --html {output.html} --params {params.nb:q} > {log.stdout} 2>&1"
