@@ -22,9 +22,11 @@ $(VENV)/.installed: envs/requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
+# The report is rebuilt only when a result is newer than it, so a no-op rerun does no work.
 reproduce: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES)
-	$(BIN)/snakemake --report $(REPORT)
+	@if [ ! -f $(REPORT) ] || [ -n "$$(find results/tables results/figures results/notebooks -newer $(REPORT) | head -n 1)" ]; \
+	then $(BIN)/snakemake --report $(REPORT); else echo "report up to date"; fi
 	@echo
 	@echo "report:  $(abspath $(REPORT))  (open it in a browser)"
 	@echo "tables:  $(abspath results/tables)"
