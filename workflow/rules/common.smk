@@ -1,4 +1,5 @@
 import json
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -30,8 +31,11 @@ _validate_config()
 
 RESULTS = "results"
 NOTEBOOKS = Path(workflow.basedir) / "notebooks"
-# Jobs import timeblind from this checkout, whether or not it is pip-installed (e.g. --sdm conda).
-shell.prefix(f"set -euo pipefail; export PYTHONPATH={Path(workflow.basedir) / 'lib'}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
+# Jobs run the interpreter Snakemake runs under (so an unactivated .venv works) and import
+# timeblind from this checkout, whether or not it is pip-installed. Under --sdm conda the
+# environment's own interpreter is kept.
+_JOB_PATH = "" if workflow.deployment_settings.deployment_method else f"export PATH={Path(sys.executable).parent}:$PATH; "
+shell.prefix(f"set -euo pipefail; {_JOB_PATH}export PYTHONPATH={Path(workflow.basedir) / 'lib'}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 ENCODERS = list(config["encoders"])
 SEEDS = config["training"]["seeds"]
