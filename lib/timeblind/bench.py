@@ -32,7 +32,8 @@ def _timed(argv: list[str], **kwargs) -> float:
 
 def step_overhead(workdir: Path) -> None:
     """The generate step on a small data set: the notebook (fresh kernel, imports, MLflow run,
-    HTML copy) against the same library calls made directly in a fresh interpreter."""
+    HTML copy) against the same library work (data set and preview figure) done directly in a
+    fresh interpreter, without papermill or MLflow."""
     params = dict(seed=0, height=32, width=32, frames=8, speed=1, density=0.5, coherence=1.0,
                   train_size=200, val_size=40, test_size=40)
     direct = f"""
@@ -40,6 +41,12 @@ import time; t = time.perf_counter()
 from timeblind.data.shapes import ShapesConfig, write_dataset
 cfg = ShapesConfig.from_dict({{"height": 32, "width": 32, "motion": {{"frames": 8}}}})
 write_dataset("{workdir}/direct", cfg, 0, {{"train": 200, "val": 40, "test": 40}}, log=lambda *a: None)
+from timeblind.data.shapes import load_split, unpack
+from timeblind.plots.figures import stimulus_preview
+from timeblind.stimuli import motion_energy_mask
+packed, labels = load_split("{workdir}/direct", "val")
+clips = [unpack(packed[i], 32) for i in range(8)]
+stimulus_preview(clips, labels[:8], list(cfg.classes), [motion_energy_mask(c) for c in clips], "{workdir}/direct/preview")
 """
     direct_seconds = _timed([sys.executable, "-c", direct])
     nb_params = {**params, "out_dir": f"{workdir}/nb", "preview": f"{workdir}/nb/preview", "results_dir": str(workdir)}

@@ -140,7 +140,8 @@ def step_run(step: str, params: dict, tags: dict | None = None, results_dir: str
                        tags={**all_tags, "mlflow.runName": run_name})
     run_id = run.info.run_id
     if record := os.environ.get(RUN_RECORD_ENV):
-        Path(record).write_text(json.dumps({"run_id": run_id, "tracking_uri": store["tracking_uri"]}))
+        Path(record).write_text(json.dumps({"run_id": run_id, "tracking_uri": store["tracking_uri"],
+                                            "artifact_uri": run.info.artifact_uri}))
     logged = {**{k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in params.items()},
               **{f"version.{k}": v for k, v in package_versions().items()}}
     with_retries(client.log_batch, run_id, params=[Param(k, str(v)[:6000]) for k, v in logged.items()])
