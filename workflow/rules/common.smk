@@ -42,6 +42,14 @@ SEEDS = config["training"]["seeds"]
 DATA_DIR = f"{RESULTS}/data/shapes"
 
 
+# Every step: its notebook through papermill (strict parameters), the executed notebook kept as
+# a log even on failure, an HTML copy as output for the report.
+RUN_NOTEBOOK = (
+    "OMP_NUM_THREADS={threads} python -m timeblind run-notebook {input.notebook} {log.notebook}"
+    " --html {output.html} --params {params.nb:q} > {log.stdout} 2>&1"
+)
+
+
 def notebook(name):
     return str(NOTEBOOKS / f"{name}.ipynb")
 

@@ -19,5 +19,4 @@ rule evaluate:
     conda:
         "../../envs/timeblind.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} python -m timeblind run-notebook {input.notebook} {log.notebook}"
-        " --html {output.html} --params {params.nb:q} > {log.stdout} 2>&1"
+        RUN_NOTEBOOK

@@ -24,5 +24,4 @@ rule train:
     conda:
         "../../envs/timeblind.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} python -m timeblind run-notebook {input.notebook} {log.notebook}"
-        " --html {output.html} --params {params.nb:q} > {log.stdout} 2>&1"
+        RUN_NOTEBOOK
