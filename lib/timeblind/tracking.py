@@ -129,7 +129,7 @@ class StepRun:
 def step_run(step: str, params: dict, tags: dict | None = None, results_dir: str = "results",
              experiment: str = EXPERIMENT):
     """Open a run for one step with its parameters and provenance; closes it FINISHED or FAILED."""
-    from mlflow.entities import Param, RunTag
+    from mlflow.entities import Param
 
     store = init_store(results_dir, experiment)
     client = _client(store["tracking_uri"])
