@@ -37,16 +37,12 @@ def step_overhead(workdir: Path) -> None:
     params = dict(seed=0, height=32, width=32, frames=8, speed=1, density=0.5, coherence=1.0,
                   train_size=200, val_size=40, test_size=40)
     direct = f"""
-import time; t = time.perf_counter()
-from timeblind.data.shapes import ShapesConfig, write_dataset
+from pathlib import Path
+from timeblind.data.shapes import ShapesConfig
+from timeblind.steps import build_shapes_dataset
 cfg = ShapesConfig.from_dict({{"height": 32, "width": 32, "motion": {{"frames": 8}}}})
-write_dataset("{workdir}/direct", cfg, 0, {{"train": 200, "val": 40, "test": 40}}, log=lambda *a: None)
-from timeblind.data.shapes import load_split, unpack
-from timeblind.plots.figures import stimulus_preview
-from timeblind.stimuli import motion_energy_mask
-packed, labels = load_split("{workdir}/direct", "val")
-clips = [unpack(packed[i], 32) for i in range(8)]
-stimulus_preview(clips, labels[:8], list(cfg.classes), [motion_energy_mask(c) for c in clips], "{workdir}/direct/preview")
+build_shapes_dataset(Path("{workdir}/direct"), Path("{workdir}/direct/preview"), cfg, 0,
+                     {{"train": 200, "val": 40, "test": 40}})
 """
     direct_seconds = _timed([sys.executable, "-c", direct])
     nb_params = {**params, "out_dir": f"{workdir}/nb", "preview": f"{workdir}/nb/preview", "results_dir": str(workdir)}

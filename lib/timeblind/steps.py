@@ -19,34 +19,41 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def build_shapes_dataset(out_dir: Path, preview: Path, cfg, seed: int, sizes: dict[str, int]) -> dict:
+    """The generate step's work without tracking: the data set, then one validation clip per
+    class drawn as frame / mean / motion-energy mask. Returns the manifest and figure paths."""
+    from timeblind.data.shapes import load_split, unpack, write_dataset
+    from timeblind.plots.figures import stimulus_preview
+    from timeblind.stimuli import motion_energy_mask
+
+    manifest = write_dataset(out_dir, cfg, seed, sizes)
+    packed, labels = load_split(out_dir, "val")
+    shown = [next(i for i in range(len(labels)) if labels[i] == c) for c in range(len(cfg.classes))]
+    clips = [unpack(packed[i], cfg.width) for i in shown]
+    masks = [motion_energy_mask(c, cfg.motion.speed) for c in clips]
+    return {"manifest": manifest, "figures": stimulus_preview(clips, labels[shown], list(cfg.classes), masks, preview)}
+
+
 def generate(*, out_dir: str, preview: str, seed: int, height: int, width: int, frames: int, speed: int,
              density: float, coherence: float, train_size: int, val_size: int, test_size: int,
              results_dir: str = "results") -> dict:
     """Write the shapes data set (train/val/test) and a preview figure; returns the manifest
     and the figure paths."""
     p = dict(locals())
-    from timeblind.data.shapes import ShapesConfig, load_split, unpack, write_dataset
-    from timeblind.plots.figures import stimulus_preview
-    from timeblind.stimuli import motion_energy_mask
+    from timeblind.data.shapes import ShapesConfig
 
     cfg = ShapesConfig.from_dict({
-        "height": p["height"], "width": p["width"],
-        "motion": {"frames": p["frames"], "speed": p["speed"], "density": p["density"], "coherence": p["coherence"]},
+        "height": height, "width": width,
+        "motion": {"frames": frames, "speed": speed, "density": density, "coherence": coherence},
     })
-    out_dir = resolve(p["out_dir"])
-    sizes = {"train": p["train_size"], "val": p["val_size"], "test": p["test_size"]}
-    with tracking.step_run("generate", p, {"dataset": "shapes"}, p["results_dir"]) as run:
-        manifest = write_dataset(out_dir, cfg, p["seed"], sizes)
-        packed, labels = load_split(out_dir, "val")
-        shown = [next(i for i in range(len(labels)) if labels[i] == c) for c in range(len(cfg.classes))]
-        clips = [unpack(packed[i], cfg.width) for i in shown]
-        masks = [motion_energy_mask(c, cfg.motion.speed) for c in clips]
-        preview = stimulus_preview(clips, labels[shown], list(cfg.classes), masks, resolve(p["preview"]))
+    sizes = {"train": train_size, "val": val_size, "test": test_size}
+    with tracking.step_run("generate", p, {"dataset": "shapes"}, results_dir) as run:
+        result = build_shapes_dataset(resolve(out_dir), resolve(preview), cfg, seed, sizes)
         run.log_metrics({f"clips_{k}": v for k, v in sizes.items()})
-        run.log_artifact(out_dir / "manifest.json")
-        for path in preview:
+        run.log_artifact(resolve(out_dir) / "manifest.json")
+        for path in result["figures"]:
             run.log_artifact(path, "figures")
-    return {"manifest": manifest, "figures": preview}
+    return result
 
 
 def train(*, data_dir: str, out_dir: str, encoder: str, seed: int, max_steps: int, batch_size: int, lr: float,
