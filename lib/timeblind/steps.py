@@ -19,45 +19,53 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def build_shapes_dataset(out_dir: Path, preview: Path, cfg, seed: int, sizes: dict[str, int]) -> dict:
-    """The generate step's work without tracking: the data set, then one validation clip per
-    class drawn as frame / mean / motion-energy mask. Returns the manifest and figure paths."""
-    from timeblind.data.shapes import load_split, unpack, write_dataset
-    from timeblind.plots.figures import stimulus_preview
+def build_dataset(out_dir: Path, preview: Path, cfg, seed: int, sizes: dict[str, int], workers: int = 1,
+                  per_category: int = 3) -> dict:
+    """The generate step's work without tracking: the data set, then a few validation clips per
+    category drawn as frame / mean / recovered figure and written as GIF animations."""
+    import numpy as np
+
+    from timeblind.data.dataset import StimulusDataset, write_dataset
+    from timeblind.plots.figures import stimulus_preview, write_animation
     from timeblind.stimuli import motion_energy_mask
 
-    manifest = write_dataset(out_dir, cfg, seed, sizes)
-    packed, labels = load_split(out_dir, "val")
-    shown = [next(i for i in range(len(labels)) if labels[i] == c) for c in range(len(cfg.classes))]
-    clips = [unpack(packed[i], cfg.width) for i in shown]
-    masks = [motion_energy_mask(c, cfg.motion.speed) for c in clips]
-    return {"manifest": manifest, "figures": stimulus_preview(clips, labels[shown], list(cfg.classes), masks, preview)}
+    manifest = write_dataset(out_dir, cfg, seed, sizes, workers=workers)
+    val = StimulusDataset(out_dir, "val")
+    shown = [i for c in cfg.categories
+             for i in [j for j in range(len(val)) if val.samples.category[j] == c][:per_category]]
+    clips = [val.clip(i) for i in shown]
+    titles = [f"{val.samples.category[i]}: {val.samples.label[i]}" for i in shown]
+    recovered = [np.tile(c.mean(axis=(1, 2)), (c.shape[1], 1)) if val.samples.category[i] == "patterns"
+                 else motion_energy_mask(c, cfg.motion.speed) for i, c in zip(shown, clips)]
+    animations = [write_animation(c, preview.with_name(f"{preview.name}_animations") / f"{k:02d}_{i}.gif",
+                                  fps=cfg.motion.fps, scale=max(1, 128 // cfg.width))
+                  for k, (i, c) in enumerate(zip(shown, clips))]
+    return {"manifest": manifest, "figures": stimulus_preview(clips, titles, recovered, preview),
+            "animations": animations, "titles": titles}
 
 
-def generate(*, out_dir: str, preview: str, seed: int, height: int, width: int, frames: int, speed: int,
-             density: float, coherence: float, train_size: int, val_size: int, test_size: int,
-             results_dir: str = "results") -> dict:
-    """Write the shapes data set (train/val/test) and a preview figure; returns the manifest
-    and the figure paths."""
+def generate(*, out_dir: str, preview: str, seed: int, train_size: int, val_size: int, test_size: int,
+             stimulus: dict, workers: int = 1, results_dir: str = "results") -> dict:
+    """Write the stimulus data set (train/val/test), a preview figure and GIF animations; returns
+    the manifest and the figure paths. `stimulus` is the config's data section without seed and
+    sizes (StimulusConfig.from_pipeline)."""
     p = dict(locals())
-    from timeblind.data.shapes import ShapesConfig
+    from timeblind.data.dataset import StimulusConfig
 
-    cfg = ShapesConfig.from_dict({
-        "height": height, "width": width,
-        "motion": {"frames": frames, "speed": speed, "density": density, "coherence": coherence},
-    })
+    cfg = StimulusConfig.from_pipeline(stimulus)
     sizes = {"train": train_size, "val": val_size, "test": test_size}
-    with tracking.step_run("generate", p, {"dataset": "shapes"}, results_dir) as run:
-        result = build_shapes_dataset(resolve(out_dir), resolve(preview), cfg, seed, sizes)
-        run.log_metrics({f"clips_{k}": v for k, v in sizes.items()})
+    with tracking.step_run("generate", p, {"categories": ",".join(cfg.categories)}, results_dir) as run:
+        result = build_dataset(resolve(out_dir), resolve(preview), cfg, seed, sizes, workers)
+        run.log_metrics({f"clips_{k}": v for k, v in sizes.items()} | {"classes": len(cfg.classes)})
         run.log_artifact(resolve(out_dir) / "manifest.json")
-        for path in result["figures"]:
+        for path in result["figures"] + result["animations"]:
             run.log_artifact(path, "figures")
     return result
 
 
 def train(*, data_dir: str, out_dir: str, encoder: str, seed: int, max_steps: int, batch_size: int, lr: float,
-          weight_decay: float, val_every: int, encoder_options: dict, results_dir: str = "results") -> dict:
+          weight_decay: float, val_every: int, encoder_options: dict, stream: bool = False,
+          results_dir: str = "results") -> dict:
     """Train one encoder with one seed; writes model.pt and metrics.json into out_dir."""
     p = dict(locals())
     from timeblind.training.fit import fit
@@ -68,7 +76,7 @@ def train(*, data_dir: str, out_dir: str, encoder: str, seed: int, max_steps: in
         metrics = fit(resolve(p["data_dir"]), out_dir, encoder=p["encoder"], seed=p["seed"],
                       max_steps=p["max_steps"], batch_size=p["batch_size"], lr=p["lr"],
                       weight_decay=p["weight_decay"], val_every=p["val_every"],
-                      encoder_options=p["encoder_options"], tracking=run)
+                      encoder_options=p["encoder_options"], stream=p["stream"], tracking=run)
         run.log_metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
         _write_json(out_dir / "metrics.json", {**metrics, "mlflow_run_id": run.run_id})
     return metrics

@@ -25,6 +25,14 @@ def _validate_config():
                 lines.append(f"  {key}: {error.message}")
         raise ValueError("invalid timeblind config:\n" + "\n".join(lines))
     validate(config, schema=str(schema_path))  # fills the defaults
+    # What a schema cannot know (shape, font and object names, lengths that fit the clip...):
+    # build the stimulus generator's config now, so a typo fails here and not in a job.
+    from timeblind.data.dataset import StimulusConfig
+
+    try:
+        StimulusConfig.from_pipeline(config["data"])
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"invalid timeblind config:\n  data: {error}") from None
 
 
 _validate_config()
@@ -39,7 +47,7 @@ shell.prefix(f"set -euo pipefail; {_JOB_PATH}export PYTHONPATH={Path(workflow.ba
 
 ENCODERS = list(config["encoders"])
 SEEDS = config["training"]["seeds"]
-DATA_DIR = f"{RESULTS}/data/shapes"
+DATA_DIR = f"{RESULTS}/data/stimuli"
 
 
 # Every step: its notebook through papermill (strict parameters), the executed notebook kept as

@@ -1,7 +1,7 @@
 rule evaluate:
     input:
         notebook=notebook("03_evaluate"),
-        manifest=rules.generate.output.manifest,
+        data=rules.generate.output.data,
         models=all_models(),
     output:
         summary=report(f"{RESULTS}/tables/accuracy.csv", caption="../report/accuracy_table.rst", category="2. Result"),

@@ -1,7 +1,6 @@
 rule train:
     input:
         notebook=notebook("02_train"),
-        manifest=rules.generate.output.manifest,
         data=rules.generate.output.data,
     output:
         model=f"{RESULTS}/models/{{encoder}}/seed{{seed}}/model.pt",

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from timeblind.data.shapes import load_manifest, load_split, unpack
+from timeblind.data.dataset import StimulusDataset
 
 
-class PackedClips(Dataset):
-    """Clips as float tensors (T, H, W) in {-1, +1}, labels as int64."""
+def to_model_input(grey: torch.Tensor) -> torch.Tensor:
+    """uint8 grey (..., T, H, W) -> float in [-1, 1]; mid-grey is 0."""
+    return grey.float().div_(127.5).sub_(1.0)
+
+
+class ClipDataset(Dataset):
+    """Clips as float tensors (T, H, W) in [-1, 1], labels as int64."""
 
     def __init__(self, data_dir: str, split: str):
-        self.manifest = load_manifest(data_dir)
-        self.width = self.manifest["frame_shape"][2]
-        self.packed, self.labels = load_split(data_dir, split)
+        self.data = StimulusDataset(data_dir, split)
+        self.manifest = self.data.manifest
+        self.labels = self.data.labels
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.data)
 
     def __getitem__(self, i: int):
-        clip = unpack(np.asarray(self.packed[i]), self.width)  # (T, H, W) bool
-        return torch.from_numpy(clip).float().mul_(2).sub_(1), int(self.labels[i])
+        return to_model_input(torch.from_numpy(self.data.clip(i))), int(self.labels[i])
 
 
 class ClipDataModule(L.LightningDataModule):
@@ -32,8 +35,8 @@ class ClipDataModule(L.LightningDataModule):
         self.data_dir, self.batch_size, self.num_workers = data_dir, batch_size, num_workers
 
     def setup(self, stage: str | None = None):
-        self.train_set = PackedClips(self.data_dir, "train")
-        self.val_set = PackedClips(self.data_dir, "val")
+        self.train_set = ClipDataset(self.data_dir, "train")
+        self.val_set = ClipDataset(self.data_dir, "val")
 
     def _loader(self, dataset, shuffle: bool) -> DataLoader:
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle,

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from timeblind.data.torch_data import PackedClips
+from timeblind.data.torch_data import ClipDataset
 from timeblind.evaluation.metrics import t_interval, wilson_interval
 from timeblind.models import load_model
 
@@ -23,7 +23,7 @@ def predict(model: torch.nn.Module, dataset, batch_size: int = 256) -> np.ndarra
 def score_models(model_paths: list[str | Path], data_dir: str | Path, split: str = "test",
                  log=print) -> pd.DataFrame:
     """One row per model: encoder, seed, n, correct, accuracy and its Wilson 95% interval."""
-    dataset = PackedClips(str(data_dir), split)
+    dataset = ClipDataset(str(data_dir), split)
     chance = 1 / len(dataset.manifest["classes"])
     rows = []
     for path in model_paths:

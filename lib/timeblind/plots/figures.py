@@ -52,19 +52,49 @@ def accuracy_figure(summary: pd.DataFrame, per_model: pd.DataFrame, stem: str | 
     return _save(fig, Path(stem))
 
 
-def stimulus_preview(clips, labels, classes: list[str], energy_masks, stem: str | Path) -> list[Path]:
+def stimulus_preview(clips, titles: list[str], recovered, stem: str | Path) -> list[Path]:
     """One column per sample: a single frame (noise), the mean of all frames (still noise) and
-    the mask recovered from motion energy (the shape)."""
+    what an observer recovers from the whole clip (the figure from motion, or a pattern's
+    per-frame brightness)."""
     sns.set_theme(style="white")
     n = len(clips)
     fig, axes = plt.subplots(3, n, figsize=(1.6 * n, 5.0), squeeze=False)
     for i in range(n):
-        panels = (clips[i][0], clips[i].mean(axis=0), energy_masks[i])
-        for row, (image, title) in enumerate(zip(panels, ("one frame", "mean of frames", "motion energy"))):
+        panels = (clips[i][0], clips[i].mean(axis=0), recovered[i])
+        for row, (image, label) in enumerate(zip(panels, ("one frame", "mean of frames", "recovered"))):
             ax = axes[row, i]
-            ax.imshow(image, cmap="gray", interpolation="nearest")
+            ax.imshow(image, cmap="gray", interpolation="nearest", vmin=0 if row < 2 else None,
+                      vmax=255 if row < 2 else None)
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
-                ax.set_ylabel(title)
-        axes[0, i].set_title(classes[labels[i]])
+                ax.set_ylabel(label)
+        axes[0, i].set_title(titles[i], fontsize="small")
     return _save(fig, Path(stem))
+
+
+def write_animation(clip, path: str | Path, *, fps: float, scale: int = 4) -> Path:
+    """Grey clip (T, H, W) uint8 -> looping GIF, upscaled by pixel repetition so dots stay sharp."""
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = [Image.fromarray(frame.repeat(scale, axis=0).repeat(scale, axis=1)) for frame in clip]
+    tmp = path.with_name(path.stem + ".tmp.gif")
+    frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
+    os.replace(tmp, path)
+    return path
+
+
+def gallery_html(images: list[str | Path], titles: list[str], width: int = 128) -> str:
+    """Inline HTML grid of images (GIFs play in place), embedded as data URIs so an exported
+    notebook carries them."""
+    import base64
+    import html
+
+    cells = []
+    for path, title in zip(images, titles):
+        data = base64.b64encode(Path(path).read_bytes()).decode()
+        cells.append(f'<figure style="margin:4px;text-align:center"><img src="data:image/gif;base64,{data}" '
+                     f'width="{width}" style="image-rendering:pixelated"/><figcaption style="font-size:small">'
+                     f'{html.escape(title)}</figcaption></figure>')
+    return '<div style="display:flex;flex-wrap:wrap">' + "".join(cells) + "</div>"

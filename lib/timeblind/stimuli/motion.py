@@ -3,89 +3,223 @@
 Pixels inside the mask show a noise field translating one way, pixels outside show an
 independent field translating the opposite way. Every single frame is i.i.d. noise
 everywhere, so the mask exists only in how pixels move from frame to frame.
+
+A clip is cut out of two static noise fields: frame t is the window of each field displaced
+by round(t * speed * direction), so the per-frame cost is a copy, not a fresh draw. Binary
+noise is rendered straight into bit-packed bytes (np.packbits order), the storage format.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import uniform_filter
+from scipy.ndimage import gaussian_filter, uniform_filter
+
+NOISE_KINDS = ("binary", "gaussian", "blurred")
+DIRECTIONS = ("any", "axis")
+GAUSSIAN_STD = 0.25  # pixel std of Gaussian noise at contrast 1, in [0, 1] grey units
 
 
 @dataclass(frozen=True)
 class MotionConfig:
     frames: int = 8  # clip length T
-    speed: int = 1  # displacement of each noise field in px/frame
-    density: float = 0.5  # share of white dots in the binary noise
-    coherence: float = 1.0  # share of pixels that follow their field each frame; the rest refresh
+    fps: float = 10.0  # playback rate of exported videos; motion itself is in px/frame
+    speed: float = 1.0  # displacement of each noise field, px/frame
+    angle: float | None = None  # figure direction in degrees (0 = right, 90 = up); None = random per clip
+    directions: str = "any"  # when angle is None: "any" uniform angle, "axis" one of right/up/left/down
+    noise: str = "binary"  # binary dots, gaussian (white), blurred (Gaussian, spatially low-passed)
+    density: float = 0.5  # share of bright dots in binary noise
+    blur: float = 1.0  # spatial sigma of blurred noise, px
+    coherence: float = 1.0  # share of pixels that follow their field each frame; the rest refresh at random
+    contrast: float = 1.0  # binary dots at 0.5 +- contrast/2; Gaussian noise std = 0.25 * contrast
 
     def __post_init__(self):
-        if self.frames < 2:
-            raise ValueError(f"frames={self.frames}: need at least 2 frames for motion")
-        if self.speed < 1:
-            raise ValueError(f"speed={self.speed}: expected an integer >= 1 px/frame")
-        if not 0.0 < self.density < 1.0:
-            raise ValueError(f"density={self.density}: expected a value in (0, 1)")
-        if not 0.0 <= self.coherence <= 1.0:
-            raise ValueError(f"coherence={self.coherence}: expected a value in [0, 1]")
+        checks = [
+            (self.frames >= 2, f"frames={self.frames}: need at least 2 frames for motion"),
+            (self.fps > 0, f"fps={self.fps}: expected a positive frame rate"),
+            (self.speed > 0, f"speed={self.speed}: expected a positive speed in px/frame"),
+            (self.directions in DIRECTIONS, f"directions={self.directions!r}: expected one of {DIRECTIONS}"),
+            (self.noise in NOISE_KINDS, f"noise={self.noise!r}: expected one of {NOISE_KINDS}"),
+            (0.0 < self.density < 1.0, f"density={self.density}: expected a value in (0, 1)"),
+            (self.blur > 0, f"blur={self.blur}: expected a positive sigma in px"),
+            (0.0 <= self.coherence <= 1.0, f"coherence={self.coherence}: expected a value in [0, 1]"),
+            (0.0 < self.contrast <= 1.0, f"contrast={self.contrast}: expected a value in (0, 1]"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @property
+    def binary_levels(self) -> tuple[int, int]:
+        """Grey values (0-255) of dark and bright dots."""
+        low = round(127.5 * (1.0 - self.contrast))
+        return low, 255 - low
 
 
-def render_clip(
-    mask: np.ndarray, cfg: MotionConfig, rng: np.random.Generator, *, axis: int = 0, sign: int = 1
-) -> np.ndarray:
-    """Render one clip: (H, W) bool mask -> (T, H, W) bool frames of binary dot noise.
+def draw_angle(cfg: MotionConfig, rng: np.random.Generator) -> float:
+    """The figure's direction in degrees: the configured angle, or a random one."""
+    if cfg.angle is not None:
+        return float(cfg.angle)
+    if cfg.directions == "axis":
+        return 90.0 * int(rng.integers(4))
+    return float(rng.uniform(0.0, 360.0))
 
-    axis 0 moves along rows (vertical), axis 1 along columns (horizontal); sign picks which
-    way the figure moves (the background always moves the other way).
+
+def offsets(cfg: MotionConfig, angle: float) -> np.ndarray:
+    """Integer displacement (rows, cols) of the figure field at each frame: (T, 2).
+
+    Rows grow downwards, so an angle of 90 degrees (up) moves content to smaller rows.
+    The ground field moves by the negated displacement.
     """
-    if axis == 1:  # render vertically on the transposed mask, then transpose back
-        return render_clip(mask.T, cfg, rng, axis=0, sign=sign).transpose(0, 2, 1)
-    H, W = mask.shape
-    T, v = cfg.frames, cfg.speed
-    travel = v * (T - 1)
-    figure_field = rng.random((H + travel, W)) < cfg.density  # (H + travel, W)
-    ground_field = rng.random((H + travel, W)) < cfg.density
-    # Window offsets: the figure window slides one way, the ground window the other.
-    t = np.arange(T)
-    fig_off = v * t if sign > 0 else travel - v * t
-    gnd_off = travel - fig_off
-    rows = np.arange(H)
-    figure = figure_field[fig_off[:, None] + rows[None, :]]  # (T, H, W)
-    ground = ground_field[gnd_off[:, None] + rows[None, :]]  # (T, H, W)
-    frames = np.where(mask[None], figure, ground)
+    t = np.arange(cfg.frames) * cfg.speed
+    theta = math.radians(angle)
+    return np.rint(np.stack([-t * math.sin(theta), t * math.cos(theta)], axis=1)).astype(np.int64)
+
+
+def _pad(cfg: MotionConfig) -> int:
+    return math.ceil(cfg.speed * (cfg.frames - 1)) + 1
+
+
+def _masks(mask: np.ndarray, frames: int) -> np.ndarray:
+    """A static (H, W) or dynamic (T, H, W) mask as (T, H, W) bool."""
+    mask = np.asarray(mask, bool)
+    if mask.ndim == 2:
+        return np.broadcast_to(mask, (frames, *mask.shape))
+    if mask.ndim != 3 or mask.shape[0] != frames:
+        raise ValueError(f"mask shape {mask.shape}: expected (H, W) or ({frames}, H, W)")
+    return mask
+
+
+def bernoulli(rng: np.random.Generator, shape: tuple[int, ...], p: float) -> np.ndarray:
+    """Bool array with P(True) = p (to 1/65536), from raw generator bytes: ~10x faster than rng.random."""
+    n = math.prod(shape)
+    draws = np.frombuffer(rng.bytes(2 * n), dtype="<u2").reshape(shape)  # little-endian on every platform
+    return draws < round(p * 65536)
+
+
+def packed_bernoulli(rng: np.random.Generator, rows: int, cols: int, p: float) -> np.ndarray:
+    """Bit-packed Bernoulli(p) field of rows x cols pixels: (rows, ceil(cols/8)) uint8.
+
+    At p = 0.5 every random bit is a pixel, 16x fewer draws than the general path.
+    """
+    if p == 0.5:
+        return np.frombuffer(rng.bytes(rows * ((cols + 7) // 8)), np.uint8).reshape(rows, -1).copy()
+    return np.packbits(bernoulli(rng, (rows, cols), p), axis=-1)
+
+
+def _shifted_bytes(packed: np.ndarray, bit: int, nbytes: int) -> np.ndarray:
+    """nbytes bytes of a packed bit stream starting `bit` bits in: (R, >nbytes) -> (R, nbytes)."""
+    byte, shift = divmod(bit, 8)
+    pair = packed[:, byte:byte + nbytes].astype(np.uint16) << 8 | packed[:, byte + 1:byte + nbytes + 1]
+    return (pair >> (8 - shift)).astype(np.uint8)
+
+
+def render_bits(mask: np.ndarray, cfg: MotionConfig, rng: np.random.Generator, angle: float) -> np.ndarray:
+    """Binary-noise clip, bit-packed along width: mask (H, W) or (T, H, W) -> (T, H, ceil(W/8)) uint8."""
+    if cfg.noise != "binary":
+        raise ValueError(f"noise={cfg.noise!r}: render_bits makes binary noise only; use render_clip")
+    T = cfg.frames
+    mask = np.asarray(mask, bool)
+    masks = _masks(mask, T)
+    H, W = masks.shape[1:]
+    P, nb = _pad(cfg), (W + 7) // 8
+    field_shape = (H + 2 * P, W + 2 * P + 16)  # +16 columns: the shifted read may look one byte ahead
+    figure = packed_bernoulli(rng, *field_shape, cfg.density)
+    ground = packed_bernoulli(rng, *field_shape, cfg.density)
+    static = mask.ndim == 2
+    packed_masks = np.packbits(mask if static else masks, axis=-1)  # (H, nb) or (T, H, nb)
+    tail = np.uint8((0xFF << (8 * nb - W)) & 0xFF)  # zero the padding bits of the last byte, as packbits does
+    out = np.empty((T, H, nb), np.uint8)
+    for t, (dy, dx) in enumerate(offsets(cfg, angle)):
+        # Content displaced by +d shows the field at p - d; the ground shows it at p + d.
+        fig = _shifted_bytes(figure[P - dy:P - dy + H], P - dx, nb)
+        gnd = _shifted_bytes(ground[P + dy:P + dy + H], P + dx, nb)
+        m = packed_masks if static else packed_masks[t]
+        out[t] = (fig & m) | (gnd & ~m)
     if cfg.coherence < 1.0:
-        refresh = rng.random(frames.shape) >= cfg.coherence
-        frames = np.where(refresh, rng.random(frames.shape) < cfg.density, frames)
-    return frames
+        refresh = np.packbits(bernoulli(rng, (T, H, W), 1.0 - cfg.coherence), axis=-1)
+        fresh = np.packbits(bernoulli(rng, (T, H, W), cfg.density), axis=-1)
+        out = (out & ~refresh) | (fresh & refresh)
+    out[..., -1] &= tail
+    return out
 
 
-def motion_energy(frames: np.ndarray, speed: int = 1, smooth: int = 3) -> np.ndarray:
-    """Signed motion energy per pixel and axis: (T, H, W) -> (2, H, W).
+def _gaussian_field(shape: tuple[int, ...], cfg: MotionConfig, rng: np.random.Generator) -> np.ndarray:
+    """Unit-variance noise; blurred noise is low-passed over the last two axes, then re-standardised."""
+    z = rng.standard_normal(shape, dtype=np.float32)
+    if cfg.noise == "blurred":
+        sigma = (0,) * (len(shape) - 2) + (cfg.blur, cfg.blur)
+        z = gaussian_filter(z, sigma, mode="wrap")
+        # A Gaussian blur of white noise scales its std by 1 / (2 sqrt(pi) sigma) for sigma >~ 1 px;
+        # use the exact kernel energy so every sigma gives unit variance.
+        z /= _blur_gain(cfg.blur)
+    return z
 
-    For each axis, counts how often a pixel matches its neighbour `speed` px ahead in the
-    previous frame minus how often it matches the neighbour behind (a Reichardt-style
-    correlator), averaged over frame pairs and box-smoothed over `smooth` px.
+
+def _blur_gain(sigma: float) -> float:
+    impulse = np.zeros((64, 64), np.float64)
+    impulse[32, 32] = 1.0
+    return float(np.sqrt((gaussian_filter(impulse, sigma, mode="wrap") ** 2).sum()))
+
+
+def render_clip(mask: np.ndarray, cfg: MotionConfig, rng: np.random.Generator, angle: float | None = None) -> np.ndarray:
+    """Render one clip as grey frames: mask (H, W) or (T, H, W) -> (T, H, W) uint8.
+
+    angle: figure direction in degrees; None draws it from cfg (draw_angle). For binary noise
+    this is exactly the unpacked output of render_bits for the same generator state.
     """
-    x = frames.astype(np.float32) * 2 - 1  # (T, H, W) in {-1, +1}
+    if angle is None:
+        angle = draw_angle(cfg, rng)
+    masks = _masks(mask, cfg.frames)
+    T, H, W = masks.shape
+    if cfg.noise == "binary":
+        low, high = cfg.binary_levels
+        bits = np.unpackbits(render_bits(masks, cfg, rng, angle), axis=-1, count=W)
+        return np.where(bits.astype(bool), np.uint8(high), np.uint8(low))
+    P = _pad(cfg)
+    figure = _gaussian_field((H + 2 * P, W + 2 * P), cfg, rng)
+    ground = _gaussian_field((H + 2 * P, W + 2 * P), cfg, rng)
+    z = np.empty((T, H, W), np.float32)
+    for t, (dy, dx) in enumerate(offsets(cfg, angle)):
+        z[t] = np.where(masks[t], figure[P - dy:P - dy + H, P - dx:P - dx + W],
+                        ground[P + dy:P + dy + H, P + dx:P + dx + W])
+    if cfg.coherence < 1.0:
+        refresh = bernoulli(rng, (T, H, W), 1.0 - cfg.coherence)
+        z = np.where(refresh, _gaussian_field((T, H, W), cfg, rng), z)
+    grey = np.clip(0.5 + GAUSSIAN_STD * cfg.contrast * z, 0.0, 1.0)
+    return np.rint(grey * 255).astype(np.uint8)
+
+
+def _standardise(frames: np.ndarray) -> np.ndarray:
+    x = frames.astype(np.float32)
+    return (x - x.mean()) / (x.std() + 1e-6)
+
+
+def opponent_energy(frames: np.ndarray, speed: float = 1.0, smooth: int = 3) -> np.ndarray:
+    """Figure-minus-ground motion energy per pixel from a correlation (Reichardt) detector: (T, H, W) -> (H, W).
+
+    Correlates each pixel with the pixel d behind it in the previous frame, for every
+    displacement d within ceil(speed) + 1 px, averaged over frame pairs. The displacement with
+    the highest mean correlation is the ground's motion (the ground covers most of the frame);
+    the figure moves the opposite way. Returns the box-smoothed correlation around -d_ground minus
+    that around +d_ground (both summed over displacements within 1 px, which absorbs rounding
+    of sub-pixel speeds): positive where a pixel moves like the figure.
+    """
+    x = _standardise(frames)
     prev, nxt = x[:-1], x[1:]
-    energy = []
-    for axis in (1, 2):  # rows, columns of the (T, H, W) array
-        ahead = np.roll(prev, -speed, axis=axis)
-        behind = np.roll(prev, speed, axis=axis)
-        e = (nxt * ahead - nxt * behind).mean(axis=0)  # (H, W)
-        energy.append(uniform_filter(e, size=smooth, mode="nearest"))
-    return np.stack(energy)
+    radius = math.ceil(speed) + 1
+    shifts = np.array([(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)])
+    corr = np.stack([(nxt * np.roll(prev, (dy, dx), axis=(1, 2))).mean(axis=0) for dy, dx in shifts])  # (D, H, W)
+    mean_corr = corr.mean(axis=(1, 2))
+    mean_corr[np.all(shifts == 0, axis=1)] = -np.inf  # smooth (blurred) noise correlates with itself unmoved
+    ground = shifts[np.argmax(mean_corr)]
+    near = lambda centre: np.linalg.norm(shifts - centre, axis=1) <= 1.0  # noqa: E731
+    energy = corr[near(-ground)].sum(axis=0) - corr[near(ground)].sum(axis=0)
+    return uniform_filter(energy, size=smooth, mode="nearest")
 
 
-def motion_energy_mask(frames: np.ndarray, speed: int = 1, smooth: int = 3) -> np.ndarray:
-    """Recover the figure mask from motion alone: (T, H, W) -> (H, W) bool.
-
-    Takes the axis with the stronger energy and calls 'figure' every pixel that moves
-    against the frame border's majority direction (the border is background).
-    """
-    energy = motion_energy(frames, speed, smooth)  # (2, H, W)
-    e = energy[np.argmax(np.abs(energy).mean(axis=(1, 2)))]
-    border = np.concatenate([e[0], e[-1], e[:, 0], e[:, -1]])
-    background_sign = np.sign(np.median(border)) or 1.0
-    return np.sign(e) == -background_sign
+def motion_energy_mask(frames: np.ndarray, speed: float = 1.0, smooth: int = 3) -> np.ndarray:
+    """Recover the figure mask from motion alone: (T, H, W) -> (H, W) bool."""
+    return opponent_energy(frames, speed, smooth) > 0

@@ -12,7 +12,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 
-from timeblind.data.shapes import load_manifest
+from timeblind.data.dataset import load_manifest
 from timeblind.data.torch_data import ClipDataModule
 from timeblind.models import build_classifier, save_model
 from timeblind.training.module import ClassifierModule
@@ -39,7 +39,7 @@ class HeadlessProgress(Callback):
 
 def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, max_steps: int, batch_size: int,
         lr: float, weight_decay: float, val_every: int, encoder_options: dict | None = None,
-        tracking=None, log=print) -> dict:
+        stream: bool = False, tracking=None, log=print) -> dict:
     """Train and write out_dir/model.pt (best validation accuracy). Returns summary metrics."""
     out_dir = Path(out_dir)
     L.seed_everything(seed, workers=True, verbose=False)
@@ -61,14 +61,22 @@ def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, m
         logger=logger, log_every_n_steps=max(1, val_every // 4), callbacks=[best, HeadlessProgress(log)],
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=out_dir,
     )
-    datamodule = ClipDataModule(str(data_dir), batch_size=batch_size)
+    if stream:  # fresh clips every step from the data set's own generator, noise made on the device
+        from timeblind.data.dataset import StimulusConfig
+        from timeblind.data.streaming import StreamingDataModule
+
+        cfg = StimulusConfig.from_dict(manifest["config"])
+        datamodule = StreamingDataModule(str(data_dir), cfg, seed=manifest["seed"], batch_size=batch_size)
+    else:
+        datamodule = ClipDataModule(str(data_dir), batch_size=batch_size)
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
     train_seconds = time.perf_counter() - start
     state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(state)
     save_model(out_dir / "model.pt", net, encoder, classes,
-               extra={"seed": seed, "data_sha256": manifest["content_sha256"], "max_steps": max_steps})
+               extra={"seed": seed, "data_sha256": manifest["content_sha256"], "max_steps": max_steps,
+                      "stream": stream})
     return {
         "best_val_acc": float(best.best_model_score),
         "train_seconds": train_seconds,

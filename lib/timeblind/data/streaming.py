@@ -1,0 +1,72 @@
+"""Training without storage: layouts stream from CPU workers, noise is made on the training device.
+
+A layout (class, mask, direction) costs a fraction of a millisecond on a CPU; the noise, which
+is the bulk of the pixels, is rendered by torch_render on the device the batch lands on (the
+DataModule's on_after_batch_transfer hook), seeded per batch from (seed, first sample index).
+Validation still reads the stored split, so model selection sees fixed data.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from timeblind.data.dataset import StimulusConfig
+from timeblind.data.torch_data import ClipDataset, to_model_input
+from timeblind.stimuli.torch_render import render_batch
+
+
+class LayoutStream(IterableDataset):
+    """Endless samples seed, split, index = start, start + 1, ...: a mask to render, or (patterns,
+    whose signal is brightness, not motion) the finished grey clip."""
+
+    def __init__(self, cfg: StimulusConfig, seed: int, split: str = "train", start: int = 0):
+        self.cfg, self.seed, self.split, self.start = cfg, seed, split, start
+
+    def __iter__(self):
+        info = get_worker_info()
+        step, offset = (1, 0) if info is None else (info.num_workers, info.id)
+        T, H, W = self.cfg.motion.frames, self.cfg.height, self.cfg.width
+        i = self.start + offset
+        while True:
+            layout = self.cfg.layout(self.seed, self.split, i)
+            if layout.mask is None:  # cheap on a CPU, and identical to the stored sample
+                grey, layout, _ = self.cfg.sample(self.seed, self.split, i)
+                mask = np.zeros((T, H, W), bool)
+            else:
+                mask = np.broadcast_to(layout.mask, (T, H, W))
+                grey = np.zeros((T, H, W), np.uint8)
+            yield {"mask": torch.from_numpy(np.ascontiguousarray(mask)), "grey": torch.from_numpy(grey),
+                   "rendered": layout.mask is None, "angle": layout.angle, "label": layout.label, "index": i}
+            i += step
+
+
+class StreamingDataModule(L.LightningDataModule):
+    """Fresh training clips every step (rendered on the device), stored validation clips."""
+
+    def __init__(self, data_dir: str, cfg: StimulusConfig, seed: int, batch_size: int = 64, num_workers: int = 0):
+        super().__init__()
+        self.data_dir, self.cfg, self.seed = data_dir, cfg, seed
+        self.batch_size, self.num_workers = batch_size, num_workers
+
+    def setup(self, stage: str | None = None):
+        self.val_set = ClipDataset(self.data_dir, "val")
+
+    def train_dataloader(self):
+        return DataLoader(LayoutStream(self.cfg, self.seed), batch_size=self.batch_size,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def val_dataloader(self):
+        return DataLoader(self.val_set, batch_size=self.batch_size)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if not isinstance(batch, dict):  # a validation batch: (clips, labels)
+            return batch
+        device = batch["mask"].device
+        generator = torch.Generator(device=device)
+        generator.manual_seed(int(np.random.SeedSequence([self.seed, int(batch["index"][0])]).generate_state(1)[0]))
+        clips = render_batch(batch["mask"], batch["angle"], self.cfg.motion, generator)
+        rendered = batch["rendered"][:, None, None, None]
+        return torch.where(rendered, to_model_input(batch["grey"]), clips), batch["label"]

@@ -1,0 +1,149 @@
+"""What a clip shows, per category: the mask (or brightness pattern), its label and accepted answers.
+
+Category names follow the official SpookyBench folders (words, shapes, images, videos) plus
+`patterns`, the seed document's brightness-coded bit sequences (a control: see patterns.py).
+A Layout is everything about a sample except its noise, so the stored data set and the
+on-device stream draw the same layouts and differ only in where the noise is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from timeblind.stimuli.motion import MotionConfig, draw_angle
+from timeblind.stimuli.patterns import PATTERN_KINDS, PatternConfig
+
+CATEGORIES = ("words", "shapes", "images", "videos", "patterns")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a static figure sits: radius as a share of min(H, W), centre jitter, rotation."""
+
+    scale: tuple[float, float] = (0.28, 0.40)
+    jitter: float = 0.10  # max shift of the centre, fraction of the frame
+    max_rotation: float = 0.2  # radians; small, so square and diamond stay distinct
+
+    def draw(self, rng: np.random.Generator) -> dict:
+        return {"scale": rng.uniform(*self.scale),
+                "center": tuple(0.5 + rng.uniform(-self.jitter, self.jitter, size=2)),
+                "rotation": rng.uniform(-self.max_rotation, self.max_rotation)}
+
+
+@dataclass(frozen=True)
+class WordOptions:
+    vocabulary: int = 50  # the first N words of the bundled word list
+    fonts: tuple[str, ...] = ()  # empty = every bundled font
+    size: tuple[float, float] = (0.35, 0.55)  # cap height as a share of the frame height
+    jitter: float = 0.05
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    what: tuple[str, ...] = ("circle", "square", "triangle", "star")  # shapes or objects that move
+    motions: tuple[str, ...] = ()  # empty = every motion in dynamics.MOTIONS
+    scale: float = 0.3
+
+
+@dataclass(frozen=True)
+class Layout:
+    category: str
+    label: int  # index into the data set's class list
+    angle: float  # figure direction in degrees
+    mask: np.ndarray | None  # (H, W) or (T, H, W) bool; None for patterns
+    pattern_kind: str | None = None
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    category: str
+    name: str
+    answers: tuple[str, ...]
+    spec: tuple = field(default=(), compare=False)  # what the mask function needs
+
+
+def _shape_classes(names) -> list[ClassInfo]:
+    return [ClassInfo("shapes", n, (n,), (n,)) for n in names]
+
+
+def build_classes(categories: tuple[str, ...], shapes: tuple[str, ...], words: WordOptions,
+                  objects: tuple[str, ...], videos: VideoOptions, patterns: tuple[str, ...]) -> list[ClassInfo]:
+    """Every class of a data set, category by category, in a fixed order."""
+    classes: list[ClassInfo] = []
+    for category in categories:
+        if category == "shapes":
+            classes += _shape_classes(shapes)
+        elif category == "words":
+            from timeblind.stimuli import text
+
+            vocabulary = text.load_words()
+            if not 1 <= words.vocabulary <= len(vocabulary):
+                raise ValueError(f"words.vocabulary={words.vocabulary}: expected 1..{len(vocabulary)} "
+                                 "(the size of the bundled word list)")
+            classes += [ClassInfo("words", w, (w.lower(),), (w,)) for w in vocabulary[:words.vocabulary]]
+        elif category == "images":
+            classes += [ClassInfo("images", n, (n,), (n,)) for n in objects]
+        elif category == "videos":
+            from timeblind.stimuli import dynamics
+
+            motions = videos.motions or dynamics.MOTIONS
+            classes += [ClassInfo("videos", dynamics.dynamic_label(w, m), tuple(dynamics.dynamic_answers(w, m)), (w, m))
+                        for w in videos.what for m in motions if dynamics.observable(w, m)]
+        elif category == "patterns":
+            from timeblind.stimuli.patterns import pattern_answers
+
+            classes += [ClassInfo("patterns", k, tuple(pattern_answers(k)), (k,)) for k in patterns]
+        else:
+            raise ValueError(f"unknown category {category!r}; expected some of {CATEGORIES}")
+    names = [c.name for c in classes]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"class names {duplicated} appear in two categories; labels must be unique")
+    return classes
+
+
+def draw_layout(cls_index: int, info: ClassInfo, height: int, width: int, motion: MotionConfig,
+                placement: Placement, words: WordOptions, videos: VideoOptions,
+                rng: np.random.Generator) -> Layout:
+    """The mask and motion direction of one sample of class `info` (pure function of rng)."""
+    angle = draw_angle(motion, rng)
+    if info.category == "shapes":
+        from timeblind.stimuli.masks import shape_mask
+
+        mask = shape_mask(info.spec[0], height, width, **placement.draw(rng))
+    elif info.category == "images":
+        from timeblind.stimuli.objects import object_mask
+
+        mask = object_mask(info.spec[0], height, width, **placement.draw(rng))
+    elif info.category == "words":
+        from timeblind.stimuli.text import FONTS, word_mask
+
+        fonts = words.fonts or tuple(FONTS)
+        mask = word_mask(info.spec[0], height, width, font=fonts[int(rng.integers(len(fonts)))],
+                         size=rng.uniform(*words.size),
+                         center=tuple(0.5 + rng.uniform(-words.jitter, words.jitter, size=2)))
+    elif info.category == "videos":
+        from timeblind.stimuli.dynamics import dynamic_masks
+
+        mask = dynamic_masks(*info.spec, height, width, motion.frames, rng, scale=videos.scale)
+    else:  # patterns: the signal is in brightness, made with the noise
+        return Layout(info.category, cls_index, angle, None, pattern_kind=info.spec[0])
+    return Layout(info.category, cls_index, angle, mask)
+
+
+def render_layout(layout: Layout, motion: MotionConfig, patterns: PatternConfig, height: int, width: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, dict | None]:
+    """Grey frames (T, H, W) uint8 for a layout, and the pattern targets for pattern samples."""
+    from timeblind.stimuli.motion import render_clip
+
+    if layout.pattern_kind is not None:
+        from timeblind.stimuli.patterns import make_pattern_clip
+
+        return make_pattern_clip(layout.pattern_kind, motion.frames, height, width, patterns, rng)
+    return render_clip(layout.mask, motion, rng, layout.angle), None
+
+
+__all__ = ["CATEGORIES", "PATTERN_KINDS", "Placement", "WordOptions", "VideoOptions", "Layout", "ClassInfo",
+           "build_classes", "draw_layout", "render_layout"]
