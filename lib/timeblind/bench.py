@@ -3,7 +3,9 @@
 Every value comes with a baseline measured in the same run on the same machine:
 - the per-step overhead of papermill + MLflow against calling the library directly;
 - a no-op rerun of the pipeline against its first full run (tiny configuration);
-- training throughput of each encoder at the quick configuration's input size.
+- training throughput of each encoder at the quick configuration's input size;
+- stimulus generation in frames/s at 224x224 and 64x64 against the seed document's reference
+  generator (stimuli/reference.py), timed in the same run.
 """
 
 from __future__ import annotations
@@ -34,15 +36,14 @@ def step_overhead(workdir: Path) -> None:
     """The generate step on a small data set: the notebook (fresh kernel, imports, MLflow run,
     HTML copy) against the same library work (data set and preview figure) done directly in a
     fresh interpreter, without papermill or MLflow."""
-    params = dict(seed=0, height=32, width=32, frames=8, speed=1, density=0.5, coherence=1.0,
-                  train_size=200, val_size=40, test_size=40)
+    stimulus = {"categories": ["shapes"], "height": 32, "width": 32, "frames": 8}
+    params = dict(seed=0, train_size=200, val_size=40, test_size=40, stimulus=stimulus, workers=1)
     direct = f"""
 from pathlib import Path
-from timeblind.data.shapes import ShapesConfig
-from timeblind.steps import build_shapes_dataset
-cfg = ShapesConfig.from_dict({{"height": 32, "width": 32, "motion": {{"frames": 8}}}})
-build_shapes_dataset(Path("{workdir}/direct"), Path("{workdir}/direct/preview"), cfg, 0,
-                     {{"train": 200, "val": 40, "test": 40}})
+from timeblind.data.dataset import StimulusConfig
+from timeblind.steps import build_dataset
+cfg = StimulusConfig.from_pipeline({stimulus!r})
+build_dataset(Path("{workdir}/direct"), Path("{workdir}/direct/preview"), cfg, 0, {{"train": 200, "val": 40, "test": 40}})
 """
     direct_seconds = _timed([sys.executable, "-c", direct])
     nb_params = {**params, "out_dir": f"{workdir}/nb", "preview": f"{workdir}/nb/preview", "results_dir": str(workdir)}
@@ -88,7 +89,53 @@ def train_throughput(steps: int = 15, batch: int = 64) -> None:
              threads=torch.get_num_threads(), input="8x32x32", batch=batch)
 
 
+def _rate(make_clip, frames: int, seconds: float) -> float:
+    make_clip()  # warm-up
+    start, done = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        make_clip()
+        done += frames
+    return done / (time.perf_counter() - start)
+
+
+def stimulus_fps(seconds: float = 3.0, frames: int = 16) -> None:
+    """Frames/s of one clip at a time, one process. Ours: a new shape mask, direction and noise
+    per clip, in the storage format (bit-packed binary noise), as grey uint8 frames, and batched
+    in torch on the training device. The seed's: its per-frame Gaussian RGB frames as PIL images."""
+    import numpy as np
+    import torch
+
+    from timeblind.data.dataset import StimulusConfig
+    from timeblind.stimuli.reference import seed_reference_fps
+    from timeblind.stimuli.torch_render import render_batch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    for size in (224, 64):
+        baseline = seed_reference_fps(size=size, length=frames, seconds=seconds)
+        cfg = StimulusConfig.from_dict({"height": size, "width": size, "motion": {"frames": frames}})
+        counter = iter(range(10**9))
+        stored = _rate(lambda: cfg.stored_sample(0, "train", next(counter)), frames, seconds)
+        grey = _rate(lambda: cfg.sample(0, "train", next(counter)), frames, seconds)
+        layout = cfg.layout(0, "train", 0)
+        batch = 64
+        masks = torch.from_numpy(np.broadcast_to(layout.mask, (batch, size, size)).copy()).to(device)
+        angles = torch.rand(batch, device=device) * 360
+        generator = torch.Generator(device=device).manual_seed(0)
+
+        def torch_batch():
+            render_batch(masks, angles, cfg.motion, generator)
+            if device == "cuda":
+                torch.cuda.synchronize()
+
+        on_device = _rate(torch_batch, frames * batch, seconds)
+        common = dict(unit="frames/s", baseline=baseline, baseline_name=f"seed_reference_fps_{size}", size=size,
+                      frames_per_clip=frames)
+        for name, value in (("stored_bits", stored), ("grey_uint8", grey), (f"torch_{device}_batch64", on_device)):
+            emit(f"stimulus_fps_{size}.{name}", value, **common, speedup=round(value / baseline, 1))
+
+
 def main() -> None:
+    stimulus_fps()
     with tempfile.TemporaryDirectory(prefix="timeblind-bench-") as tmp:
         step_overhead(Path(tmp) / "step")
         noop_rerun(Path(tmp) / "pipeline")

@@ -109,11 +109,16 @@ def packed_bernoulli(rng: np.random.Generator, rows: int, cols: int, p: float) -
     return np.packbits(bernoulli(rng, (rows, cols), p), axis=-1)
 
 
-def _shifted_bytes(packed: np.ndarray, bit: int, nbytes: int) -> np.ndarray:
-    """nbytes bytes of a packed bit stream starting `bit` bits in: (R, >nbytes) -> (R, nbytes)."""
+def _read_bits(packed: np.ndarray, bit: int, out: np.ndarray) -> None:
+    """Copy out.shape[1] bytes of each row of a packed bit stream, starting `bit` bits in, into out."""
+    nbytes = out.shape[1]
     byte, shift = divmod(bit, 8)
-    pair = packed[:, byte:byte + nbytes].astype(np.uint16) << 8 | packed[:, byte + 1:byte + nbytes + 1]
-    return (pair >> (8 - shift)).astype(np.uint8)
+    if shift == 0:
+        out[:] = packed[:, byte:byte + nbytes]
+        return
+    # In place: a few frame-sized temporaries per frame cost more than the bit arithmetic.
+    np.left_shift(packed[:, byte:byte + nbytes], np.uint8(shift), out=out)
+    out |= packed[:, byte + 1:byte + nbytes + 1] >> np.uint8(8 - shift)
 
 
 def render_bits(mask: np.ndarray, cfg: MotionConfig, rng: np.random.Generator, angle: float) -> np.ndarray:
@@ -130,14 +135,17 @@ def render_bits(mask: np.ndarray, cfg: MotionConfig, rng: np.random.Generator, a
     ground = packed_bernoulli(rng, *field_shape, cfg.density)
     static = mask.ndim == 2
     packed_masks = np.packbits(mask if static else masks, axis=-1)  # (H, nb) or (T, H, nb)
+    inverse_masks = ~packed_masks
     tail = np.uint8((0xFF << (8 * nb - W)) & 0xFF)  # zero the padding bits of the last byte, as packbits does
     out = np.empty((T, H, nb), np.uint8)
+    gnd = np.empty((H, nb), np.uint8)
     for t, (dy, dx) in enumerate(offsets(cfg, angle)):
         # Content displaced by +d shows the field at p - d; the ground shows it at p + d.
-        fig = _shifted_bytes(figure[P - dy:P - dy + H], P - dx, nb)
-        gnd = _shifted_bytes(ground[P + dy:P + dy + H], P + dx, nb)
-        m = packed_masks if static else packed_masks[t]
-        out[t] = (fig & m) | (gnd & ~m)
+        _read_bits(figure[P - dy:P - dy + H], P - dx, out[t])
+        _read_bits(ground[P + dy:P + dy + H], P + dx, gnd)
+        out[t] &= packed_masks if static else packed_masks[t]
+        gnd &= inverse_masks if static else inverse_masks[t]
+        out[t] |= gnd
     if cfg.coherence < 1.0:
         refresh = np.packbits(bernoulli(rng, (T, H, W), 1.0 - cfg.coherence), axis=-1)
         fresh = np.packbits(bernoulli(rng, (T, H, W), cfg.density), axis=-1)
