@@ -1,0 +1,547 @@
+"""The official SpookyBench release layout: export our stimuli into it, read it back, resample its videos.
+
+Layout (as in the paper's repository, TimeBlindness/time-blindness)::
+
+    root/
+      metadata.csv         columns Path, Category, Label
+      words/hello.mp4      Path is relative to root: "words/hello.mp4"
+      shapes/  images/  videos/
+
+* ``Category`` is one of ``words``, ``shapes``, ``images``, ``videos``; the paper's scripts also use
+  ``objects`` and ``dynamics``, so the reader accepts those. ``patterns`` is a timeblind-only category:
+  we export and read it, but it is not in the official release.
+* ``Label`` is a Python list literal of accepted answers, e.g. ``"['cat', 'kitten']"``; it is parsed with
+  ``ast.literal_eval`` only. A prediction is correct iff any answer occurs, case-insensitively, as a
+  substring of the prediction (:func:`is_correct`).
+* Videos are H.264 .mp4. The real ones are 960x540, ~333 frames (~7 s at 45-50 fps), grey-looking.
+
+Export (:func:`export_dataset`). Binary dot noise looks like the worst case for a lossy codec, but the
+stimulus is rigid translation by whole pixels, which H.264's motion compensation predicts exactly; only
+the first frame of each GOP (an I-frame of pure noise) is expensive. Measured on 960x540x333 binary noise
+moving 2 px/frame (preset medium, 2 CPU cores): crf 18 -> 4.1 MB, encode ~5-6 s, decode ~1.5 s, 0 bit
+errors after thresholding at 128, mean grey error 0.7; lossless (crf 0) -> 4.6 MB, exact; crf 28 -> 2.9 MB,
+still 0 bit errors (mean grey error 2.3); bits start to flip only from crf ~35. Noise that partly
+refreshes every frame (coherence 0.5) costs more (40 frames of 240x136: crf 18 0.84 MB, crf 0 1.44 MB)
+and also keeps every bit up to crf ~28. Default crf=18: the
+motion survives exactly (tested) and the file plays everywhere (High profile). crf=0 is bit-exact but
+x264 then writes the "High 4:4:4 Predictive" profile, which ffmpeg/PyAV/OpenCV decode but browsers and
+hardware players often do not.
+
+Resampling (:func:`resample_clip`). A model wants e.g. 8 frames of 32x32, the release has 333 of 960x540.
+Plain resizing destroys the stimulus twice over: area-averaging k x k cells of i.i.d. dots leaves a
+near-uniform grey (contrast falls as 1/k), and sampling 8 frames uniformly over 333 puts ~41 frames
+between kept frames, so the texture jumps many output pixels and nothing matches frame to frame. The
+``"motion"`` method instead
+
+1. estimates the per-frame displacement (dy, dx) of the noise by phase correlation of consecutive frames
+   (figure and ground move in opposite directions, so only the magnitude per axis is meaningful);
+2. with per-axis factors ky = H/height, kx = W/width, picks the temporal stride s so that the texture
+   moves ~1 output pixel between kept frames (s = round(1 / |(dy/ky, dx/kx)|), at least 1), and takes
+   a contiguous run of ``frames`` frames at that stride centred in the video (shorter videos force a
+   smaller stride; ``info["stride_reduced"]`` says so and a warning is logged);
+3. area-averages each kept frame (cv2.INTER_AREA): the dots become a blurred texture that still
+   translates rigidly, now by ~1 output pixel per kept frame;
+4. restores contrast (area averaging of k^2 dots leaves a std of ~0.5/k): standardises per clip, then
+   ``restore="gray"`` (default) maps to mean 127.5, std 63.75 - the statistics of timeblind's Gaussian
+   noise (std 0.25 of full range), which a spatially low-passed texture resembles - while
+   ``restore="binary"`` re-binarises at the clip median (0/255, like binary-noise training data).
+   Binarising discards the sub-threshold levels, and grey keeps slightly more signal: mask IoU of a
+   Reichardt correlator vs the true mask, disc figure at 2 px/frame, 333 frames -> 32x32x8, mean over
+   seeds (960x540: 5, 240x135: 20): grey 0.73 / 0.75, binary 0.70 / 0.74, ``method="plain"`` 0.18 / 0.17;
+   -> 64x64x16: grey 0.91 / 0.93, binary 0.90 / 0.93, plain 0.15 / 0.18. (Rendering directly at
+   32x32x8 scores 0.83.) Pass ``restore="binary"`` for models trained on binary dots only.
+
+The whole frame is resized anisotropically (960x540 -> 32x32 squeezes x by 30, y by 16.9) rather than
+centre-cropped: a crop would cut off the sides of words; the per-axis factors enter the stride.
+``method="plain"`` (uniform sampling over the whole video + INTER_AREA, no contrast restoration) is the
+naive baseline.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import logging
+import math
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+METADATA = "metadata.csv"
+COLUMNS = ("Path", "Category", "Label")
+OFFICIAL_CATEGORIES = ("words", "shapes", "images", "videos")
+EXPORT_CATEGORIES = OFFICIAL_CATEGORIES + ("patterns",)  # patterns: timeblind-only, not in the release
+CATEGORIES = EXPORT_CATEGORIES + ("objects", "dynamics")  # read: names the paper's scripts also use
+METHODS = ("motion", "plain")
+RESTORES = ("gray", "binary")
+GRAY_STD = 63.75  # grey-level std of restored clips: timeblind's Gaussian noise, 0.25 of the 0-255 range
+
+
+# ---------------------------------------------------------------------------------------------------- export
+
+
+@dataclass
+class VideoItem:
+    """One stimulus to export."""
+
+    frames: np.ndarray  # (T, H, W) uint8 grey, or bool (exported as 0/255)
+    category: str
+    answers: list[str]
+    name: str  # file stem: <category>/<name>.mp4
+
+
+def _check_item(item: VideoItem, index: int) -> np.ndarray:
+    """Validate one item; return its frames as (T, H, W) uint8."""
+    where = f"item {index} ({item.name!r})"
+    if item.category not in EXPORT_CATEGORIES:
+        raise ValueError(f"{where}: unknown category {item.category!r}; expected one of {EXPORT_CATEGORIES}")
+    name = item.name
+    if not isinstance(name, str) or not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise ValueError(f"{where}: name {name!r} must be a non-empty file stem without path separators")
+    if isinstance(item.answers, str) or not item.answers or not all(
+        isinstance(a, str) and a.strip() for a in item.answers
+    ):
+        raise ValueError(f"{where}: answers {item.answers!r} must be a non-empty list of non-empty strings")
+    frames = np.asarray(item.frames)
+    if frames.ndim != 3 or frames.shape[0] < 1:
+        raise ValueError(f"{where}: frames of shape {frames.shape}; expected (T, H, W) with T >= 1")
+    if frames.dtype == bool:
+        return frames.astype(np.uint8) * 255
+    if frames.dtype != np.uint8:
+        raise ValueError(f"{where}: frames of dtype {frames.dtype}; expected uint8 grey or bool")
+    return frames
+
+
+def write_video(frames: np.ndarray, path: str | os.PathLike, *, fps: float = 10.0, crf: int = 18,
+                preset: str = "medium") -> Path:
+    """Encode (T, H, W) uint8 grey frames as H.264 (libx264, yuv420p) .mp4, atomically (temp file, rename).
+
+    H and W must be even (yuv420p subsamples chroma 2x2). Grey levels go through limited-range luma
+    (16-235), so a round trip is exact for 0/255 binary frames at crf 0 and within a few levels otherwise.
+    """
+    path = Path(path)
+    if frames.ndim != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+        raise ValueError(f"{path.name}: frames {frames.dtype} {frames.shape}; expected (T, H, W) uint8 with T >= 1")
+    _, H, W = frames.shape
+    if H % 2 or W % 2:
+        raise ValueError(f"{path.name}: frame size {W}x{H} (WxH) has an odd side; H.264 yuv420p needs even "
+                         f"width and height (crop the frames, or export with an even scale)")
+    if not 0 <= crf <= 51:
+        raise ValueError(f"crf={crf}: expected an integer in 0..51 (0 = lossless)")
+    if not fps > 0:
+        raise ValueError(f"fps={fps}: expected a positive frame rate")
+    tmp = path.with_name(f".{path.stem}.partial.mp4")
+    try:
+        # faststart: the index (moov) goes first, so the file streams in browsers; a truncated copy then
+        # fails mid-decode (load_video reports it) instead of not opening at all.
+        with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+            stream.options = {"crf": str(int(crf)), "preset": preset}
+            for frame in frames:
+                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="gray").reformat(format="yuv420p")
+                container.mux(stream.encode(vf))
+            container.mux(stream.encode())  # flush the encoder's delayed frames
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def export_dataset(items: Iterable[VideoItem], out_dir: str | os.PathLike, *, fps: float = 10.0, scale: int = 1,
+                   crf: int = 18, preset: str = "medium") -> pd.DataFrame:
+    """Write items as ``<out_dir>/<category>/<name>.mp4`` plus ``metadata.csv``; return the metadata table.
+
+    Rows follow item order. ``scale`` upsamples by pixel repetition (nearest neighbour: dots stay sharp,
+    motion stays whole-pixel) so small clips can be watched. ``crf``: 18 keeps the motion exactly and plays
+    everywhere; 0 is lossless but needs a High 4:4:4 decoder (module docstring has measurements). Each
+    video and the metadata are written atomically; items are validated one by one as they are consumed, so
+    a bad item raises ValueError after earlier videos were written but before metadata.csv is replaced.
+    Files from earlier exports that are not overwritten are left in place (metadata.csv does not list them).
+    """
+    if not isinstance(scale, (int, np.integer)) or isinstance(scale, bool) or scale < 1:
+        raise ValueError(f"scale={scale!r}: expected an integer >= 1")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, seen = [], set()
+    for i, item in enumerate(items):
+        frames = _check_item(item, i)  # (T, H, W) uint8
+        rel = f"{item.category}/{item.name}.mp4"
+        if rel in seen:
+            raise ValueError(f"item {i}: duplicate path {rel!r}; names must be unique within a category")
+        seen.add(rel)
+        if scale > 1:
+            frames = np.repeat(np.repeat(frames, scale, axis=1), scale, axis=2)  # (T, H*s, W*s)
+        (out / item.category).mkdir(exist_ok=True)
+        write_video(frames, out / rel, fps=fps, crf=crf, preset=preset)
+        rows.append({"Path": rel, "Category": item.category, "Label": repr([str(a) for a in item.answers])})
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    tmp = out / f".{METADATA}.partial"
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, out / METADATA)
+    log.info("exported %d videos to %s", len(table), out)
+    return table
+
+
+# ------------------------------------------------------------------------------------------------------ read
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One readable row of metadata.csv."""
+
+    path: Path  # absolute, resolved, inside the root
+    rel: str  # as written in the Path column
+    category: str  # lower-case
+    answers: list[str]
+    row: int | None = None  # line number in metadata.csv (header = line 1)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A row or video that could not be used, and why."""
+
+    row: int | None  # line number in metadata.csv, None when not tied to a row
+    path: str
+    reason: str
+
+
+class VideoError(Exception):
+    """A video file that cannot be decoded (corrupt, truncated, no frames)."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def is_correct(prediction: str, answers: Iterable[str]) -> bool:
+    """SpookyBench scoring: any accepted answer occurs case-insensitively as a substring of the prediction."""
+    pred = prediction.lower()
+    return any(a.strip().lower() in pred for a in answers if a.strip())
+
+
+def _parse_label(text: str) -> list[str]:
+    """Label column -> answers. Raises ValueError with the reason."""
+    try:
+        value = ast.literal_eval(text.strip())  # literals only: never executes code
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as e:
+        raise ValueError(f"Label {text!r} is not a Python literal ({type(e).__name__}); "
+                         f"expected a list of strings like \"['cat']\"") from None
+    if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+        raise ValueError(f"Label {text!r} is a {type(value).__name__}; expected a list of strings like \"['cat']\"")
+    answers = [a.strip() for a in value if a.strip()]
+    if not answers:
+        raise ValueError(f"Label {text!r} has no non-empty answer")
+    return answers
+
+
+def _find_metadata(root: Path) -> Path:
+    csv_path = root / METADATA
+    if csv_path.is_file():
+        return csv_path
+    children = sorted(p.name for p in root.iterdir())
+    if not children:
+        raise FileNotFoundError(f"{root} is empty; expected a SpookyBench folder with {METADATA} "
+                                f"and category folders {', '.join(OFFICIAL_CATEGORIES)}")
+    nested = sorted(str(p.parent) for p in root.glob(f"*/{METADATA}"))
+    hint = f"; found one in {nested[0]} - pass that folder as root" if nested else (
+        "; if the CSV lives elsewhere, pass it as csv=" if any(c in CATEGORIES for c in children) else "")
+    raise FileNotFoundError(f"{root} has no {METADATA} (found {children[:8]}{'...' if len(children) > 8 else ''})"
+                            f"{hint}")
+
+
+def read_metadata(root: str | os.PathLike, csv_path: str | os.PathLike | None = None
+                  ) -> tuple[list[Entry], list[Skipped]]:
+    """Parse ``<root>/metadata.csv`` (or ``csv_path``) into usable entries and skipped rows.
+
+    Per-row problems never abort: a malformed row, a Label that is not a list literal of strings, an
+    unknown category, a duplicate, a path resolving outside the root (after ``..`` and symlinks: refused,
+    never opened) or a missing file becomes a :class:`Skipped`. A missing folder, an empty folder, a
+    missing metadata.csv, a header without Path/Category/Label, or a CSV without rows raise.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"SpookyBench root {root} is not a folder")
+    root = root.resolve()
+    csv_file = Path(csv_path).expanduser() if csv_path is not None else _find_metadata(root)
+    if not csv_file.is_file():
+        raise FileNotFoundError(f"metadata file {csv_file} does not exist; expected a CSV with columns {COLUMNS}")
+    entries: list[Entry] = []
+    skipped: list[Skipped] = []
+    seen: dict[Path, int] = {}
+    # utf-8-sig drops a BOM; undecodable bytes become U+FFFD and surface as a missing file for that row only.
+    with open(csv_file, newline="", encoding="utf-8-sig", errors="replace") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{csv_file} is empty; expected a header {','.join(COLUMNS)} and one row per video")
+        names = [h.strip().lower() for h in header]
+        missing = [c for c in COLUMNS if c.lower() not in names]
+        if missing:
+            raise ValueError(f"{csv_file}: header {header} lacks column(s) {missing}; expected {list(COLUMNS)}")
+        col = {c: names.index(c.lower()) for c in COLUMNS}
+        n_rows = 0
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:  # e.g. a NUL byte or an unterminated quote: lose this row only
+                n_rows += 1
+                skipped.append(Skipped(reader.line_num, "", f"malformed CSV row: {e}"))
+                continue
+            line = reader.line_num
+            if not any(x.strip() for x in fields):
+                continue  # blank line
+            n_rows += 1
+            if len(fields) != len(header):
+                skipped.append(Skipped(line, fields[col["Path"]] if len(fields) > col["Path"] else "",
+                                       f"malformed row: {len(fields)} fields, expected {len(header)} ({header})"))
+                continue
+            rel = fields[col["Path"]].strip()
+            category = fields[col["Category"]].strip().lower()
+            if not rel:
+                skipped.append(Skipped(line, rel, "empty Path"))
+                continue
+            if category not in CATEGORIES:
+                skipped.append(Skipped(line, rel, f"unknown Category {category!r}; expected one of {CATEGORIES}"))
+                continue
+            try:
+                answers = _parse_label(fields[col["Label"]])
+            except ValueError as e:
+                skipped.append(Skipped(line, rel, str(e)))
+                continue
+            # Release paths are POSIX; a Windows-made CSV may use backslashes. Containment is checked on the
+            # resolved path, so "..", absolute paths and symlinks leading out of root are all refused.
+            path = (root / rel.replace("\\", "/")).resolve()
+            if not path.is_relative_to(root):
+                skipped.append(Skipped(line, rel, f"refused: path resolves to {path}, outside the root {root}"))
+                continue
+            if path in seen:
+                skipped.append(Skipped(line, rel, f"duplicate of the row on line {seen[path]}"))
+                continue
+            if not path.is_file():
+                what = "missing file" if not path.exists() else "not a regular file"
+                skipped.append(Skipped(line, rel, f"{what}: {path}"))
+                continue
+            seen[path] = line
+            entries.append(Entry(path, rel, category, answers, line))
+    if n_rows == 0:
+        raise ValueError(f"{csv_file} has a header but no rows; expected one row per video")
+    if skipped:
+        log.warning("%s: skipped %d of %d rows", csv_file, len(skipped), n_rows)
+    return entries, skipped
+
+
+def load_video(path: str | os.PathLike, max_frames: int | None = None) -> np.ndarray:
+    """Decode a video to grey frames (luma): (N, H, W) uint8. Raises VideoError for corrupt or truncated files."""
+    path = Path(path)
+    frames: list[np.ndarray] = []
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError) as e:
+        raise VideoError(path, f"cannot open ({e})") from e
+    with container:
+        if not container.streams.video:
+            raise VideoError(path, "no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        declared = stream.frames  # from the container index; 0 when unknown
+        try:
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="gray"))  # (H, W) luma, limited range expanded to 0..255
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
+        except av.FFmpegError as e:
+            raise VideoError(path, f"decoding failed after {len(frames)} of {declared or '?'} frames "
+                                   f"(truncated or corrupt?): {e}") from e
+    if not frames:
+        raise VideoError(path, "no decodable frames")
+    wanted = declared if max_frames is None else min(declared, max_frames)
+    if declared and len(frames) < wanted:
+        raise VideoError(path, f"truncated: decoded {len(frames)} of {wanted} frames")
+    if len({f.shape for f in frames}) > 1:
+        raise VideoError(path, f"frame size changes within the video: {sorted({f.shape for f in frames})}")
+    return np.stack(frames)  # (N, H, W)
+
+
+# ---------------------------------------------------------------------------------------------- resampling
+
+
+def estimate_displacement(video: np.ndarray, pairs: int = 8) -> np.ndarray:
+    """Dominant per-frame displacement of the noise, (dy, dx) in px/frame, by phase correlation.
+
+    Correlates up to ``pairs`` consecutive frame pairs spread over the video and returns the per-axis
+    median of the absolute peak offsets. Figure and ground move in opposite directions, so the peak is
+    +d where the ground dominates and -d otherwise: only magnitudes are meaningful. The peak is refined
+    to sub-pixel by a 3-point parabola per axis (cv2.phaseCorrelate's 5x5 centroid would average +d and
+    -d together for small d).
+    """
+    N = len(video)
+    if N < 2:
+        raise ValueError(f"video has {N} frame(s); need at least 2 to estimate motion")
+    starts = np.unique(np.linspace(0, N - 2, min(pairs, N - 1)).round().astype(int))
+    shifts = []
+    for t in starts:
+        a, b = (video[t + i].astype(np.float32) for i in (0, 1))
+        fa, fb = np.fft.rfft2(a - a.mean()), np.fft.rfft2(b - b.mean())
+        cross = fb * np.conj(fa)
+        r = np.fft.irfft2(cross / (np.abs(cross) + 1e-9), s=a.shape)  # (H, W), peak at the shift a -> b
+        peak = np.unravel_index(np.argmax(r), r.shape)
+        d = []
+        for axis, (p, n) in enumerate(zip(peak, r.shape)):
+            idx = list(peak)
+            vals = []
+            for off in (-1, 0, 1):
+                idx[axis] = (p + off) % n
+                vals.append(r[tuple(idx)])
+            lo, mid, hi = vals
+            denom = lo - 2 * mid + hi
+            sub = 0.5 * (lo - hi) / denom if denom < 0 else 0.0
+            shift = p + float(np.clip(sub, -0.5, 0.5))
+            d.append(shift - n if shift > n / 2 else shift)  # wrap to a signed offset
+        shifts.append(np.abs(d))
+    return np.median(np.array(shifts), axis=0)  # (2,) |dy|, |dx|
+
+
+def _area_resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(T, H, W) -> (T, height, width) float32 by area averaging (per-axis factors)."""
+    return np.stack([cv2.resize(f.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
+                     for f in frames])
+
+
+def resample_clip(video: np.ndarray, frames: int, height: int, width: int, *, method: str = "motion",
+                  restore: str = "gray", speed: float | tuple[float, float] | None = None,
+                  return_info: bool = False) -> np.ndarray | tuple[np.ndarray, dict]:
+    """Resample a long, large noise video to (frames, height, width) uint8, keeping its motion visible.
+
+    ``method="motion"``: strided frames so the texture moves ~1 output px per kept frame, area averaging,
+    contrast restoration (``restore="gray"``: standardised grey, mean 127.5, std 63.75; ``"binary"``: 0/255
+    at the clip median). ``method="plain"``: the naive baseline (uniform sampling, area averaging).
+    ``speed`` overrides the estimated displacement: (dy, dx) px/frame, or a magnitude (taken along the axis
+    with the smaller factor, the worst case). With ``return_info`` also returns a dict: method, displacement
+    (dy, dx), factors (ky, kx), stride, start, indices, out_shift (output px per kept frame), stride_reduced.
+    See the module docstring for why.
+    """
+    video = np.asarray(video)
+    if video.ndim != 3:
+        raise ValueError(f"video of shape {video.shape}; expected (N, H, W) grey")
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}; expected one of {METHODS}")
+    if restore not in RESTORES:
+        raise ValueError(f"restore={restore!r}; expected one of {RESTORES}")
+    if frames < 2 or height < 1 or width < 1:
+        raise ValueError(f"output {frames}x{height}x{width}; expected frames >= 2, height and width >= 1")
+    N, H, W = video.shape
+    if N < frames:
+        raise ValueError(f"video has {N} frames; need at least frames={frames}")
+    ky, kx = H / height, W / width
+    info: dict = {"method": method, "factors": (ky, kx), "stride_reduced": False}
+    if method == "plain":
+        idx = np.linspace(0, N - 1, frames).round().astype(int)
+        clip = np.clip(_area_resize(video[idx], height, width).round(), 0, 255).astype(np.uint8)
+        info.update(indices=idx.tolist(), stride=(N - 1) / (frames - 1), start=0)
+        return (clip, info) if return_info else clip
+
+    if speed is None:
+        d = estimate_displacement(video)
+    elif np.ndim(speed) == 0:  # a magnitude without direction: assume the axis where it moves most output px
+        d = np.array([float(speed), 0.0]) if ky <= kx else np.array([0.0, float(speed)])
+    else:
+        d = np.abs(np.asarray(speed, dtype=float))
+    per_frame = math.hypot(d[0] / ky, d[1] / kx)  # output px the texture moves per input frame
+    max_stride = (N - 1) // (frames - 1)  # longest stride whose run still fits in the video
+    stride = max(1, round(1 / per_frame)) if per_frame > 1e-3 else max_stride
+    if stride > max_stride:
+        log.warning("video of %d frames is too short for stride %d (x %d frames); using stride %d, so the texture"
+                    " moves %.2f instead of ~1 output px per frame", N, stride, frames, max_stride,
+                    per_frame * max_stride)
+        stride, info["stride_reduced"] = max_stride, True
+    out_shift = per_frame * stride
+    if out_shift > 1.5:
+        log.warning("noise moves %.2f output px per kept frame even at stride 1; fine motion may be lost", out_shift)
+    span = (frames - 1) * stride + 1
+    start = (N - span) // 2  # centred: avoids fade-ins/outs at the ends of the release videos
+    idx = start + stride * np.arange(frames)
+    small = _area_resize(video[idx], height, width)  # (frames, height, width) float32, low-contrast texture
+    if restore == "binary":
+        clip = np.where(small > np.median(small), 255, 0).astype(np.uint8)
+    else:
+        z = (small - small.mean()) / (small.std() + 1e-6)
+        clip = np.clip(127.5 + GRAY_STD * z, 0, 255).round().astype(np.uint8)
+    info.update(displacement=(float(d[0]), float(d[1])), stride=stride, start=int(start), indices=idx.tolist(),
+                out_shift=out_shift)
+    log.debug("resample_clip: %s", info)
+    return (clip, info) if return_info else clip
+
+
+# ---------------------------------------------------------------------------------------------------- folder
+
+
+@dataclass
+class SpookyBenchFolder:
+    """A SpookyBench release on disk: ``entries`` to use, ``skipped`` rows (grows as videos fail to decode).
+
+    >>> folder = SpookyBenchFolder("spooky_bench")                           # doctest: +SKIP
+    >>> for entry, clip in folder.clips(frames=8, height=32, width=32): ...  # doctest: +SKIP
+    >>> folder.skipped                                                       # doctest: +SKIP
+    """
+
+    root: Path
+    csv_path: Path | None = None
+    entries: list[Entry] = field(init=False)
+    skipped: list[Skipped] = field(init=False)
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+        self.entries, self.skipped = read_metadata(self.root, self.csv_path)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[tuple[Entry, np.ndarray]]:
+        return self.videos()
+
+    def _skip(self, entry: Entry, reason: str) -> None:
+        self.skipped.append(Skipped(entry.row, entry.rel, reason))
+        log.warning("skipped %s: %s", entry.rel, reason)
+
+    def videos(self, max_frames: int | None = None) -> Iterator[tuple[Entry, np.ndarray]]:
+        """(entry, (N, H, W) uint8 video) for every decodable entry; failures go to ``skipped``."""
+        for entry in self.entries:
+            try:
+                yield entry, load_video(entry.path, max_frames)
+            except VideoError as e:
+                self._skip(entry, f"unreadable video: {e.reason}")
+
+    def clips(self, frames: int, height: int, width: int, method: str = "motion",
+              **kwargs) -> Iterator[tuple[Entry, np.ndarray]]:
+        """(entry, (frames, height, width) uint8 clip) via :func:`resample_clip`; failures go to ``skipped``."""
+        for entry, video in self.videos():
+            if len(video) < frames:
+                self._skip(entry, f"video has {len(video)} frames; need at least {frames}")
+                continue
+            yield entry, resample_clip(video, frames, height, width, method=method, **kwargs)
+
+
+def iter_clips(root: str | os.PathLike, *, frames: int, height: int, width: int, method: str = "motion",
+               skipped: list[Skipped] | None = None, **kwargs) -> Iterator[tuple[Entry, np.ndarray]]:
+    """Yield (entry, clip) for every usable video under ``root``; rows or videos that fail are appended to
+    ``skipped`` (pass a list to see them; or use :class:`SpookyBenchFolder`, whose ``.skipped`` is the same).
+    Errors that concern the whole folder (missing, empty, no metadata.csv) raise before the first clip.
+    """
+    folder = SpookyBenchFolder(Path(root))
+    try:
+        yield from folder.clips(frames, height, width, method, **kwargs)
+    finally:
+        if skipped is not None:
+            skipped.extend(folder.skipped)
