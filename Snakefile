@@ -17,6 +17,7 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plot.smk"
+include: "workflow/rules/snr.smk"
 
 
 rule all:

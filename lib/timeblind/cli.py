@@ -22,7 +22,40 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--html", help="HTML copy of the executed notebook")
     run.add_argument("--cwd", default=".", help="working directory of the kernel (the project directory)")
 
+    snr = commands.add_parser("snr", help="SpookyBench analyzer SNRs of a data set or SpookyBench folder (MLflow)")
+    snr.add_argument("source", help="a generated data set (manifest.json) or a folder with metadata.csv")
+    snr.add_argument("--table", default="results/tables/snr.csv", help="per-clip table; a _summary.csv goes beside")
+    snr.add_argument("--split", default="val", help="split of a generated data set")
+    snr.add_argument("--per-category", type=int, default=32, help="clips per category of a generated data set")
+    snr.add_argument("--workers", type=int, default=1)
+    snr.add_argument("--results-dir", default="results")
+
+    export = commands.add_parser("export-spookybench", help="write a generated split in the official layout")
+    export.add_argument("data_dir")
+    export.add_argument("out_dir")
+    export.add_argument("--split", default="test")
+    export.add_argument("--limit", type=int, help="first N clips only")
+    export.add_argument("--scale", type=int, default=4, help="integer upscaling by pixel repetition")
+    export.add_argument("--fps", type=float, help="frame rate (default: the data set's)")
+
     args = parser.parse_args(argv)
+    if args.command in ("snr", "export-spookybench"):
+        from timeblind import steps
+
+        try:
+            if args.command == "snr":
+                summary = steps.measure_snr(source=args.source, table=args.table, split=args.split,
+                                            per_category=args.per_category, workers=args.workers,
+                                            results_dir=args.results_dir)
+                print(summary.to_string(index=False, float_format="%.2f"))
+            else:
+                table = steps.export_spookybench(data_dir=args.data_dir, out_dir=args.out_dir, split=args.split,
+                                                 limit=args.limit, scale=args.scale, fps=args.fps)
+                print(f"wrote {len(table)} videos and metadata.csv to {args.out_dir}")
+        except (FileNotFoundError, NotADirectoryError, ValueError) as err:
+            print(f"timeblind {args.command}: {err}", file=sys.stderr)
+            return 2
+        return 0
     if args.command == "init-tracking":
         from timeblind.tracking import init_store
 

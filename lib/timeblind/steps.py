@@ -114,3 +114,78 @@ def plot(*, tables_dir: str, figure: str, results_dir: str = "results") -> list[
         for path in paths:
             run.log_artifact(path, "figures")
     return paths
+
+
+def snr_clips(source: Path, *, split: str = "val", per_category: int = 32, frames: int | None = None,
+              height: int | None = None, width: int | None = None):
+    """(name, category, grey clip) to measure: the first `per_category` clips of each category of a
+    stored split, or every video of a SpookyBench folder (resampled when a size is given), with
+    the folder's skipped items. Patterns are brightness-coded, not motion-coded: left out."""
+    from timeblind.data.dataset import StimulusDataset
+
+    if (source / "manifest.json").exists():
+        data = StimulusDataset(source, split)
+        wanted = [i for c in data.manifest["categories"] if c != "patterns"
+                  for i in data.samples.index[data.samples.category == c][:per_category]]
+        return [(f"{split}/{i}", data.samples.category[i], data.clip(int(i))) for i in wanted], []
+    from timeblind.io.spookybench import SpookyBenchFolder
+
+    folder = SpookyBenchFolder(source)
+    items = (folder.clips(frames, height, width) if frames else folder.videos())
+    clips = [(entry.rel, entry.category, clip) for entry, clip in items]
+    return clips, folder.skipped
+
+
+def measure_snr(*, source: str, table: str, split: str = "val", per_category: int = 32, workers: int = 1,
+                results_dir: str = "results") -> pd.DataFrame:
+    """The SpookyBench analyzer's SNRs (dB) per clip of a data set or SpookyBench folder; writes the
+    per-clip table and a per-category summary (mean, 95% t-interval) beside it, logs the means."""
+    p = dict(locals())
+    from timeblind.analysis.snr import METRICS, analyze_clips, summarize_snr
+
+    if not resolve(source).is_dir():
+        raise FileNotFoundError(f"{source}: expected a generated data set (with manifest.json) or a SpookyBench "
+                                "folder (with metadata.csv)")
+    table_path = resolve(table)
+    table_path.parent.mkdir(parents=True, exist_ok=True)
+    with tracking.step_run("snr", p, {"source": Path(source).name}, results_dir) as run:
+        clips, skipped = snr_clips(resolve(source), split=split, per_category=per_category)
+        for item in skipped:
+            print(f"skipped {item.path}: {item.reason}")
+        per_clip = analyze_clips([(name, clip) for name, _, clip in clips], workers=workers)
+        per_clip.insert(1, "category", [category for _, category, _ in clips])
+        summary = pd.concat({c: summarize_snr(g) for c, g in [("all", per_clip), *per_clip.groupby("category")]},
+                            names=["category"]).reset_index()
+        for frame, path in ((per_clip, table_path), (summary, table_path.with_name(table_path.stem + "_summary.csv"))):
+            frame.to_csv(path.with_suffix(".tmp"), index=False, float_format="%.4f")
+            os.replace(path.with_suffix(".tmp"), path)
+            run.log_artifact(path, "tables")
+        means = summary.set_index(["category", "metric"])["mean"]
+        run.log_metrics({f"{metric}.{category}": float(means[category, metric])
+                         for category in summary.category.unique() for metric in METRICS})
+        run.log_metrics({"clips_measured": len(per_clip), "clips_skipped": len(skipped)})
+    return summary
+
+
+def export_spookybench(*, data_dir: str, out_dir: str, split: str = "test", limit: int | None = None,
+                       scale: int = 4, fps: float | None = None) -> pd.DataFrame:
+    """Write a stored split in the official SpookyBench layout (metadata.csv, category folders,
+    H.264 mp4); returns the metadata table."""
+    import ast
+    import re
+
+    from timeblind.data.dataset import StimulusDataset
+    from timeblind.io.spookybench import VideoItem, export_dataset
+
+    data = StimulusDataset(resolve(data_dir), split)
+    count = len(data) if limit is None else min(limit, len(data))
+    rows = data.samples
+
+    def items():
+        for i in range(count):
+            name = re.sub(r"[^a-z0-9]+", "_", rows.label[i].lower()).strip("_")
+            yield VideoItem(frames=data.clip(i), category=rows.category[i], answers=ast.literal_eval(rows.answers[i]),
+                            name=f"{i:05d}_{name}")
+
+    rate = fps or data.manifest["config"]["motion"]["fps"]
+    return export_dataset(items(), resolve(out_dir), fps=rate, scale=scale)

@@ -80,4 +80,5 @@ def final_outputs():
         f"{RESULTS}/figures/accuracy.png",
         f"{RESULTS}/tables/accuracy.csv",
         f"{RESULTS}/notebooks/plot.html",
+        f"{RESULTS}/tables/snr_summary.csv",
     ]
