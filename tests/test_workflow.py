@@ -34,7 +34,17 @@ def test_every_rule_passes_exactly_its_notebooks_parameters(tmp_path, env):
         assert set(params) == set(notebook_parameters(notebook)), notebook.name
         check_parameters(notebook, params)  # types match the parameters cell too
         notebooks.add(notebook.name)
-    assert notebooks == {p.name for p in (REPO / "notebooks").glob("*.ipynb")}
+    assert notebooks == {p.name for p in (REPO / "notebooks").glob("[0-9]*.ipynb")}  # explore_* are for JupyterLab
+
+
+@pytest.mark.slow
+def test_the_exploration_notebook_runs_headless(tmp_path, env):
+    out = subprocess.run([sys.executable, "-m", "timeblind", "run-notebook", str(REPO / "notebooks" / "explore_stimuli.ipynb"),
+                          str(tmp_path / "explore.ipynb"), "--params", '{"category": "patterns", "size": 32}'],
+                         env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    executed = (tmp_path / "explore.ipynb").read_text()
+    assert "data:image/gif;base64" in executed and "patterns: " in executed
 
 
 def test_unknown_or_mistyped_notebook_parameters_are_errors():
