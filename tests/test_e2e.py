@@ -22,7 +22,7 @@ def snakemake(workdir, env, *args, configfile=TINY):
 def planned_jobs(workdir, env, configfile=TINY) -> set[str]:
     out = snakemake(workdir, env, "--dry-run", "--quiet", "rules", configfile=configfile)
     assert out.returncode == 0, out.stderr[-3000:]
-    rules = {"init_tracking", "generate", "train", "evaluate", "plot", "all"}
+    rules = {"init_tracking", "generate", "snr", "train", "evaluate", "plot", "all"}
     return {line.split()[0] for line in out.stdout.splitlines() if line.split() and line.split()[0] in rules}
 
 
@@ -33,8 +33,12 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     results = tmp_path / "results"
 
     # Outputs: data with a manifest, one model per encoder, tables, figures, notebooks.
-    manifest = yaml.safe_load((results / "data/shapes/manifest.json").read_text())
+    manifest = yaml.safe_load((results / "data/stimuli/manifest.json").read_text())
     assert manifest["counts"] == {"train": 64, "val": 16, "test": 32}
+    assert manifest["categories"] == ["shapes", "patterns"] and manifest["storage"] == "uint8"
+    assert len(list((results / "figures/stimuli_animations").glob("*.gif"))) == 6  # 3 per category
+    snr = pd.read_csv(results / "tables/snr_summary.csv")
+    assert set(snr["category"]) == {"all", "shapes"}  # patterns carry brightness, not motion
     for encoder in ("framewise", "early_temporal"):
         assert (results / f"models/{encoder}/seed0/model.pt").stat().st_size > 0
     summary = pd.read_csv(results / "tables/accuracy.csv")
@@ -44,7 +48,7 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     assert (per_model["n"] == 32).all()
     for name in ("accuracy.png", "accuracy.svg", "stimuli.png", "stimuli.svg"):
         assert (results / "figures" / name).stat().st_size > 1000
-    for step in ("generate", "evaluate", "plot", "train_framewise_seed0", "train_early_temporal_seed0"):
+    for step in ("generate", "snr", "evaluate", "plot", "train_framewise_seed0", "train_early_temporal_seed0"):
         assert "<html" in (results / f"notebooks/{step}.html").read_text()[:2000].lower()
         assert (results / f"logs/{step}.ipynb").exists()
     assert "step 4/4" in (results / "logs/train_early_temporal_seed0.log").read_text()
@@ -53,7 +57,7 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("timeblind")
     runs = client.search_runs([experiment.experiment_id])
-    assert sorted(r.data.tags["step"] for r in runs) == ["evaluate", "generate", "plot", "train", "train"]
+    assert sorted(r.data.tags["step"] for r in runs) == ["evaluate", "generate", "plot", "snr", "train", "train"]
     for r in runs:
         assert r.info.status == "FINISHED"
         assert r.data.tags["config_hash"] and r.data.tags["git_commit"]
@@ -69,7 +73,8 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     report = snakemake(tmp_path, env, "--report", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr[-3000:]
     html = (tmp_path / "report.html").read_text()
-    for name in ("accuracy.png", "stimuli.png", "accuracy.csv", "accuracy_by_model.csv", "evaluate.html"):
+    for name in ("accuracy.png", "stimuli.png", "accuracy.csv", "accuracy_by_model.csv", "evaluate.html",
+                 "snr_summary.csv", ".gif"):
         assert name in html, name
 
     # Nothing changed: nothing to do. One parameter changed: only the jobs it affects.
@@ -90,7 +95,7 @@ def test_failing_step_keeps_its_notebook_and_leaves_no_outputs(tmp_path, env):
     run = snakemake(tmp_path, env, "--cores", "2", configfile=configfile)
     assert run.returncode != 0
     results = tmp_path / "results"
-    assert (results / "data/shapes/manifest.json").exists()  # finished work is kept
+    assert (results / "data/stimuli/manifest.json").exists()  # finished work is kept
     assert not (results / "models/framewise/seed0/model.pt").exists()
     assert not (results / "notebooks/train_framewise_seed0.html").exists()
     notebook = (results / "logs/train_framewise_seed0.ipynb").read_text()
@@ -99,4 +104,6 @@ def test_failing_step_keeps_its_notebook_and_leaves_no_outputs(tmp_path, env):
     assert "failed in cell" in (results / "logs/train_framewise_seed0.log").read_text()
     client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("timeblind").experiment_id])
-    assert {r.data.tags["step"]: r.info.status for r in runs} == {"generate": "FINISHED", "train": "FAILED"}
+    statuses = {r.data.tags["step"]: r.info.status for r in runs}
+    assert statuses.pop("snr", "FINISHED") == "FINISHED"  # may run beside the failing job
+    assert statuses == {"generate": "FINISHED", "train": "FAILED"}

@@ -197,3 +197,25 @@ def test_bad_values_are_named():
         StimulusConfig(shapes=("circle", "blob"))
     with pytest.raises(ValueError, match="categories=.*expected one or more of"):
         StimulusConfig(categories=("sounds",))
+
+
+def test_classes_that_cannot_be_drawn_are_refused_with_the_config():
+    with pytest.raises(ValueError, match=r"words cannot be drawn at this size.*NUMBER in sans-bold"):
+        StimulusConfig(categories=("words",), height=24, width=24)
+    with pytest.raises(ValueError, match=r"unknown objects \['blob'\]"):
+        StimulusConfig(categories=("images",), objects=("airplane", "blob"))
+    with pytest.raises(ValueError, match=r"unknown fonts \['comic'\]"):
+        StimulusConfig.from_dict({"categories": ["words"], "words": {"fonts": ["comic"]}})
+
+
+def test_every_category_makes_labelled_clips():
+    cfg = StimulusConfig.from_dict({"categories": ["words", "shapes", "images", "videos", "patterns"],
+                                    "height": 48, "width": 64, "motion": {"frames": 12}})
+    assert [c.category for c in cfg.classes][:1] == ["words"] and len({c.name for c in cfg.classes}) == len(cfg.classes)
+    for i in range(10):
+        clip, layout, targets = cfg.sample(0, "val", i)
+        assert clip.shape == (12, 48, 64) and clip.dtype == np.uint8
+        assert layout.category == cfg.categories[i % 5]
+        assert (targets is not None) == (layout.category == "patterns")
+        if layout.category == "videos":
+            assert layout.mask.shape == (12, 48, 64) and not np.array_equal(layout.mask[0], layout.mask[-1])

@@ -68,9 +68,24 @@ def _shape_classes(names) -> list[ClassInfo]:
     return [ClassInfo("shapes", n, (n,), (n,)) for n in names]
 
 
+def _check_renderable(what: str, attempts) -> None:
+    """Fail now, with the offending classes named, rather than mid-generation."""
+    failures = []
+    for name, make in attempts:
+        try:
+            make()
+        except ValueError as error:
+            failures.append(f"{name} ({error})")
+    if failures:
+        raise ValueError(f"{len(failures)} {what} cannot be drawn at this size (use larger frames, more frames or "
+                         "fewer classes): " + "; ".join(failures[:3]) + ("; ..." if len(failures) > 3 else ""))
+
+
 def build_classes(categories: tuple[str, ...], shapes: tuple[str, ...], words: WordOptions,
-                  objects: tuple[str, ...], videos: VideoOptions, patterns: tuple[str, ...]) -> list[ClassInfo]:
-    """Every class of a data set, category by category, in a fixed order."""
+                  objects: tuple[str, ...], videos: VideoOptions, patterns: tuple[str, ...],
+                  frame_shape: tuple[int, int, int] | None = None) -> list[ClassInfo]:
+    """Every class of a data set, category by category, in a fixed order. With frame_shape
+    (T, H, W), also checks that every word and moving figure can be drawn at that size."""
     classes: list[ClassInfo] = []
     for category in categories:
         if category == "shapes":
@@ -83,14 +98,34 @@ def build_classes(categories: tuple[str, ...], shapes: tuple[str, ...], words: W
                 raise ValueError(f"words.vocabulary={words.vocabulary}: expected 1..{len(vocabulary)} "
                                  "(the size of the bundled word list)")
             classes += [ClassInfo("words", w, (w.lower(),), (w,)) for w in vocabulary[:words.vocabulary]]
+            if frame_shape:
+                _, H, W = frame_shape
+                fonts = words.fonts or tuple(text.FONTS)
+                unknown = sorted(set(fonts) - set(text.FONTS))
+                if unknown:
+                    raise ValueError(f"unknown fonts {unknown}; expected names from {sorted(text.FONTS)}")
+                _check_renderable("words", [(f"{w} in {f}", lambda w=w, f=f: text.word_mask(w, H, W, font=f,
+                                                                                            size=words.size[0]))
+                                            for w in vocabulary[:words.vocabulary] for f in fonts])
         elif category == "images":
+            from timeblind.stimuli.objects import OBJECTS
+
+            unknown = sorted(set(objects) - set(OBJECTS))
+            if unknown:
+                raise ValueError(f"unknown objects {unknown}; expected names from {sorted(OBJECTS)}")
             classes += [ClassInfo("images", n, (n,), (n,)) for n in objects]
         elif category == "videos":
             from timeblind.stimuli import dynamics
 
             motions = videos.motions or dynamics.MOTIONS
+            pairs = [(w, m) for w in videos.what for m in motions if dynamics.observable(w, m)]
             classes += [ClassInfo("videos", dynamics.dynamic_label(w, m), tuple(dynamics.dynamic_answers(w, m)), (w, m))
-                        for w in videos.what for m in motions if dynamics.observable(w, m)]
+                        for w, m in pairs]
+            if frame_shape:
+                T, H, W = frame_shape
+                _check_renderable("moving figures", [
+                    (dynamics.dynamic_label(w, m), lambda w=w, m=m: dynamics.dynamic_masks(
+                        w, m, H, W, T, np.random.default_rng(0), scale=videos.scale)) for w, m in pairs])
         elif category == "patterns":
             from timeblind.stimuli.patterns import pattern_answers
 

@@ -1,0 +1,60 @@
+"""The stimulus commands: export a generated split in the official layout, read it back, measure SNR."""
+
+import ast
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from timeblind.data.dataset import StimulusConfig, write_dataset
+from timeblind.io.spookybench import SpookyBenchFolder
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data")
+    cfg = StimulusConfig.from_dict({"height": 32, "width": 32, "categories": ["shapes", "patterns"],
+                                    "motion": {"frames": 8, "speed": 1}})
+    write_dataset(out, cfg, 0, {"val": 16, "test": 8}, log=lambda *_: None)
+    return out
+
+
+def timeblind(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "timeblind", *map(str, args)], cwd=cwd, capture_output=True, text=True)
+
+
+def test_export_then_read_back_then_measure(data, tmp_path):
+    out = timeblind("export-spookybench", data, tmp_path / "export", "--limit", 6, "--scale", 2, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    meta = pd.read_csv(tmp_path / "export" / "metadata.csv")
+    assert list(meta.columns) == ["Path", "Category", "Label"]
+    assert meta.Category.tolist() == ["shapes", "patterns"] * 3
+    assert ast.literal_eval(meta.Label[0]) == ["circle"]
+    folder = SpookyBenchFolder(tmp_path / "export")
+    clips = list(folder.videos())
+    assert len(clips) == 6 and not folder.skipped
+    assert clips[0][1].shape == (8, 64, 64)  # frames, upscaled 2x
+
+    measured = timeblind("snr", tmp_path / "export", "--table", tmp_path / "snr.csv", "--results-dir", tmp_path / "res",
+                         cwd=tmp_path)
+    assert measured.returncode == 0, measured.stderr
+    per_clip = pd.read_csv(tmp_path / "snr.csv")
+    assert len(per_clip) == 6 and per_clip.combined_snr_db.notna().all()
+    summary = pd.read_csv(tmp_path / "snr_summary.csv")
+    assert {"all", "shapes", "patterns"} <= set(summary.category)
+
+
+def test_snr_of_a_generated_split_skips_the_brightness_control(data, tmp_path):
+    out = timeblind("snr", data, "--per-category", 4, "--table", tmp_path / "snr.csv", "--results-dir", tmp_path / "res",
+                    cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    per_clip = pd.read_csv(tmp_path / "snr.csv")
+    assert per_clip.category.unique().tolist() == ["shapes"] and len(per_clip) == 4
+
+
+def test_bad_paths_get_a_message_not_a_traceback(tmp_path):
+    out = timeblind("snr", tmp_path / "nowhere", "--results-dir", tmp_path / "res", cwd=tmp_path)
+    assert out.returncode == 2 and "expected a generated data set" in out.stderr and "Traceback" not in out.stderr
+    out = timeblind("export-spookybench", tmp_path / "nowhere", tmp_path / "x", cwd=tmp_path)
+    assert out.returncode == 2 and "run the generate step first" in out.stderr
