@@ -73,8 +73,9 @@ class StimulusConfig:
 
     @cached_property
     def classes(self) -> list[ClassInfo]:
-        return build_classes(self.categories, self.shapes, self.words, self.objects or (_default_objects() if "images" in self.categories else ()),
-                             self.videos, self.pattern_kinds)
+        objects = self.objects or (_default_objects() if "images" in self.categories else ())
+        return build_classes(self.categories, self.shapes, self.words, objects, self.videos, self.pattern_kinds,
+                             frame_shape=(self.motion.frames, self.height, self.width))
 
     @property
     def storage(self) -> str:
