@@ -109,16 +109,20 @@ def packed_bernoulli(rng: np.random.Generator, rows: int, cols: int, p: float) -
     return np.packbits(bernoulli(rng, (rows, cols), p), axis=-1)
 
 
-def _read_bits(packed: np.ndarray, bit: int, out: np.ndarray) -> None:
-    """Copy out.shape[1] bytes of each row of a packed bit stream, starting `bit` bits in, into out."""
-    nbytes = out.shape[1]
-    byte, shift = divmod(bit, 8)
-    if shift == 0:
-        out[:] = packed[:, byte:byte + nbytes]
-        return
-    # In place: a few frame-sized temporaries per frame cost more than the bit arithmetic.
-    np.left_shift(packed[:, byte:byte + nbytes], np.uint8(shift), out=out)
-    out |= packed[:, byte + 1:byte + nbytes + 1] >> np.uint8(8 - shift)
+def _bit_shifted(packed: np.ndarray, shifts) -> dict[int, np.ndarray]:
+    """The packed field re-aligned for each needed bit shift s: byte j of copy s holds bits 8j+s ... 8j+s+7.
+
+    A frame then reads its window as a plain slice; at most 8 copies however long the clip.
+    """
+    copies = {}
+    for shift in set(shifts):
+        if shift == 0:
+            copies[0] = packed[:, :-1]
+        else:
+            copy = np.left_shift(packed[:, :-1], np.uint8(shift))
+            copy |= packed[:, 1:] >> np.uint8(8 - shift)
+            copies[shift] = copy
+    return copies
 
 
 def render_bits(mask: np.ndarray, cfg: MotionConfig, rng: np.random.Generator, angle: float) -> np.ndarray:
@@ -135,17 +139,20 @@ def render_bits(mask: np.ndarray, cfg: MotionConfig, rng: np.random.Generator, a
     ground = packed_bernoulli(rng, *field_shape, cfg.density)
     static = mask.ndim == 2
     packed_masks = np.packbits(mask if static else masks, axis=-1)  # (H, nb) or (T, H, nb)
-    inverse_masks = ~packed_masks
     tail = np.uint8((0xFF << (8 * nb - W)) & 0xFF)  # zero the padding bits of the last byte, as packbits does
+    d = offsets(cfg, angle)  # (T, 2)
+    # Content displaced by +d shows the field at p - d (figure); the ground shows its field at p + d.
+    fig_byte, fig_shift = np.divmod(P - d[:, 1], 8)
+    gnd_byte, gnd_shift = np.divmod(P + d[:, 1], 8)
+    figure, ground = _bit_shifted(figure, fig_shift), _bit_shifted(ground, gnd_shift)
     out = np.empty((T, H, nb), np.uint8)
-    gnd = np.empty((H, nb), np.uint8)
-    for t, (dy, dx) in enumerate(offsets(cfg, angle)):
-        # Content displaced by +d shows the field at p - d; the ground shows it at p + d.
-        _read_bits(figure[P - dy:P - dy + H], P - dx, out[t])
-        _read_bits(ground[P + dy:P + dy + H], P + dx, gnd)
+    for t in range(T):
+        fig = figure[fig_shift[t]][P - d[t, 0]:P - d[t, 0] + H, fig_byte[t]:fig_byte[t] + nb]
+        gnd = ground[gnd_shift[t]][P + d[t, 0]:P + d[t, 0] + H, gnd_byte[t]:gnd_byte[t] + nb]
+        # ground where the mask bit is 0, figure where it is 1, in three in-place byte operations
+        np.bitwise_xor(fig, gnd, out=out[t])
         out[t] &= packed_masks if static else packed_masks[t]
-        gnd &= inverse_masks if static else inverse_masks[t]
-        out[t] |= gnd
+        out[t] ^= gnd
     if cfg.coherence < 1.0:
         refresh = np.packbits(bernoulli(rng, (T, H, W), 1.0 - cfg.coherence), axis=-1)
         fresh = np.packbits(bernoulli(rng, (T, H, W), cfg.density), axis=-1)
