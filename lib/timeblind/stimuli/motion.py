@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import gaussian_filter, uniform_filter
 
 NOISE_KINDS = ("binary", "gaussian", "blurred")
@@ -109,20 +110,14 @@ def packed_bernoulli(rng: np.random.Generator, rows: int, cols: int, p: float) -
     return np.packbits(bernoulli(rng, (rows, cols), p), axis=-1)
 
 
-def _bit_shifted(packed: np.ndarray, shifts) -> dict[int, np.ndarray]:
-    """The packed field re-aligned for each needed bit shift s: byte j of copy s holds bits 8j+s ... 8j+s+7.
+_SHIFTS = (8 - np.arange(8, dtype=np.uint16))[:, None, None]  # (8, 1, 1)
 
-    A frame then reads its window as a plain slice; at most 8 copies however long the clip.
-    """
-    copies = {}
-    for shift in set(shifts):
-        if shift == 0:
-            copies[0] = packed[:, :-1]
-        else:
-            copy = np.left_shift(packed[:, :-1], np.uint8(shift))
-            copy |= packed[:, 1:] >> np.uint8(8 - shift)
-            copies[shift] = copy
-    return copies
+
+def _bit_shifted(packed: np.ndarray) -> np.ndarray:
+    """The packed field re-aligned for every bit shift: (R, C) -> (8, R, C - 1) uint8, where byte j of
+    copy s holds bits 8j+s ... 8j+s+7. Any frame's window is then a plain slice of one copy."""
+    pair = (packed[:, :-1].astype(np.uint16) << 8) | packed[:, 1:]  # two neighbouring bytes
+    return (pair >> _SHIFTS).astype(np.uint8)
 
 
 def render_bits(mask: np.ndarray, cfg: MotionConfig, rng: np.random.Generator, angle: float) -> np.ndarray:
@@ -142,17 +137,15 @@ def render_bits(mask: np.ndarray, cfg: MotionConfig, rng: np.random.Generator, a
     tail = np.uint8((0xFF << (8 * nb - W)) & 0xFF)  # zero the padding bits of the last byte, as packbits does
     d = offsets(cfg, angle)  # (T, 2)
     # Content displaced by +d shows the field at p - d (figure); the ground shows its field at p + d.
+    # One gather per field takes every frame's window: (shift copy, first row, first byte) per frame.
     fig_byte, fig_shift = np.divmod(P - d[:, 1], 8)
     gnd_byte, gnd_shift = np.divmod(P + d[:, 1], 8)
-    figure, ground = _bit_shifted(figure, fig_shift), _bit_shifted(ground, gnd_shift)
-    out = np.empty((T, H, nb), np.uint8)
-    for t in range(T):
-        fig = figure[fig_shift[t]][P - d[t, 0]:P - d[t, 0] + H, fig_byte[t]:fig_byte[t] + nb]
-        gnd = ground[gnd_shift[t]][P + d[t, 0]:P + d[t, 0] + H, gnd_byte[t]:gnd_byte[t] + nb]
-        # ground where the mask bit is 0, figure where it is 1, in three in-place byte operations
-        np.bitwise_xor(fig, gnd, out=out[t])
-        out[t] &= packed_masks if static else packed_masks[t]
-        out[t] ^= gnd
+    fig = sliding_window_view(_bit_shifted(figure), (H, nb), axis=(1, 2))[fig_shift, P - d[:, 0], fig_byte]
+    gnd = sliding_window_view(_bit_shifted(ground), (H, nb), axis=(1, 2))[gnd_shift, P + d[:, 0], gnd_byte]
+    # (T, H, nb): the ground where the mask bit is 0, the figure where it is 1
+    out = np.bitwise_xor(fig, gnd, out=fig)
+    out &= packed_masks
+    out ^= gnd
     if cfg.coherence < 1.0:
         refresh = np.packbits(bernoulli(rng, (T, H, W), 1.0 - cfg.coherence), axis=-1)
         fresh = np.packbits(bernoulli(rng, (T, H, W), cfg.density), axis=-1)
