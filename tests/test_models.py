@@ -8,10 +8,23 @@ import torch
 from timeblind.models import ENCODERS, build_classifier, load_model, save_model
 
 
+SMALL = {  # a few-thousand-parameter version of every encoder
+    "framewise": {"width": 4, "dim": 16},
+    "early_temporal": {"width": 4, "dim": 16},
+    "seed_temporal": {"width": 4, "feature_dim": 16, "hidden_dim": 16, "heads": 4, "temporal_layers": 1,
+                      "feedforward": 32},
+    "stave": {"patch_size": 4, "dim": 16, "depth": 2, "heads": 2, "image_size": 16},
+}
+
+
+def test_every_registered_encoder_is_covered():
+    assert set(SMALL) == set(ENCODERS)
+
+
 @pytest.mark.parametrize("encoder", sorted(ENCODERS))
 @pytest.mark.parametrize("frames", [2, 5, 12])
 def test_logits_shape_for_any_clip_length(encoder, frames):
-    model = build_classifier(encoder, num_classes=8, width=4, dim=16).eval()
+    model = build_classifier(encoder, num_classes=8, **SMALL[encoder]).eval()
     with torch.no_grad():
         logits = model(torch.randn(3, frames, 16, 24))
     assert logits.shape == (3, 8)

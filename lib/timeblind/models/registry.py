@@ -11,9 +11,13 @@ from torch import nn
 
 from timeblind.models.early_temporal import EarlyTemporalConfig, EarlyTemporalEncoder
 from timeblind.models.framewise import FramewiseConfig, FramewiseEncoder
+from timeblind.models.seed_temporal import SeedTemporalConfig, SeedTemporalEncoder
+from timeblind.models.stave import StaveConfig, StaveEncoder
 
 ENCODERS: dict[str, tuple[type, type]] = {
     "framewise": (FramewiseEncoder, FramewiseConfig),
+    "seed_temporal": (SeedTemporalEncoder, SeedTemporalConfig),
+    "stave": (StaveEncoder, StaveConfig),
     "early_temporal": (EarlyTemporalEncoder, EarlyTemporalConfig),
 }
 CHECKPOINT_FORMAT = "timeblind.classifier/1"

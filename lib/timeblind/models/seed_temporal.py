@@ -1,0 +1,97 @@
+"""Seed temporal encoder: the seed document's TemporalVideoEncoder, made runnable and fixed.
+
+What it is. The seed describes a video encoder in four steps: (1) a "spatial encoder" giving
+standard vision features per frame, projected by Linear(feature_dim, hidden); (2) a sinusoidal
+position table (base 1000) added to the frame tokens; (3) a TransformerEncoder over time
+(nhead=8, gelu, batch_first); (4) "temporal difference layers" Linear(2*hidden, hidden), each
+applied to the pairs cat(x_t, x_{t+1}) (the last frame paired with itself) and blended into the
+sequence as x = 0.7*x + 0.3*diff. Here the sequence is averaged over time, so the encoder maps
+(B, T, H, W) -> (B, hidden_dim) like the other encoders in timeblind.models.
+
+The seed's defects and how they are fixed:
+  * The pairs were built with a Python loop over t. They are vectorised: the "next frame" is
+    the sequence shifted by one with its last frame repeated, cat([x[:, 1:], x[:, -1:]], 1),
+    which gives exactly the loop's pairs (the tests check it against a transcription of it).
+  * The position table was a plain attribute, rebuilt for a fixed num_frames and moved to the
+    device on every forward. It is a non-persistent buffer (moves with .to(), not saved in
+    state_dict), built once for max_frames and sliced to the clip length, so any T up to
+    max_frames works; a longer clip fails with an assertion that says so.
+  * The seed read pretrained ViT features (B, T, 2048); timeblind has no pretrained ViT, so
+    the per-frame features come from a SpatialTrunk applied to each frame alone (the seed's
+    "standard vision features per frame"), followed by the seed's Linear(feature_dim, hidden).
+  * Sizes are scaled down for CPU (hidden 128, feed-forward 256, features 128), and dropout is
+    0 as in the frame-wise encoder, so the two differ only in architecture.
+
+Caveat. Time enters only after each frame has been spatially pooled to a vector (late
+fusion): no pixel of one frame meets a pixel of another before pooling, and the temporal
+difference layers compare pooled frame embeddings, not pixels. On SpookyBench-style stimuli,
+where every single frame is noise and the shape exists only in the correlation between frames,
+this encoder is therefore expected to be as time-blind as the frame-wise encoder. That is a
+prediction for the results to test, not something to assume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from timeblind.models.layers import SpatialTrunk, sinusoidal_positions
+
+
+@dataclass
+class SeedTemporalConfig:
+    width: int = 16  # channels of the first conv stage of the per-frame trunk
+    feature_dim: int = 128  # per-frame feature size (the seed's 2048 ViT features)
+    hidden_dim: int = 128  # the seed's hidden size: tokens, transformer and output
+    heads: int = 8  # attention heads (the seed's nhead=8); must divide hidden_dim
+    temporal_layers: int = 4  # the seed's num_temporal_layers
+    feedforward: int = 256  # transformer feed-forward size (the seed's 2048, scaled down)
+    diff_layers: int = 3  # the seed's three temporal difference layers
+    blend: float = 0.3  # x = (1 - blend) * x + blend * diff (the seed's 0.7 / 0.3)
+    position_base: float = 1000.0  # base of the sinusoidal table (the seed's log(1000))
+    max_frames: int = 256  # longest clip; the position table is built for this many frames
+    full_resolution_stages: int = 1  # trunk stages at full resolution, as in the frame-wise encoder
+
+
+def next_frame_pairs(x: torch.Tensor) -> torch.Tensor:
+    """(B, T, D) -> (B, T, 2D): cat(x_t, x_{t+1}) for every t, the last frame paired with itself."""
+    following = torch.cat([x[:, 1:], x[:, -1:]], dim=1)  # (B, T, D)
+    return torch.cat([x, following], dim=-1)  # (B, T, 2D)
+
+
+class SeedTemporalEncoder(nn.Module):
+    def __init__(self, cfg: SeedTemporalConfig):
+        super().__init__()
+        assert cfg.hidden_dim % cfg.heads == 0, f"hidden_dim {cfg.hidden_dim} is not divisible by heads {cfg.heads}"
+        assert cfg.hidden_dim % 2 == 0, f"hidden_dim {cfg.hidden_dim} must be even for the sinusoidal table"
+        self.cfg = cfg
+        self.frame_encoder = SpatialTrunk(1, cfg.width, cfg.feature_dim, cfg.full_resolution_stages)
+        self.spatial_encoder = nn.Linear(cfg.feature_dim, cfg.hidden_dim)  # the seed's Linear(2048, hidden)
+        layer = nn.TransformerEncoderLayer(cfg.hidden_dim, cfg.heads, cfg.feedforward, dropout=0.0,
+                                           batch_first=True, activation="gelu")
+        self.temporal = nn.TransformerEncoder(layer, cfg.temporal_layers, enable_nested_tensor=False)
+        self.diff_layers = nn.ModuleList(nn.Linear(2 * cfg.hidden_dim, cfg.hidden_dim) for _ in range(cfg.diff_layers))
+        table = sinusoidal_positions(cfg.max_frames, cfg.hidden_dim, cfg.position_base)
+        self.register_buffer("positions", table, persistent=False)  # (max_frames, D)
+        self.out_dim = cfg.hidden_dim
+
+    def temporal_differences(self, x: torch.Tensor) -> torch.Tensor:
+        """The seed's temporal difference layers, vectorised: (B, T, D) -> (B, T, D)."""
+        for layer in self.diff_layers:
+            diff = layer(next_frame_pairs(x))  # (B, T, D)
+            x = (1.0 - self.cfg.blend) * x + self.cfg.blend * diff  # (B, T, D)
+        return x
+
+    def sequence(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, T, H, W) -> (B, T, D): the seed's per-frame output, before pooling over time."""
+        B, T, H, W = video.shape
+        assert T <= self.cfg.max_frames, f"clip has {T} frames, encoder supports at most {self.cfg.max_frames}"
+        features = self.frame_encoder(video.reshape(B * T, 1, H, W)).reshape(B, T, -1)  # (B, T, F)
+        x = self.spatial_encoder(features) + self.positions[:T]  # (B, T, D)
+        x = self.temporal(x)  # (B, T, D)
+        return self.temporal_differences(x)  # (B, T, D)
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        return self.sequence(video).mean(dim=1)  # (B, D)

@@ -1,0 +1,231 @@
+"""STAVE: a small ViT with stacked temporal attention inside every block.
+
+STAVE / STAVEQ2 (Rasekh et al., NeurIPS 2025, arXiv 2510.26027) add a temporal self-attention
+sub-layer to the blocks of a video-LLM's vision transformer (Qwen2-VL, InternVideo2). In the
+stock ViT each frame is encoded alone; in STAVE every patch position also attends to the same
+position in the other frames, *inside* the encoder, before any token reaches the language model.
+Three design points matter in the paper:
+
+1. **Scaled temporal heads.** The temporal branch is a bottleneck: it has
+   ``round(num_heads * head_scale)`` heads of the base head size, with ``head_scale = 0.25`` the
+   best setting of their ablation (1.0 and 0.5 are worse; spatial-first beats temporal-first).
+2. **RoPE over time.** A 1-D rotary embedding over the frame index is applied to q and k of the
+   temporal attention, so the attention scores depend on the frame *offset*; it is the only
+   source of frame order here (there is no learned temporal position table).
+3. **Identity start.** The temporal branch is added to a working spatial ViT, so it should start
+   as a no-op (InternVideo2 variant: LayerScale 1e-5). Here the output projection of the
+   temporal attention is zero-initialised: a fresh block passes its input through unchanged and
+   the projection still receives gradient on the first backward.
+
+What this small version keeps: per-frame patch embedding (Conv2d, stride = patch size) plus a
+learned spatial position table (bilinearly resized for other frame sizes), ``depth`` pre-norm
+blocks ``x += SpatialAttn(LN1 x); x += TemporalAttn(LN3 x); x += MLP(LN2 x)`` (or temporal
+first), temporal attention in every block or only the last ``temporal_blocks``, then a final
+LayerNorm and a mean over frames and patches. Not kept: pretrained weights, LoRA, 2-D spatial
+RoPE, temporal patches of two frames.
+
+Why it can see motion: the temporal attention works on individual patch tokens, at each patch
+position, *before* any spatial pooling, so it can compare the content of one patch across
+frames (a displaced texture, a flickering region) instead of comparing whole-frame summaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ORDERS = ("spatial_first", "temporal_first")
+
+
+@dataclass
+class StaveConfig:
+    patch_size: int = 4  # square patches, Conv2d stride = kernel = patch_size
+    dim: int = 64  # token width
+    depth: int = 4  # number of blocks
+    heads: int = 4  # spatial attention heads; head_dim = dim // heads
+    mlp_ratio: float = 2.0
+    head_scale: float = 0.25  # temporal heads = max(1, round(heads * head_scale)), same head_dim
+    temporal_blocks: int | None = None  # None: temporal attention in every block; k: the last k blocks
+    order: str = "spatial_first"  # or "temporal_first"
+    max_frames: int = 256  # size of the rotary table over the frame index
+    image_size: int = 32  # frame size the position table is built for (others: bilinear resize)
+
+    def __post_init__(self):
+        if self.order not in ORDERS:
+            raise ValueError(f"order={self.order!r}: expected one of {list(ORDERS)}")
+        for name in ("patch_size", "dim", "depth", "heads", "max_frames", "image_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}: expected a positive integer")
+        if self.dim % self.heads:
+            raise ValueError(f"dim={self.dim} is not divisible by heads={self.heads}: "
+                             f"expected dim % heads == 0")
+        if (self.dim // self.heads) % 2:
+            raise ValueError(f"head dim dim // heads = {self.dim // self.heads} is odd: "
+                             f"rotary embedding expects an even head dim")
+        if not 0 < self.head_scale <= 1:
+            raise ValueError(f"head_scale={self.head_scale}: expected 0 < head_scale <= 1")
+        if self.mlp_ratio <= 0:
+            raise ValueError(f"mlp_ratio={self.mlp_ratio}: expected > 0")
+        if self.temporal_blocks is not None and not 0 <= self.temporal_blocks <= self.depth:
+            raise ValueError(f"temporal_blocks={self.temporal_blocks}: expected None or an integer "
+                             f"in 0..depth={self.depth}")
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size={self.image_size} is not a multiple of patch_size="
+                             f"{self.patch_size}: expected image_size % patch_size == 0")
+
+    @property
+    def temporal_heads(self) -> int:
+        return max(1, round(self.heads * self.head_scale))
+
+    @property
+    def n_temporal_blocks(self) -> int:
+        return self.depth if self.temporal_blocks is None else self.temporal_blocks
+
+
+# ----------------------------------------------------------------------------- rotary embedding
+
+def rotary_tables(n: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin tables (n, head_dim) for positions 0..n-1 (rotate-half layout)."""
+    inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (hd/2,)
+    angles = torch.arange(n, dtype=torch.float64)[:, None] * inv_freq[None]  # (n, hd/2)
+    angles = torch.cat([angles, angles], dim=-1)  # (n, hd)
+    return angles.cos().float(), angles.sin().float()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate x (..., L, hd) by position: cos, sin (L, hd). <rot(q,i), rot(k,j)> depends on i - j only."""
+    x1, x2 = x.chunk(2, dim=-1)  # (..., L, hd/2) each
+    rotated = torch.cat([-x2, x1], dim=-1)  # (..., L, hd)
+    return x * cos + rotated * sin
+
+
+# ----------------------------------------------------------------------------- layers
+
+class Attention(nn.Module):
+    """Multi-head self-attention over the second-to-last axis; width = heads * head_dim."""
+
+    def __init__(self, dim: int, heads: int, head_dim: int, zero_init_out: bool = False):
+        super().__init__()
+        self.heads, self.head_dim = heads, head_dim
+        inner = heads * head_dim
+        self.qkv = nn.Linear(dim, 3 * inner)
+        self.proj = nn.Linear(inner, dim)
+        if zero_init_out:
+            nn.init.zeros_(self.proj.weight)
+            nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        S, L, _ = x.shape  # (S sequences, L tokens, D)
+        qkv = self.qkv(x).reshape(S, L, 3, self.heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (S, h, L, hd)
+        if rope is not None:
+            cos, sin = rope  # (L, hd)
+            q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        out = F.scaled_dot_product_attention(q, k, v)  # (S, h, L, hd)
+        out = out.transpose(1, 2).reshape(S, L, self.heads * self.head_dim)  # (S, L, h*hd)
+        return self.proj(out)  # (S, L, D)
+
+
+class TemporalAttention(nn.Module):
+    """Each patch position attends over the frames, with RoPE over the frame index.
+
+    Bottleneck heads (heads * head_scale of the base head size) and a zero-initialised output
+    projection: a fresh instance returns zeros, so the residual block starts as the identity."""
+
+    def __init__(self, dim: int, heads: int, head_dim: int):
+        super().__init__()
+        self.attn = Attention(dim, heads, head_dim, zero_init_out=True)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        B, T, N, D = x.shape
+        seq = x.permute(0, 2, 1, 3).reshape(B * N, T, D)  # (B*N, T, D): one sequence per patch position
+        out = self.attn(seq, rope)  # (B*N, T, D)
+        return out.reshape(B, N, T, D).permute(0, 2, 1, 3)  # (B, T, N, D)
+
+
+class SpatialAttention(nn.Module):
+    """Attention among the patches of each frame separately."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.attn = Attention(dim, heads, dim // heads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, N, D = x.shape
+        out = self.attn(x.reshape(B * T, N, D))  # (B*T, N, D)
+        return out.reshape(B, T, N, D)
+
+
+class StaveBlock(nn.Module):
+    """Pre-norm block: spatial attention, temporal attention (optional), MLP; each residual."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, temporal_heads: int | None, order: str):
+        super().__init__()
+        self.order = order
+        self.norm1 = nn.LayerNorm(dim)
+        self.spatial = SpatialAttention(dim, heads)
+        self.norm3 = nn.LayerNorm(dim) if temporal_heads else None
+        self.temporal = TemporalAttention(dim, temporal_heads, dim // heads) if temporal_heads else None
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        # x: (B, T, N, D)
+        if self.temporal is not None and self.order == "temporal_first":
+            x = x + self.temporal(self.norm3(x), rope)
+        x = x + self.spatial(self.norm1(x))
+        if self.temporal is not None and self.order == "spatial_first":
+            x = x + self.temporal(self.norm3(x), rope)
+        return x + self.mlp(self.norm2(x))  # (B, T, N, D)
+
+
+# ----------------------------------------------------------------------------- encoder
+
+class StaveEncoder(nn.Module):
+    def __init__(self, cfg: StaveConfig):
+        super().__init__()
+        self.cfg = cfg
+        D, P = cfg.dim, cfg.patch_size
+        self.patch_embed = nn.Conv2d(1, D, kernel_size=P, stride=P)
+        grid = cfg.image_size // P
+        self.pos_embed = nn.Parameter(torch.randn(1, D, grid, grid) * 0.02)  # (1, D, g, g)
+        first_temporal = cfg.depth - cfg.n_temporal_blocks
+        self.blocks = nn.ModuleList(
+            StaveBlock(D, cfg.heads, cfg.mlp_ratio, cfg.temporal_heads if i >= first_temporal else None, cfg.order)
+            for i in range(cfg.depth)
+        )
+        self.norm = nn.LayerNorm(D)
+        cos, sin = rotary_tables(cfg.max_frames, D // cfg.heads)
+        self.register_buffer("rope_cos", cos, persistent=False)  # (max_frames, hd)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.out_dim = D
+
+    def position_embedding(self, gh: int, gw: int) -> torch.Tensor:
+        pos = self.pos_embed
+        if pos.shape[-2:] != (gh, gw):
+            pos = F.interpolate(pos, size=(gh, gw), mode="bilinear", align_corners=False)
+        return pos.flatten(2).transpose(1, 2)  # (1, gh*gw, D)
+
+    def tokens(self, video: torch.Tensor) -> torch.Tensor:
+        """Per-frame patch tokens after the blocks and final norm: (B, T, N, D)."""
+        B, T, H, W = video.shape
+        if T > self.cfg.max_frames:
+            raise ValueError(f"clip has {T} frames, encoder supports at most max_frames={self.cfg.max_frames}")
+        if H < self.cfg.patch_size or W < self.cfg.patch_size:
+            raise ValueError(f"frame {H}x{W} is smaller than patch_size={self.cfg.patch_size}")
+        x = self.patch_embed(video.reshape(B * T, 1, H, W))  # (B*T, D, gh, gw)
+        gh, gw = x.shape[-2:]
+        x = x.flatten(2).transpose(1, 2) + self.position_embedding(gh, gw)  # (B*T, N, D)
+        x = x.reshape(B, T, gh * gw, -1)  # (B, T, N, D)
+        rope = (self.rope_cos[:T], self.rope_sin[:T])  # (T, hd) each
+        for block in self.blocks:
+            x = block(x, rope)
+        return self.norm(x)  # (B, T, N, D)
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        return self.tokens(video).mean(dim=(1, 2))  # (B, D)

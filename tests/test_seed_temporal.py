@@ -1,0 +1,92 @@
+"""Seed temporal encoder: shapes for any clip length, the seed's pair loop, the position buffer."""
+
+import pytest
+import torch
+
+from timeblind.models.seed_temporal import SeedTemporalConfig, SeedTemporalEncoder, next_frame_pairs
+
+SMALL = dict(width=4, feature_dim=16, hidden_dim=16, heads=4, temporal_layers=1, feedforward=32, max_frames=32)
+
+
+def small(**overrides) -> SeedTemporalEncoder:
+    return SeedTemporalEncoder(SeedTemporalConfig(**{**SMALL, **overrides}))
+
+
+def test_output_shape_for_any_clip_length():
+    net = small().eval()
+    assert net.out_dim == 16
+    with torch.no_grad():
+        for frames in (4, 16):
+            out = net(torch.rand(2, frames, 16, 16) * 2 - 1)
+            assert out.shape == (2, 16)
+            assert torch.isfinite(out).all()
+            assert net.sequence(torch.rand(2, frames, 16, 16) * 2 - 1).shape == (2, frames, 16)
+
+
+def test_clip_longer_than_max_frames_fails_clearly():
+    net = small(max_frames=8).eval()
+    with pytest.raises(AssertionError, match="clip has 9 frames, encoder supports at most 8"):
+        net(torch.zeros(1, 9, 16, 16))
+
+
+def seed_loop(x, layers, blend=0.3):
+    """A literal transcription of the seed's temporal difference loop."""
+    for layer in layers:
+        B, T, D = x.shape
+        diffs = []
+        for t in range(T):
+            if t < T - 1:
+                pair = torch.cat([x[:, t], x[:, t + 1]], dim=-1)
+            else:
+                pair = torch.cat([x[:, t], x[:, t]], dim=-1)  # last frame paired with itself
+            diffs.append(layer(pair))
+        diff = torch.stack(diffs, dim=1)
+        x = (1 - blend) * x + blend * diff
+    return x
+
+
+@pytest.mark.parametrize("frames", [1, 2, 7])
+def test_vectorised_pair_blend_equals_seed_loop(frames):
+    torch.manual_seed(0)
+    net = small()
+    x = torch.randn(3, frames, 16)
+    with torch.no_grad():
+        expected = seed_loop(x, net.diff_layers, blend=0.3)
+        got = net.temporal_differences(x)
+        assert torch.allclose(got, expected, atol=1e-6)
+        pairs = next_frame_pairs(x)
+        assert torch.equal(pairs[:, -1, :16], pairs[:, -1, 16:])
+
+
+def test_position_table_is_a_non_persistent_buffer():
+    net = small(position_base=1000.0)
+    assert "positions" in dict(net.named_buffers())
+    assert "positions" not in net.state_dict()
+    assert net.positions.shape == (32, 16)
+    # base 1000: the last sine/cosine pair has frequency 1000 ** (-(D-2)/D)
+    freq = 1000.0 ** (-14 / 16)
+    assert torch.allclose(net.positions[5, 14], torch.sin(torch.tensor(5 * freq)), atol=1e-6)
+    net = net.to(torch.float64)
+    assert net.positions.dtype == torch.float64
+    net = net.to("meta")
+    assert net.positions.device.type == "meta"
+
+
+def test_gradients_reach_every_parameter():
+    torch.manual_seed(0)
+    net = small().train()
+    net(torch.rand(2, 5, 16, 16) * 2 - 1).square().sum().backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_deterministic_under_manual_seed():
+    def run():
+        torch.manual_seed(123)
+        net = small().eval()
+        with torch.no_grad():
+            return net(torch.rand(2, 6, 16, 16) * 2 - 1)
+
+    assert torch.equal(run(), run())

@@ -1,0 +1,141 @@
+"""STAVE encoder: shapes, where time enters, identity start, RoPE, config checks, gradients."""
+
+import copy
+
+import pytest
+import torch
+
+from timeblind.models.stave import StaveConfig, StaveEncoder, apply_rotary, rotary_tables
+
+
+def _randomise_temporal_out(model: StaveEncoder) -> None:
+    """Leave the identity start so the temporal branch actually does something."""
+    for block in model.blocks:
+        if block.temporal is not None:
+            torch.nn.init.normal_(block.temporal.attn.proj.weight, std=0.2)
+
+
+@pytest.mark.parametrize(("frames", "size"), [(8, 32), (5, 48)])
+def test_output_shape(frames, size):
+    torch.manual_seed(0)
+    model = StaveEncoder(StaveConfig()).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, frames, size, size) * 2 - 1)
+    assert model.out_dim == 64
+    assert out.shape == (2, 64)
+    assert torch.isfinite(out).all()
+
+
+def test_non_square_and_non_divisible_frames():
+    model = StaveEncoder(StaveConfig(dim=16, depth=2)).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 16, 26)).shape == (1, 16)
+
+
+def test_temporal_blocks_zero_keeps_frames_independent():
+    torch.manual_seed(0)
+    model = StaveEncoder(StaveConfig(temporal_blocks=0, dim=32, depth=2)).eval()
+    assert all(b.temporal is None for b in model.blocks)
+    video = torch.randn(2, 6, 16, 16)
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    with torch.no_grad():
+        tokens, tokens_perm = model.tokens(video), model.tokens(video[:, perm])
+        assert torch.allclose(tokens[:, perm], tokens_perm, atol=1e-5)
+        assert torch.allclose(model(video), model(video[:, perm]), atol=1e-5)
+
+
+def test_temporal_attention_makes_output_depend_on_frame_order():
+    torch.manual_seed(0)
+    model = StaveEncoder(StaveConfig(dim=32, depth=2)).eval()
+    _randomise_temporal_out(model)
+    video = torch.randn(2, 6, 16, 16)
+    with torch.no_grad():
+        a, b = model(video), model(video.flip(1))
+    assert (a - b).abs().max() > 1e-3
+
+
+def test_temporal_blocks_selects_last_blocks():
+    model = StaveEncoder(StaveConfig(depth=4, temporal_blocks=2))
+    assert [b.temporal is not None for b in model.blocks] == [False, False, True, True]
+    assert all(b.temporal is not None for b in StaveEncoder(StaveConfig(depth=3)).blocks)
+
+
+def test_head_scale_sets_bottleneck_heads():
+    for scale, heads in [(0.25, 1), (0.5, 2), (1.0, 4)]:
+        model = StaveEncoder(StaveConfig(head_scale=scale))
+        attn = model.blocks[0].temporal.attn
+        assert (attn.heads, attn.head_dim) == (heads, 16)
+        assert attn.proj.in_features == heads * 16
+
+
+@pytest.mark.parametrize("order", ["spatial_first", "temporal_first"])
+def test_fresh_temporal_sublayer_is_identity(order):
+    torch.manual_seed(0)
+    model = StaveEncoder(StaveConfig(dim=32, depth=2, order=order)).eval()
+    block = model.blocks[0]
+    x = torch.randn(2, 5, 16, 32)  # (B, T, N, D)
+    rope = (model.rope_cos[:5], model.rope_sin[:5])
+    with torch.no_grad():
+        assert torch.equal(block.temporal(block.norm3(x), rope), torch.zeros_like(x))
+        without = copy.deepcopy(block)
+        without.temporal = None
+        assert torch.allclose(block(x, rope), without(x, rope))
+        # the whole fresh encoder equals its purely spatial twin
+        spatial = copy.deepcopy(model)
+        for b in spatial.blocks:
+            b.temporal = None
+        video = torch.randn(2, 5, 16, 16)
+        assert torch.allclose(model(video), spatial(video), atol=1e-6)
+
+
+def test_rope_scores_depend_only_on_frame_offset():
+    torch.manual_seed(0)
+    cos, sin = rotary_tables(64, 16)
+    q, k = torch.randn(16), torch.randn(16)
+
+    def score(i, j):
+        return (apply_rotary(q, cos[i], sin[i]) * apply_rotary(k, cos[j], sin[j])).sum()
+
+    for i, j, s in [(0, 3, 7), (5, 2, 20), (10, 10, 33)]:
+        assert torch.allclose(score(i, j), score(i + s, j + s), atol=1e-4)
+    assert not torch.allclose(score(0, 3), score(0, 5), atol=1e-3)
+    # rotation keeps the norm
+    assert torch.allclose(apply_rotary(q, cos[9], sin[9]).norm(), q.norm(), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"order": "sideways"}, r"order='sideways'.*spatial_first.*temporal_first"),
+        ({"dim": 30, "heads": 4}, r"dim=30 .*heads=4"),
+        ({"dim": 36, "heads": 4}, r"head dim .* 9 .*even"),
+        ({"temporal_blocks": 5, "depth": 4}, r"temporal_blocks=5.*0\.\.depth=4"),
+        ({"temporal_blocks": -1}, r"temporal_blocks=-1"),
+        ({"head_scale": 0.0}, r"head_scale=0.0"),
+        ({"image_size": 30, "patch_size": 4}, r"image_size=30.*patch_size=4"),
+    ],
+)
+def test_config_validation_messages(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        StaveConfig(**kwargs)
+
+
+def test_too_many_frames_is_named():
+    model = StaveEncoder(StaveConfig(dim=16, depth=1, max_frames=4))
+    with pytest.raises(ValueError, match="5 frames.*max_frames=4"):
+        model(torch.randn(1, 5, 8, 8))
+
+
+def test_gradient_reaches_zero_initialised_temporal_attention():
+    torch.manual_seed(0)
+    model = StaveEncoder(StaveConfig(dim=32, depth=2))
+    model(torch.randn(2, 4, 16, 16)).pow(2).sum().backward()
+    for block in model.blocks:
+        proj = block.temporal.attn.proj
+        assert proj.weight.grad is not None and proj.weight.grad.abs().sum() > 0
+        assert proj.bias.grad.abs().sum() > 0
+    # after one step away from zero, gradient reaches q, k, v too
+    model.zero_grad()
+    _randomise_temporal_out(model)
+    model(torch.randn(2, 4, 16, 16)).pow(2).sum().backward()
+    assert model.blocks[0].temporal.attn.qkv.weight.grad.abs().sum() > 0
