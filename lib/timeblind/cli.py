@@ -38,7 +38,32 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--scale", type=int, default=4, help="integer upscaling by pixel repetition")
     export.add_argument("--fps", type=float, help="frame rate (default: the data set's)")
 
+    scoring = commands.add_parser("eval-spookybench", help="score a model on a folder in the official layout")
+    scoring.add_argument("--dataset", required=True, help="folder with metadata.csv and the category folders")
+    scoring.add_argument("--csv", help="metadata.csv (default: DATASET/metadata.csv)")
+    scoring.add_argument("--model", required=True, help="model.pt written by the train step")
+    scoring.add_argument("--output", required=True, help="predictions JSON: {metadata Path: predicted text}")
+    scoring.add_argument("--categories", nargs="+", help="only these categories")
+    scoring.add_argument("--method", default="motion", choices=["motion", "plain"], help="resampling of videos")
+    for name in ("frames", "height", "width"):
+        scoring.add_argument(f"--{name}", type=int, help=f"model input {name} (default: recorded in the model)")
+
     args = parser.parse_args(argv)
+    if args.command == "eval-spookybench":
+        from timeblind.evaluation.spookybench import evaluate_folder, write_predictions
+
+        try:
+            predictions, table, skipped = evaluate_folder(
+                args.model, args.dataset, csv=args.csv, categories=args.categories, frames=args.frames,
+                height=args.height, width=args.width, method=args.method,
+                log=lambda line: print(line, file=sys.stderr))
+        except (FileNotFoundError, NotADirectoryError, ValueError) as err:
+            print(f"timeblind eval-spookybench: {err}", file=sys.stderr)
+            return 2
+        write_predictions(predictions, args.output)
+        print(table.to_string(index=False, float_format="%.3f"))
+        print(f"{len(predictions)} predictions written to {args.output}; {len(skipped)} item(s) skipped")
+        return 0
     if args.command in ("snr", "export-spookybench"):
         from timeblind import steps
 

@@ -289,7 +289,7 @@ class StimulusDataset:
             low, high = self.manifest["binary_levels"]
             bits = np.unpackbits(clip, axis=-1, count=self.width).astype(bool)
             return np.where(bits, np.uint8(high), np.uint8(low))
-        return clip
+        return np.array(clip)  # a writable copy, not a view into the read-only memory map
 
     @cached_property
     def samples(self) -> pd.DataFrame:

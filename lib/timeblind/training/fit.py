@@ -76,7 +76,7 @@ def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, m
     module.load_state_dict(state)
     save_model(out_dir / "model.pt", net, encoder, classes,
                extra={"seed": seed, "data_sha256": manifest["content_sha256"], "max_steps": max_steps,
-                      "stream": stream})
+                      "stream": stream, "frame_shape": manifest["frame_shape"]})
     return {
         "best_val_acc": float(best.best_model_score),
         "train_seconds": train_seconds,

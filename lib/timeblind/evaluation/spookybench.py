@@ -1,0 +1,97 @@
+"""Score a trained classifier on a folder in the official SpookyBench layout.
+
+Writes the official results format (a JSON object mapping each metadata Path to the predicted
+text) and scores it with the official rule: a prediction is correct when any accepted label is
+a case-insensitive substring of it. Videos that already have the model's input shape are used
+as they are; others are resampled so their motion survives (io.spookybench.resample_clip).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from timeblind.evaluation.metrics import wilson_interval
+from timeblind.io.spookybench import SpookyBenchFolder, is_correct, resample_clip
+from timeblind.models import load_model
+
+
+def input_shape(info: dict, frames: int | None, height: int | None, width: int | None) -> tuple[int, int, int]:
+    """The (T, H, W) a model was trained on (stored in its file), unless given explicitly."""
+    stored = info["extra"].get("frame_shape") or [None, None, None]
+    shape = tuple(given or kept for given, kept in zip((frames, height, width), stored))
+    if None in shape:
+        raise ValueError("this model file does not record its input size (older file): pass --frames, --height "
+                         "and --width")
+    return shape
+
+
+@torch.no_grad()
+def evaluate_folder(model_path: str | Path, dataset: str | Path, *, csv: str | Path | None = None,
+                    categories: list[str] | None = None, frames: int | None = None, height: int | None = None,
+                    width: int | None = None, method: str = "motion", log=print) -> tuple[dict, pd.DataFrame, list]:
+    """Predictions {Path: text}, a per-category accuracy table (Wilson 95%) and the skipped items."""
+    model, info = load_model(model_path)
+    T, H, W = input_shape(info, frames, height, width)
+    folder = SpookyBenchFolder(Path(dataset), Path(csv) if csv else None)
+    predictions, rows = {}, []
+    for entry in list(folder.entries):
+        if categories and entry.category not in categories:
+            continue
+        for _, video in _decoded(folder, entry):
+            if video.shape == (T, H, W):
+                clip = video
+            elif len(video) < T:
+                folder.skipped.append(_skip(entry, f"video has {len(video)} frames; the model needs {T}"))
+                continue
+            else:
+                clip = resample_clip(video, T, H, W, method=method)
+            x = torch.from_numpy(clip).float().div_(127.5).sub_(1.0)[None]  # (1, T, H, W) in [-1, 1]
+            text = info["classes"][int(model(x).argmax())]
+            predictions[entry.rel] = text
+            rows.append({"category": entry.category, "correct": is_correct(text, entry.answers)})
+    for item in folder.skipped:
+        log(f"skipped {item.path}: {item.reason}")
+    return predictions, accuracy_table(pd.DataFrame(rows, columns=["category", "correct"])), folder.skipped
+
+
+def _decoded(folder: SpookyBenchFolder, entry):
+    from timeblind.io.spookybench import VideoError, load_video
+
+    try:
+        yield entry, load_video(entry.path)
+    except VideoError as error:
+        folder.skipped.append(_skip(entry, f"unreadable video: {error.reason}"))
+
+
+def _skip(entry, reason: str):
+    from timeblind.io.spookybench import Skipped
+
+    return Skipped(entry.row, entry.rel, reason)
+
+
+def accuracy_table(scored: pd.DataFrame) -> pd.DataFrame:
+    """Per category and overall: n, correct, accuracy and its Wilson 95% interval."""
+    rows = []
+    groups = [*scored.groupby("category", sort=True), ("all", scored)] if len(scored) else []
+    for category, group in groups:
+        n, correct = len(group), int(group["correct"].sum())
+        low, high = wilson_interval(correct, n)
+        rows.append({"category": category, "n": n, "correct": correct, "accuracy": correct / n,
+                     "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows, columns=["category", "n", "correct", "accuracy", "ci_low", "ci_high"])
+
+
+def write_predictions(predictions: dict, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(predictions, indent=1))
+    os.replace(tmp, path)
+
+
+__all__ = ["evaluate_folder", "accuracy_table", "write_predictions", "input_shape"]

@@ -1,0 +1,87 @@
+"""`timeblind eval-spookybench`: the official results format and scoring rule, on an exported split."""
+
+import ast
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from timeblind.data.dataset import StimulusConfig, StimulusDataset, write_dataset
+from timeblind.io.spookybench import is_correct
+from timeblind.models import build_classifier, save_model
+from timeblind.steps import export_spookybench
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    cfg = StimulusConfig.from_dict({"height": 16, "width": 16, "categories": ["shapes", "patterns"],
+                                    "shapes": ["circle", "square"], "motion": {"frames": 6}})
+    write_dataset(root / "data", cfg, 0, {"test": 12}, log=lambda *_: None)
+    torch.manual_seed(0)
+    model = build_classifier("early_temporal", len(cfg.classes), width=4, dim=16).eval()
+    save_model(root / "model.pt", model, "early_temporal", [c.name for c in cfg.classes],
+               extra={"frame_shape": [6, 16, 16]})
+    export_spookybench(data_dir=str(root / "data"), out_dir=str(root / "native"), split="test", scale=1)
+    export_spookybench(data_dir=str(root / "data"), out_dir=str(root / "large"), split="test", scale=3)
+    return root, model
+
+
+def run(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "timeblind", "eval-spookybench", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True)
+
+
+def test_predictions_follow_the_official_format_and_rule(exported, tmp_path):
+    root, model = exported
+    out = run("--dataset", root / "native", "--model", root / "model.pt", "--output", tmp_path / "p.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    predictions = json.loads((tmp_path / "p.json").read_text())
+    meta = pd.read_csv(root / "native" / "metadata.csv")
+    assert list(predictions) == meta.Path.tolist()
+    # The printed table is the official rule applied to the written predictions.
+    correct = [is_correct(predictions[p], ast.literal_eval(label)) for p, label in zip(meta.Path, meta.Label)]
+    assert f"all {len(meta)} {sum(correct)} " in " ".join(out.stdout.split())
+    # Native-size videos go to the model as they are: the same predictions as on the stored clips
+    # (H.264 at crf 18 keeps binary dots; grey pattern clips may move by a level or two).
+    data = StimulusDataset(root / "data", "test")
+    with torch.no_grad():
+        stored = [data.classes[int(model(torch.from_numpy(data.clip(i)).float().div(127.5).sub(1)[None]).argmax())]
+                  for i in range(len(data))]
+    agree = sum(a == b for a, b in zip(stored, predictions.values()))
+    assert agree >= len(stored) - 1
+
+
+def test_other_sizes_are_resampled_and_categories_filtered(exported, tmp_path):
+    root, _ = exported
+    out = run("--dataset", root / "large", "--model", root / "model.pt", "--output", tmp_path / "p.json",
+              "--categories", "shapes", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    predictions = json.loads((tmp_path / "p.json").read_text())
+    assert len(predictions) == 6 and all(p.startswith("shapes/") for p in predictions)
+
+
+def test_a_missing_video_is_skipped_and_the_rest_scored(exported, tmp_path):
+    root, _ = exported
+    broken = tmp_path / "broken"
+    subprocess.run(["cp", "-r", str(root / "native"), str(broken)], check=True)
+    victim = pd.read_csv(broken / "metadata.csv").Path[3]
+    (broken / victim).unlink()
+    out = run("--dataset", broken, "--model", root / "model.pt", "--output", tmp_path / "p.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert victim in out.stderr and "1 item(s) skipped" in out.stdout
+    assert len(json.loads((tmp_path / "p.json").read_text())) == 11
+
+
+def test_bad_model_files_get_a_clear_message(exported, tmp_path):
+    root, _ = exported
+    (tmp_path / "bad.pt").write_bytes(b"not a model")
+    out = run("--dataset", root / "native", "--model", tmp_path / "bad.pt", "--output", tmp_path / "p.json",
+              cwd=tmp_path)
+    assert out.returncode == 2 and "is not a timeblind model file" in out.stderr and "Traceback" not in out.stderr
+    out = run("--dataset", tmp_path / "nowhere", "--model", root / "model.pt", "--output", tmp_path / "p.json",
+              cwd=tmp_path)
+    assert out.returncode == 2 and "nowhere" in out.stderr
