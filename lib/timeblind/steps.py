@@ -23,20 +23,16 @@ def build_dataset(out_dir: Path, preview: Path, cfg, seed: int, sizes: dict[str,
                   per_category: int = 3) -> dict:
     """The generate step's work without tracking: the data set, then a few validation clips per
     category drawn as frame / mean / recovered figure and written as GIF animations."""
-    import numpy as np
-
     from timeblind.data.dataset import StimulusDataset, write_dataset
-    from timeblind.plots.figures import stimulus_preview, write_animation
-    from timeblind.stimuli import motion_energy_mask
+    from timeblind.plots.figures import recovered_view, stimulus_preview, write_animation
 
     manifest = write_dataset(out_dir, cfg, seed, sizes, workers=workers)
     val = StimulusDataset(out_dir, "val")
-    shown = [i for c in cfg.categories
-             for i in [j for j in range(len(val)) if val.samples.category[j] == c][:per_category]]
+    samples = val.samples
+    shown = [int(i) for c in cfg.categories for i in samples.index[samples.category == c][:per_category]]
     clips = [val.clip(i) for i in shown]
-    titles = [f"{val.samples.category[i]}: {val.samples.label[i]}" for i in shown]
-    recovered = [np.tile(c.mean(axis=(1, 2)), (c.shape[1], 1)) if val.samples.category[i] == "patterns"
-                 else motion_energy_mask(c, cfg.motion.speed) for i, c in zip(shown, clips)]
+    titles = [f"{samples.category[i]}: {samples.label[i]}" for i in shown]
+    recovered = [recovered_view(c, samples.category[i], cfg.motion.speed) for i, c in zip(shown, clips)]
     animations = [write_animation(c, preview.with_name(f"{preview.name}_animations") / f"{k:02d}_{i}.gif",
                                   fps=cfg.motion.fps, scale=max(1, 128 // cfg.width))
                   for k, (i, c) in enumerate(zip(shown, clips))]
@@ -116,11 +112,10 @@ def plot(*, tables_dir: str, figure: str, results_dir: str = "results") -> list[
     return paths
 
 
-def snr_clips(source: Path, *, split: str = "val", per_category: int = 32, frames: int | None = None,
-              height: int | None = None, width: int | None = None):
+def snr_clips(source: Path, *, split: str = "val", per_category: int = 32):
     """(name, category, grey clip) to measure: the first `per_category` clips of each category of a
-    stored split, or every video of a SpookyBench folder (resampled when a size is given), with
-    the folder's skipped items. Patterns are brightness-coded, not motion-coded: left out."""
+    stored split, or every video of a SpookyBench folder at its own size, with the folder's skipped
+    items. Patterns are brightness-coded, not motion-coded: left out."""
     from timeblind.data.dataset import StimulusDataset
 
     if (source / "manifest.json").exists():
@@ -131,8 +126,7 @@ def snr_clips(source: Path, *, split: str = "val", per_category: int = 32, frame
     from timeblind.io.spookybench import SpookyBenchFolder
 
     folder = SpookyBenchFolder(source)
-    items = (folder.clips(frames, height, width) if frames else folder.videos())
-    clips = [(entry.rel, entry.category, clip) for entry, clip in items]
+    clips = [(entry.rel, entry.category, clip) for entry, clip in folder.videos()]
     return clips, folder.skipped
 
 

@@ -107,12 +107,16 @@ class StimulusConfig:
         return dataclasses.asdict(self)
 
     # -- one sample -------------------------------------------------------------------------
+    @cached_property
+    def _members(self) -> dict[str, list[int]]:
+        """Class indices of each category."""
+        return {c: [k for k, info in enumerate(self.classes) if info.category == c] for c in self.categories}
+
     def class_of(self, index: int) -> int:
         """Class of sample `index`: categories interleave, classes cycle within each, so every
         split is balanced over categories and over classes within a category."""
         n_cat = len(self.categories)
-        category = self.categories[index % n_cat]
-        members = [k for k, c in enumerate(self.classes) if c.category == category]
+        members = self._members[self.categories[index % n_cat]]
         return members[(index // n_cat) % len(members)]
 
     def layout(self, seed: int, split: str, index: int) -> Layout:

@@ -31,11 +31,12 @@ class LayoutStream(IterableDataset):
         T, H, W = self.cfg.motion.frames, self.cfg.height, self.cfg.width
         i = self.start + offset
         while True:
-            layout = self.cfg.layout(self.seed, self.split, i)
-            if layout.mask is None:  # cheap on a CPU, and identical to the stored sample
+            if self.cfg.classes[self.cfg.class_of(i)].category == "patterns":
+                # brightness-coded, no motion to render: cheap on a CPU, identical to the stored sample
                 grey, layout, _ = self.cfg.sample(self.seed, self.split, i)
                 mask = np.zeros((T, H, W), bool)
             else:
+                layout = self.cfg.layout(self.seed, self.split, i)
                 mask = np.broadcast_to(layout.mask, (T, H, W))
                 grey = np.zeros((T, H, W), np.uint8)
             yield {"mask": torch.from_numpy(np.ascontiguousarray(mask)), "grey": torch.from_numpy(grey),

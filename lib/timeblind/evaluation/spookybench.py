@@ -15,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from timeblind.data.torch_data import to_model_input
 from timeblind.evaluation.metrics import wilson_interval
-from timeblind.io.spookybench import SpookyBenchFolder, is_correct, resample_clip
+from timeblind.io.spookybench import SpookyBenchFolder, Skipped, is_correct, resample_clip
 from timeblind.models import load_model
 
 
@@ -38,40 +39,23 @@ def evaluate_folder(model_path: str | Path, dataset: str | Path, *, csv: str | P
     model, info = load_model(model_path)
     T, H, W = input_shape(info, frames, height, width)
     folder = SpookyBenchFolder(Path(dataset), Path(csv) if csv else None)
+    if categories:
+        folder.entries = [e for e in folder.entries if e.category in categories]
     predictions, rows = {}, []
-    for entry in list(folder.entries):
-        if categories and entry.category not in categories:
+    for entry, video in folder.videos():  # unreadable videos land in folder.skipped
+        if video.shape == (T, H, W):
+            clip = video
+        elif len(video) < T:
+            folder.skipped.append(Skipped(entry.row, entry.rel, f"video has {len(video)} frames; the model needs {T}"))
             continue
-        for _, video in _decoded(folder, entry):
-            if video.shape == (T, H, W):
-                clip = video
-            elif len(video) < T:
-                folder.skipped.append(_skip(entry, f"video has {len(video)} frames; the model needs {T}"))
-                continue
-            else:
-                clip = resample_clip(video, T, H, W, method=method)
-            x = torch.from_numpy(clip).float().div_(127.5).sub_(1.0)[None]  # (1, T, H, W) in [-1, 1]
-            text = info["classes"][int(model(x).argmax())]
-            predictions[entry.rel] = text
-            rows.append({"category": entry.category, "correct": is_correct(text, entry.answers)})
+        else:
+            clip = resample_clip(video, T, H, W, method=method)
+        text = info["classes"][int(model(to_model_input(torch.from_numpy(clip))[None]).argmax())]
+        predictions[entry.rel] = text
+        rows.append({"category": entry.category, "correct": is_correct(text, entry.answers)})
     for item in folder.skipped:
         log(f"skipped {item.path}: {item.reason}")
     return predictions, accuracy_table(pd.DataFrame(rows, columns=["category", "correct"])), folder.skipped
-
-
-def _decoded(folder: SpookyBenchFolder, entry):
-    from timeblind.io.spookybench import VideoError, load_video
-
-    try:
-        yield entry, load_video(entry.path)
-    except VideoError as error:
-        folder.skipped.append(_skip(entry, f"unreadable video: {error.reason}"))
-
-
-def _skip(entry, reason: str):
-    from timeblind.io.spookybench import Skipped
-
-    return Skipped(entry.row, entry.rel, reason)
 
 
 def accuracy_table(scored: pd.DataFrame) -> pd.DataFrame:

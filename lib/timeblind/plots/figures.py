@@ -72,6 +72,18 @@ def stimulus_preview(clips, titles: list[str], recovered, stem: str | Path) -> l
     return _save(fig, Path(stem))
 
 
+def recovered_view(clip, category: str, speed: float):
+    """What an observer gets from a whole grey clip (T, H, W): for the brightness-coded patterns
+    each frame's mean brightness (one column per frame), otherwise the figure recovered from motion."""
+    import numpy as np
+
+    from timeblind.stimuli import motion_energy_mask
+
+    if category == "patterns":
+        return np.tile(clip.mean(axis=(1, 2)), (clip.shape[1], 1))  # (H, T)
+    return motion_energy_mask(clip, speed)  # (H, W)
+
+
 def write_animation(clip, path: str | Path, *, fps: float, scale: int = 4) -> Path:
     """Grey clip (T, H, W) uint8 -> looping GIF, upscaled by pixel repetition so dots stay sharp."""
     from PIL import Image

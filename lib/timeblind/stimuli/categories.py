@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from timeblind.stimuli.motion import MotionConfig, draw_angle
-from timeblind.stimuli.patterns import PATTERN_KINDS, PatternConfig
+from timeblind.stimuli.motion import MotionConfig, draw_angle, render_clip
+from timeblind.stimuli.patterns import PatternConfig, make_pattern_clip
 
 CATEGORIES = ("words", "shapes", "images", "videos", "patterns")
 
@@ -171,14 +171,10 @@ def draw_layout(cls_index: int, info: ClassInfo, height: int, width: int, motion
 def render_layout(layout: Layout, motion: MotionConfig, patterns: PatternConfig, height: int, width: int,
                   rng: np.random.Generator) -> tuple[np.ndarray, dict | None]:
     """Grey frames (T, H, W) uint8 for a layout, and the pattern targets for pattern samples."""
-    from timeblind.stimuli.motion import render_clip
-
     if layout.pattern_kind is not None:
-        from timeblind.stimuli.patterns import make_pattern_clip
-
         return make_pattern_clip(layout.pattern_kind, motion.frames, height, width, patterns, rng)
     return render_clip(layout.mask, motion, rng, layout.angle), None
 
 
-__all__ = ["CATEGORIES", "PATTERN_KINDS", "Placement", "WordOptions", "VideoOptions", "Layout", "ClassInfo",
+__all__ = ["CATEGORIES", "Placement", "WordOptions", "VideoOptions", "Layout", "ClassInfo",
            "build_classes", "draw_layout", "render_layout"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -79,7 +80,8 @@ def offsets(cfg: MotionConfig, angle: float) -> np.ndarray:
     return np.rint(np.stack([-t * math.sin(theta), t * math.cos(theta)], axis=1)).astype(np.int64)
 
 
-def _pad(cfg: MotionConfig) -> int:
+def field_padding(cfg: MotionConfig) -> int:
+    """Margin (px) each noise field needs around the frame so every displaced window fits."""
     return math.ceil(cfg.speed * (cfg.frames - 1)) + 1
 
 
@@ -128,7 +130,7 @@ def render_bits(mask: np.ndarray, cfg: MotionConfig, rng: np.random.Generator, a
     mask = np.asarray(mask, bool)
     masks = _masks(mask, T)
     H, W = masks.shape[1:]
-    P, nb = _pad(cfg), (W + 7) // 8
+    P, nb = field_padding(cfg), (W + 7) // 8
     field_shape = (H + 2 * P, W + 2 * P + 16)  # +16 columns: the shifted read may look one byte ahead
     figure = packed_bernoulli(rng, *field_shape, cfg.density)
     ground = packed_bernoulli(rng, *field_shape, cfg.density)
@@ -160,13 +162,14 @@ def _gaussian_field(shape: tuple[int, ...], cfg: MotionConfig, rng: np.random.Ge
     if cfg.noise == "blurred":
         sigma = (0,) * (len(shape) - 2) + (cfg.blur, cfg.blur)
         z = gaussian_filter(z, sigma, mode="wrap")
-        # A Gaussian blur of white noise scales its std by 1 / (2 sqrt(pi) sigma) for sigma >~ 1 px;
-        # use the exact kernel energy so every sigma gives unit variance.
-        z /= _blur_gain(cfg.blur)
+        z /= blur_gain(cfg.blur)  # back to unit variance
     return z
 
 
-def _blur_gain(sigma: float) -> float:
+@cache
+def blur_gain(sigma: float) -> float:
+    """Std of blurred unit white noise: the kernel's L2 norm (exact, unlike 1 / (2 sqrt(pi) sigma),
+    which holds only for sigma >~ 1 px). Cached: it is the same for every clip."""
     impulse = np.zeros((64, 64), np.float64)
     impulse[32, 32] = 1.0
     return float(np.sqrt((gaussian_filter(impulse, sigma, mode="wrap") ** 2).sum()))
@@ -186,7 +189,7 @@ def render_clip(mask: np.ndarray, cfg: MotionConfig, rng: np.random.Generator, a
         low, high = cfg.binary_levels
         bits = np.unpackbits(render_bits(masks, cfg, rng, angle), axis=-1, count=W)
         return np.where(bits.astype(bool), np.uint8(high), np.uint8(low))
-    P = _pad(cfg)
+    P = field_padding(cfg)
     figure = _gaussian_field((H + 2 * P, W + 2 * P), cfg, rng)
     ground = _gaussian_field((H + 2 * P, W + 2 * P), cfg, rng)
     z = np.empty((T, H, W), np.float32)

@@ -7,8 +7,6 @@ what the seed wrote, bugs included (see the comments), so that the fixes can be 
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from PIL import Image
 
@@ -54,19 +52,3 @@ def seed_reference_example(
         # turning the brightest pixels of a "1" frame almost black.
         frames.append(Image.fromarray((noise * 255).astype(np.uint8)))
     return frames, pattern
-
-
-def seed_reference_fps(size: int = 224, length: int = 8, seconds: float = 2.0) -> float:
-    """Frames per second of the seed's generator (biological patterns), timed for about `seconds`."""
-    if seconds <= 0:
-        raise ValueError(f"seconds={seconds}: expected a positive duration")
-    rng = np.random.RandomState(0)  # leaves numpy's global state alone
-    seed_reference_example("biological", length, rng, size=size)  # warm-up: imports, caches
-    frames = 0
-    start = time.perf_counter()
-    while True:
-        made, _ = seed_reference_example("biological", length, rng, size=size)
-        frames += len(made)
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return frames / elapsed

@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from timeblind.stimuli.motion import GAUSSIAN_STD, MotionConfig, _blur_gain
+from timeblind.stimuli.motion import GAUSSIAN_STD, MotionConfig, blur_gain, field_padding
 
 
 def batch_offsets(cfg: MotionConfig, angles: torch.Tensor) -> torch.Tensor:
@@ -39,7 +39,7 @@ def _noise(shape: tuple[int, ...], cfg: MotionConfig, g: torch.Generator, device
         flat = F.pad(flat, (radius, radius, radius, radius), mode="circular")
         flat = F.conv2d(flat, k1.view(1, 1, 1, -1))
         flat = F.conv2d(flat, k1.view(1, 1, -1, 1))
-        z = flat.reshape(shape) / _blur_gain(cfg.blur)
+        z = flat.reshape(shape) / blur_gain(cfg.blur)
     return (2 * GAUSSIAN_STD * cfg.contrast * z).clamp_(-1.0, 1.0)
 
 
@@ -50,7 +50,7 @@ def render_batch(masks: torch.Tensor, angles: torch.Tensor, cfg: MotionConfig,
     if masks.dim() == 3:
         masks = masks[:, None]
     B, T, H, W = masks.shape[0], cfg.frames, masks.shape[-2], masks.shape[-1]
-    P = math.ceil(cfg.speed * (T - 1)) + 1
+    P = field_padding(cfg)
     d = batch_offsets(cfg, angles.to(device))  # (B, T, 2)
     rows = torch.arange(H, device=device)
     cols = torch.arange(W, device=device)
