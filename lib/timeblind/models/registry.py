@@ -35,7 +35,8 @@ class VideoClassifier(nn.Module):
         return self.head(self.encoder(video))
 
 
-def build_classifier(encoder: str, num_classes: int, **options) -> VideoClassifier:
+def build_encoder(encoder: str, **options) -> nn.Module:
+    """An encoder by registry name with the options of its config dataclass (unknown ones named)."""
     if encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {encoder!r}; expected one of {sorted(ENCODERS)}")
     module_cls, config_cls = ENCODERS[encoder]
@@ -43,7 +44,11 @@ def build_classifier(encoder: str, num_classes: int, **options) -> VideoClassifi
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise ValueError(f"unknown options {unknown} for encoder {encoder!r}; expected some of {sorted(allowed)}")
-    return VideoClassifier(module_cls(config_cls(**options)), num_classes)
+    return module_cls(config_cls(**options))
+
+
+def build_classifier(encoder: str, num_classes: int, **options) -> VideoClassifier:
+    return VideoClassifier(build_encoder(encoder, **options), num_classes)
 
 
 def save_model(path: str | Path, model: VideoClassifier, encoder: str, classes: list[str], extra: dict | None = None):
