@@ -9,7 +9,8 @@ import pytest
 import torch
 from scipy import stats
 
-from timeblind.data.dataset import StimulusConfig, StimulusDataset, load_manifest, write_dataset
+from timeblind.data.dataset import SPLITS, StimulusConfig, StimulusDataset, load_manifest, write_dataset
+from timeblind.stimuli.categories import WordOptions
 from timeblind.stimuli import SHAPES, MotionConfig, motion_energy_mask, render_bits, render_clip, shape_mask
 from timeblind.stimuli.torch_render import render_batch
 
@@ -147,10 +148,20 @@ def test_samples_are_a_pure_function_of_config_seed_and_index():
 
 def test_categories_and_classes_are_balanced():
     cfg = StimulusConfig(categories=("shapes", "patterns"), shapes=("circle", "star"))
-    labels = [cfg.class_of(i) for i in range(24)]
+    labels = [cfg.class_of(i, "train") for i in range(24)]
     names = [cfg.classes[k].name for k in labels]
     assert names[:4] == ["circle", "spikes", "star", "morse"]
     assert {n: names.count(n) for n in set(names)} == {"circle": 6, "star": 6, "spikes": 4, "morse": 4, "timeseries": 4}
+
+
+def test_held_out_words_never_reach_training():
+    cfg = StimulusConfig(height=32, width=64, categories=("words",), words=WordOptions(vocabulary=12, held_out=4))
+    words = {split: {cfg.classes[cfg.class_of(i, split)].name for i in range(200)} for split in SPLITS}
+    vocabulary = [c.name for c in cfg.classes]
+    assert words["train"] == set(vocabulary[:8])
+    assert words["val"] == set(vocabulary[8:10]) and words["test"] == set(vocabulary[10:])
+    with pytest.raises(ValueError, match="words.held_out=12"):
+        StimulusConfig(height=32, width=64, categories=("words",), words=WordOptions(vocabulary=12, held_out=12))
 
 
 def test_written_data_sets_are_sharded_identical_and_memory_mapped(tmp_path):

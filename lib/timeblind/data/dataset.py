@@ -108,20 +108,30 @@ class StimulusConfig:
 
     # -- one sample -------------------------------------------------------------------------
     @cached_property
-    def _members(self) -> dict[str, list[int]]:
-        """Class indices of each category."""
-        return {c: [k for k, info in enumerate(self.classes) if info.category == c] for c in self.categories}
+    def _members(self) -> dict[tuple[str, str], list[int]]:
+        """Class indices of each (split, category). Words held out (words.held_out) never reach
+        training: the first half of them are the val words, the second half the test words."""
+        members = {}
+        for c in self.categories:
+            everything = [k for k, info in enumerate(self.classes) if info.category == c]
+            for split in SPLITS:
+                members[split, c] = everything
+            if c == "words" and self.words.held_out:
+                seen, unseen = everything[:-self.words.held_out], everything[-self.words.held_out:]
+                half = len(unseen) // 2
+                members["train", c], members["val", c], members["test", c] = seen, unseen[:half], unseen[half:]
+        return members
 
-    def class_of(self, index: int) -> int:
-        """Class of sample `index`: categories interleave, classes cycle within each, so every
-        split is balanced over categories and over classes within a category."""
+    def class_of(self, index: int, split: str) -> int:
+        """Class of sample `index` of `split`: categories interleave, classes cycle within each, so
+        every split is balanced over categories and over classes within a category."""
         n_cat = len(self.categories)
-        members = self._members[self.categories[index % n_cat]]
+        members = self._members[split, self.categories[index % n_cat]]
         return members[(index // n_cat) % len(members)]
 
     def layout(self, seed: int, split: str, index: int) -> Layout:
         rng = np.random.default_rng([seed, SPLITS.index(split), index, 0])
-        label = self.class_of(index)
+        label = self.class_of(index, split)
         return draw_layout(label, self.classes[label], self.height, self.width, self.motion, self.placement,
                            self.words, self.videos, rng)
 

@@ -31,7 +31,7 @@ class LayoutStream(IterableDataset):
         T, H, W = self.cfg.motion.frames, self.cfg.height, self.cfg.width
         i = self.start + offset
         while True:
-            if self.cfg.classes[self.cfg.class_of(i)].category == "patterns":
+            if self.cfg.classes[self.cfg.class_of(i, self.split)].category == "patterns":
                 # brightness-coded, no motion to render: cheap on a CPU, identical to the stored sample
                 grey, layout, _ = self.cfg.sample(self.seed, self.split, i)
                 mask = np.zeros((T, H, W), bool)

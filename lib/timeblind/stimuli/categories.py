@@ -35,6 +35,7 @@ class Placement:
 @dataclass(frozen=True)
 class WordOptions:
     vocabulary: int = 50  # the first N words of the bundled word list
+    held_out: int = 10  # the last N of them never appear in training: half are val words, half test words
     fonts: tuple[str, ...] = ()  # empty = every bundled font
     size: tuple[float, float] = (0.35, 0.55)  # cap height as a share of the frame height
     jitter: float = 0.05
@@ -97,6 +98,9 @@ def build_classes(categories: tuple[str, ...], shapes: tuple[str, ...], words: W
             if not 1 <= words.vocabulary <= len(vocabulary):
                 raise ValueError(f"words.vocabulary={words.vocabulary}: expected 1..{len(vocabulary)} "
                                  "(the size of the bundled word list)")
+            if not 0 <= words.held_out < words.vocabulary or words.held_out == 1:
+                raise ValueError(f"words.held_out={words.held_out}: expected 0 or 2..{words.vocabulary - 1} "
+                                 f"(val and test each need unseen words, training needs some words)")
             classes += [ClassInfo("words", w, (w.lower(),), (w,)) for w in vocabulary[:words.vocabulary]]
             if frame_shape:
                 _, H, W = frame_shape
