@@ -11,7 +11,8 @@ import torch
 
 from timeblind.data.dataset import StimulusConfig, StimulusDataset, write_dataset
 from timeblind.io.spookybench import is_correct
-from timeblind.models import build_classifier, save_model
+from timeblind.models import TaskSpec, build_model, save_model
+from timeblind.tasks import category_ids
 from timeblind.steps import export_spookybench
 
 
@@ -20,11 +21,10 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench")
     cfg = StimulusConfig.from_dict({"height": 16, "width": 16, "categories": ["shapes", "patterns"],
                                     "shapes": ["circle", "square"], "motion": {"frames": 6}})
-    write_dataset(root / "data", cfg, 0, {"test": 12}, log=lambda *_: None)
+    manifest = write_dataset(root / "data", cfg, 0, {"test": 12}, log=lambda *_: None)
     torch.manual_seed(0)
-    model = build_classifier("early_temporal", len(cfg.classes), width=4, dim=16).eval()
-    save_model(root / "model.pt", model, "early_temporal", [c.name for c in cfg.classes],
-               extra={"frame_shape": [6, 16, 16]})
+    model = build_model("early_temporal", TaskSpec.from_manifest(manifest), width=4, dim=16).eval()
+    save_model(root / "model.pt", model, "early_temporal", extra={"frame_shape": [6, 16, 16]})
     export_spookybench(data_dir=str(root / "data"), out_dir=str(root / "native"), split="test", scale=1)
     export_spookybench(data_dir=str(root / "data"), out_dir=str(root / "large"), split="test", scale=3)
     return root, model
@@ -48,9 +48,9 @@ def test_predictions_follow_the_official_format_and_rule(exported, tmp_path):
     # Native-size videos go to the model as they are: the same predictions as on the stored clips
     # (H.264 at crf 18 keeps binary dots; grey pattern clips may move by a level or two).
     data = StimulusDataset(root / "data", "test")
-    with torch.no_grad():
-        stored = [data.classes[int(model(torch.from_numpy(data.clip(i)).float().div(127.5).sub(1)[None]).argmax())]
-                  for i in range(len(data))]
+    categories = category_ids(model.heads.spec, data.samples.category)
+    stored = [model.answer(torch.from_numpy(data.clip(i)).float().div(127.5).sub(1)[None], categories[i:i + 1])[0]
+              for i in range(len(data))]
     agree = sum(a == b for a, b in zip(stored, predictions.values()))
     assert agree >= len(stored) - 1
 

@@ -6,13 +6,16 @@ import torch
 from timeblind.data.dataset import StimulusConfig, write_dataset
 from timeblind.models import load_model
 from timeblind.stimuli import MotionConfig
+from timeblind.stimuli.categories import WordOptions
 from timeblind.training.fit import fit
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     out = tmp_path_factory.mktemp("data")
-    cfg = StimulusConfig(height=16, width=16, motion=MotionConfig(frames=4))
+    # every kind of task: closed classes, words read letter by letter, pattern heads
+    cfg = StimulusConfig(height=16, width=40, motion=MotionConfig(frames=4), categories=("shapes", "words", "patterns"),
+                         shapes=("circle", "star"), words=WordOptions(vocabulary=6, held_out=2))
     write_dataset(out, cfg, 0, {"train": 64, "val": 16, "test": 16}, log=lambda *_: None)
     return out
 

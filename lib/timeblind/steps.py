@@ -13,6 +13,11 @@ from timeblind import tracking
 from timeblind.paths import resolve
 
 
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path.with_suffix(".tmp"), index=False, float_format="%.4f")
+    os.replace(path.with_suffix(".tmp"), path)
+
+
 def _write_json(path: Path, payload: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=2))
@@ -80,22 +85,23 @@ def train(*, data_dir: str, out_dir: str, encoder: str, seed: int, max_steps: in
 
 def evaluate(*, data_dir: str, models: list[str], tables_dir: str, split: str = "test",
              results_dir: str = "results") -> pd.DataFrame:
-    """Score every model on the held-out split; writes the per-model and summary tables."""
+    """Score every model on the held-out split, per category; writes the per-model table, the
+    summary over seeds and Table 1 (encoders x categories)."""
     p = dict(locals())
-    from timeblind.evaluation.evaluate import score_models, summarise
+    from timeblind.evaluation.evaluate import ANSWER, reproduction_table, score_models, summarise
 
     tables = resolve(p["tables_dir"])
     tables.mkdir(parents=True, exist_ok=True)
     with tracking.step_run("evaluate", p, {"split": p["split"]}, p["results_dir"]) as run:
         per_model = score_models([resolve(m) for m in p["models"]], resolve(p["data_dir"]), p["split"])
         summary = summarise(per_model)
-        for name, table in (("accuracy_by_model", per_model), ("accuracy", summary)):
-            path = tables / f"{name}.csv"
-            table.to_csv(path.with_suffix(".tmp"), index=False, float_format="%.4f")
-            os.replace(path.with_suffix(".tmp"), path)
-            run.log_artifact(path, "tables")
-        run.log_metrics({f"test_acc.{r.encoder}": r.accuracy for r in summary.itertuples()})
-    return summary
+        table = reproduction_table(summary)
+        for name, frame in (("accuracy_by_model", per_model), ("accuracy", summary), ("table1", table)):
+            _write_csv(frame, tables / f"{name}.csv")
+            run.log_artifact(tables / f"{name}.csv", "tables")
+        answers = summary[summary.task == ANSWER]
+        run.log_metrics({f"test_acc.{r.encoder}.{r.category}": r.accuracy for r in answers.itertuples()})
+    return table
 
 
 def plot(*, tables_dir: str, figure: str, results_dir: str = "results") -> list[Path]:
@@ -151,8 +157,7 @@ def measure_snr(*, source: str, table: str, split: str = "val", per_category: in
         summary = pd.concat({c: summarize_snr(g) for c, g in [("all", per_clip), *per_clip.groupby("category")]},
                             names=["category"]).reset_index()
         for frame, path in ((per_clip, table_path), (summary, table_path.with_name(table_path.stem + "_summary.csv"))):
-            frame.to_csv(path.with_suffix(".tmp"), index=False, float_format="%.4f")
-            os.replace(path.with_suffix(".tmp"), path)
+            _write_csv(frame, path)
             run.log_artifact(path, "tables")
         means = summary.set_index(["category", "metric"])["mean"]
         run.log_metrics({f"{metric}.{category}": float(means[category, metric])

@@ -16,14 +16,15 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from timeblind.data.dataset import StimulusConfig
 from timeblind.data.torch_data import ClipDataset, to_model_input
 from timeblind.stimuli.torch_render import render_batch
+from timeblind.tasks import TaskSpec, targets_for
 
 
 class LayoutStream(IterableDataset):
     """Endless samples seed, split, index = start, start + 1, ...: a mask to render, or (patterns,
     whose signal is brightness, not motion) the finished grey clip."""
 
-    def __init__(self, cfg: StimulusConfig, seed: int, split: str = "train", start: int = 0):
-        self.cfg, self.seed, self.split, self.start = cfg, seed, split, start
+    def __init__(self, cfg: StimulusConfig, tasks: TaskSpec, seed: int, split: str = "train", start: int = 0):
+        self.cfg, self.tasks, self.seed, self.split, self.start = cfg, tasks, seed, split, start
 
     def __iter__(self):
         info = get_worker_info()
@@ -31,16 +32,20 @@ class LayoutStream(IterableDataset):
         T, H, W = self.cfg.motion.frames, self.cfg.height, self.cfg.width
         i = self.start + offset
         while True:
+            pattern = {"length": -1, "next_bit": -1, "bits": np.full(T, -1)}
             if self.cfg.classes[self.cfg.class_of(i, self.split)].category == "patterns":
                 # brightness-coded, no motion to render: cheap on a CPU, identical to the stored sample
-                grey, layout, _ = self.cfg.sample(self.seed, self.split, i)
+                grey, layout, pattern = self.cfg.sample(self.seed, self.split, i)
                 mask = np.zeros((T, H, W), bool)
             else:
                 layout = self.cfg.layout(self.seed, self.split, i)
                 mask = np.broadcast_to(layout.mask, (T, H, W))
                 grey = np.zeros((T, H, W), np.uint8)
+            targets = targets_for(self.tasks, [layout.label], pattern["bits"][None], [pattern["length"]],
+                                  [pattern["next_bit"]])
             yield {"mask": torch.from_numpy(np.ascontiguousarray(mask)), "grey": torch.from_numpy(grey),
-                   "rendered": layout.mask is None, "angle": layout.angle, "label": layout.label, "index": i}
+                   "rendered": layout.mask is None, "angle": layout.angle, "index": i,
+                   "targets": {k: torch.as_tensor(v[0]) for k, v in targets.items()}}
             i += step
 
 
@@ -56,18 +61,20 @@ class StreamingDataModule(L.LightningDataModule):
         self.val_set = ClipDataset(self.data_dir, "val")
 
     def train_dataloader(self):
-        return DataLoader(LayoutStream(self.cfg, self.seed), batch_size=self.batch_size,
+        stream = LayoutStream(self.cfg, self.val_set.tasks, self.seed)
+        return DataLoader(stream, batch_size=self.batch_size,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self):
         return DataLoader(self.val_set, batch_size=self.batch_size)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        if not isinstance(batch, dict):  # a validation batch: (clips, labels)
+        if not isinstance(batch, dict):  # a validation batch: (clips, targets)
             return batch
         device = batch["mask"].device
         generator = torch.Generator(device=device)
         generator.manual_seed(int(np.random.SeedSequence([self.seed, int(batch["index"][0])]).generate_state(1)[0]))
         clips = render_batch(batch["mask"], batch["angle"], self.cfg.motion, generator)
         rendered = batch["rendered"][:, None, None, None]
-        return torch.where(rendered, to_model_input(batch["grey"]), clips), batch["label"]
+        targets = batch["targets"] | {"mask": batch["mask"]}
+        return torch.where(rendered, to_model_input(batch["grey"]), clips), targets

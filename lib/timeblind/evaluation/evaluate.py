@@ -1,7 +1,15 @@
-"""Score trained classifiers on a held-out split and build the accuracy tables."""
+"""Score trained models on a held-out split, per category, and build the accuracy tables.
+
+Every clip gets a text answer (the word read, or the class name within the clip's category) and
+is scored with SpookyBench's rule (an accepted answer is a case-insensitive substring of it), so
+the numbers here and on an official-format folder (evaluation/spookybench.py) mean the same.
+Pattern clips also get the seed's pattern tasks, scored per clip: every bit right, the length,
+the next bit.
+"""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import numpy as np
@@ -11,48 +19,111 @@ from torch.utils.data import DataLoader
 
 from timeblind.data.torch_data import ClipDataset
 from timeblind.evaluation.metrics import t_interval, wilson_interval
+from timeblind.io.spookybench import is_correct
 from timeblind.models import load_model
+from timeblind.tasks import IGNORE, category_ids
+
+ANSWER = "answer"  # the task of Table 1: what is shown
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, dataset, batch_size: int = 256) -> np.ndarray:
-    preds = [model(video).argmax(dim=-1) for video, _ in DataLoader(dataset, batch_size=batch_size)]
-    return torch.cat(preds).numpy()
+def predict(model, dataset: ClipDataset, batch_size: int = 256) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Text answers for every clip and, when the model has pattern heads, the per-clip pattern
+    predictions (bits (N, T), length (N,), next bit (N,))."""
+    categories = category_ids(model.heads.spec, dataset.data.samples["category"])
+    texts, patterns = [], {"bits": [], "length": [], "next_bit": []}
+    for video, _ in DataLoader(dataset, batch_size=batch_size):
+        out = model(video)
+        texts += model.heads.answers(out, categories[len(texts):len(texts) + len(video)])
+        if "bits" in out:
+            patterns["bits"].append((out["bits"] > 0).long())
+            patterns["length"].append(out["length"].argmax(-1))
+            patterns["next_bit"].append(out["next_bit"].argmax(-1))
+    return texts, {k: torch.cat(v).numpy() for k, v in patterns.items() if v}
+
+
+def pattern_rows(patterns: dict[str, np.ndarray], targets: dict[str, torch.Tensor]) -> list[dict]:
+    """Per-clip pattern tasks on the pattern clips: all bits, the length and the next bit right."""
+    is_pattern = targets["length"].numpy() != IGNORE
+    if not patterns or not is_pattern.any():
+        return []
+    bits = targets["bits"].numpy()[is_pattern]
+    carried = bits >= 0
+    all_bits = ((patterns["bits"][is_pattern] == bits) | ~carried).all(axis=1)
+    frames = bits.shape[1]
+    lengths = targets["length"].numpy()[is_pattern]
+    return [
+        {"task": "pattern bits", "correct": all_bits, "chance": float(np.mean(0.5 ** carried.sum(axis=1)))},
+        {"task": "pattern length", "correct": patterns["length"][is_pattern] == lengths,
+         "chance": 1 / (frames - lengths.min() + 1)},
+        {"task": "pattern next bit", "correct": patterns["next_bit"][is_pattern] == targets["next_bit"].numpy()[is_pattern],
+         "chance": 0.5},
+    ]
+
+
+def _row(correct, **fields) -> dict:
+    n, hits = len(correct), int(np.sum(correct))
+    low, high = wilson_interval(hits, n)
+    return {**fields, "n": n, "correct": hits, "accuracy": hits / n, "ci_low": low, "ci_high": high}
 
 
 def score_models(model_paths: list[str | Path], data_dir: str | Path, split: str = "test",
                  log=print) -> pd.DataFrame:
-    """One row per model: encoder, seed, n, correct, accuracy and its Wilson 95% interval."""
+    """One row per model x category x task: n, correct, accuracy, Wilson 95% interval, chance."""
     dataset = ClipDataset(str(data_dir), split)
-    chance = 1 / len(dataset.manifest["classes"])
+    samples = dataset.data.samples
+    answers = [ast.literal_eval(a) for a in samples["answers"]]
+    manifest = dataset.manifest
+    per_category = pd.Series(manifest["class_categories"]).value_counts()
     rows = []
     for path in model_paths:
         model, info = load_model(path)
-        if info["classes"] != dataset.manifest["classes"]:
-            raise ValueError(f"{path} was trained on classes {info['classes']}, "
-                             f"the data set has {dataset.manifest['classes']}")
-        correct = int((predict(model, dataset) == dataset.labels).sum())
-        low, high = wilson_interval(correct, len(dataset))
-        rows.append({"encoder": info["encoder"], "seed": info["extra"].get("seed"), "n": len(dataset),
-                     "correct": correct, "accuracy": correct / len(dataset), "ci_low": low, "ci_high": high,
-                     "chance": chance, "model": str(path)})
-        log(f"{info['encoder']} seed {rows[-1]['seed']}: {100 * correct / len(dataset):.1f}% "
-            f"[{100 * low:.1f}, {100 * high:.1f}] on {len(dataset)} {split} clips")
-    return pd.DataFrame(rows)
+        if info["extra"].get("frame_shape") not in (None, manifest["frame_shape"]):
+            raise ValueError(f"{path} was trained on clips of shape {info['extra']['frame_shape']}, "
+                             f"the data set has {manifest['frame_shape']}")
+        texts, patterns = predict(model, dataset)
+        correct = np.array([is_correct(t, a) for t, a in zip(texts, answers)])
+        meta = {"encoder": info["encoder"], "seed": info["extra"].get("seed"), "model": str(path)}
+        for category in manifest["categories"]:
+            chosen = (samples["category"] == category).to_numpy()
+            chance = 0.0 if category == "words" else 1 / per_category[category]  # words: open vocabulary
+            rows.append(_row(correct[chosen], **meta, category=category, task=ANSWER, chance=chance))
+        for task in pattern_rows(patterns, dataset.targets):
+            rows.append(_row(task.pop("correct"), **meta, category="patterns", **task))
+        mine = [r for r in rows if r["model"] == str(path) and r["task"] == ANSWER]
+        log(f"{info['encoder']} seed {meta['seed']}: " + ", ".join(
+            f"{r['category']} {100 * r['accuracy']:.1f}% [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]"
+            for r in mine) + f" ({split}, {len(dataset)} clips)")
+    columns = ["encoder", "seed", "category", "task", "n", "correct", "accuracy", "ci_low", "ci_high", "chance",
+               "model"]
+    return pd.DataFrame(rows)[columns]
 
 
 def summarise(per_model: pd.DataFrame) -> pd.DataFrame:
-    """One row per encoder. Over >= 2 seeds: mean and t interval across seeds (training
-    variance); with one seed: the Wilson interval of its test predictions."""
+    """One row per encoder x category x task. Over >= 2 seeds: mean and t interval across seeds
+    (training variance); with one seed: the Wilson interval of its test predictions."""
     rows = []
-    for encoder, group in per_model.groupby("encoder", sort=False):
+    for (encoder, category, task), group in per_model.groupby(["encoder", "category", "task"], sort=False):
         if len(group) >= 2:
             low, high = t_interval(group["accuracy"].tolist())
             method = f"t over {len(group)} seeds"
         else:
             low, high = group["ci_low"].iloc[0], group["ci_high"].iloc[0]
             method = "Wilson, 1 seed"
-        rows.append({"encoder": encoder, "seeds": " ".join(str(s) for s in group["seed"]),
-                     "n_per_seed": int(group["n"].iloc[0]), "accuracy": group["accuracy"].mean(),
-                     "ci_low": low, "ci_high": high, "ci_method": method, "chance": group["chance"].iloc[0]})
+        rows.append({"encoder": encoder, "category": category, "task": task,
+                     "seeds": " ".join(str(s) for s in group["seed"]), "n_per_seed": int(group["n"].iloc[0]),
+                     "accuracy": group["accuracy"].mean(), "ci_low": low, "ci_high": high, "ci_method": method,
+                     "chance": group["chance"].iloc[0]})
     return pd.DataFrame(rows)
+
+
+def reproduction_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Table 1: encoders as rows, categories as columns, 'mean [low, high]' in percent."""
+    answers = summary[summary["task"] == ANSWER]
+    cells = answers.assign(cell=[f"{100 * a:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+                                 for a, lo, hi in zip(answers["accuracy"], answers["ci_low"], answers["ci_high"])])
+    table = cells.pivot(index="encoder", columns="category", values="cell")
+    table = table.reindex(index=list(dict.fromkeys(answers["encoder"])), columns=list(dict.fromkeys(answers["category"])))
+    chance = answers.drop_duplicates("category").set_index("category")["chance"]
+    table.loc["chance"] = [f"{100 * chance[c]:.1f}" for c in table.columns]
+    return table.reset_index()

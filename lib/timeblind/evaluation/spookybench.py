@@ -2,8 +2,10 @@
 
 Writes the official results format (a JSON object mapping each metadata Path to the predicted
 text) and scores it with the official rule: a prediction is correct when any accepted label is
-a case-insensitive substring of it. Videos that already have the model's input shape are used
-as they are; others are resampled so their motion survives (io.spookybench.resample_clip).
+a case-insensitive substring of it. The model answers each video's category (from metadata.csv)
+as the official per-category prompts ask: the word it reads, or a class of that category.
+Videos that already have the model's input shape are used as they are; others are resampled so
+their motion survives (io.spookybench.resample_clip).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from timeblind.data.torch_data import to_model_input
 from timeblind.evaluation.metrics import wilson_interval
 from timeblind.io.spookybench import SpookyBenchFolder, Skipped, is_correct, resample_clip
 from timeblind.models import load_model
+from timeblind.tasks import category_ids
 
 
 def input_shape(info: dict, frames: int | None, height: int | None, width: int | None) -> tuple[int, int, int]:
@@ -50,7 +53,8 @@ def evaluate_folder(model_path: str | Path, dataset: str | Path, *, csv: str | P
             continue
         else:
             clip = resample_clip(video, T, H, W, method=method)
-        text = info["classes"][int(model(to_model_input(torch.from_numpy(clip))[None]).argmax())]
+        category = category_ids(model.heads.spec, [entry.category])  # the category's question, as a prompt
+        text = model.answer(to_model_input(torch.from_numpy(clip))[None], category)[0]
         predictions[entry.rel] = text
         rows.append({"category": entry.category, "correct": is_correct(text, entry.answers)})
     for item in folder.skipped:

@@ -1,4 +1,4 @@
-"""Encoder registry, the classifier wrapper and safe (weights-only) checkpoint files."""
+"""Encoder registry, the model (encoder + task heads) and safe (weights-only) model files."""
 
 from __future__ import annotations
 
@@ -9,30 +9,44 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from timeblind.models.heads import TaskHeads
+from timeblind.tasks import TaskSpec
+
 from timeblind.models.early_temporal import EarlyTemporalConfig, EarlyTemporalEncoder
 from timeblind.models.framewise import FramewiseConfig, FramewiseEncoder
 from timeblind.models.seed_temporal import SeedTemporalConfig, SeedTemporalEncoder
 from timeblind.models.stave import StaveConfig, StaveEncoder
+from timeblind.models.two_stream import TwoStreamConfig, TwoStreamEncoder
 
 ENCODERS: dict[str, tuple[type, type]] = {
     "framewise": (FramewiseEncoder, FramewiseConfig),
     "seed_temporal": (SeedTemporalEncoder, SeedTemporalConfig),
     "stave": (StaveEncoder, StaveConfig),
     "early_temporal": (EarlyTemporalEncoder, EarlyTemporalConfig),
+    "two_stream": (TwoStreamEncoder, TwoStreamConfig),
 }
-CHECKPOINT_FORMAT = "timeblind.classifier/1"
+MODEL_FORMAT = "timeblind.model/2"
 
 
-class VideoClassifier(nn.Module):
-    """Encoder + linear head: (B, T, H, W) -> (B, num_classes) logits."""
+class VideoModel(nn.Module):
+    """An encoder and the heads of its tasks: (B, T, H, W) -> {task: output} (models/heads.py)."""
 
-    def __init__(self, encoder: nn.Module, num_classes: int):
+    def __init__(self, encoder: nn.Module, tasks: TaskSpec):
         super().__init__()
         self.encoder = encoder
-        self.head = nn.Linear(encoder.out_dim, num_classes)
+        self.heads = TaskHeads(encoder.out_dim, tasks)
 
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(video))
+    def forward(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.heads(self.encoder(video))  # the encoder's map (B, D, h, w) -> answers
+
+    def from_masks(self, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+        """For encoders that read figure masks (the motion-energy observer): masks (B, K, H, W)."""
+        return self.heads(self.encoder.read(masks))
+
+    @torch.no_grad()
+    def answer(self, video: torch.Tensor, category: torch.Tensor) -> list[str]:
+        """Text answers for clips whose category ids (B,) index tasks.categories (-1: unknown)."""
+        return self.heads.answers(self(video), category)
 
 
 def build_encoder(encoder: str, **options) -> nn.Module:
@@ -47,17 +61,17 @@ def build_encoder(encoder: str, **options) -> nn.Module:
     return module_cls(config_cls(**options))
 
 
-def build_classifier(encoder: str, num_classes: int, **options) -> VideoClassifier:
-    return VideoClassifier(build_encoder(encoder, **options), num_classes)
+def build_model(encoder: str, tasks: TaskSpec, **options) -> VideoModel:
+    return VideoModel(build_encoder(encoder, **options), tasks)
 
 
-def save_model(path: str | Path, model: VideoClassifier, encoder: str, classes: list[str], extra: dict | None = None):
+def save_model(path: str | Path, model: VideoModel, encoder: str, extra: dict | None = None):
     """Plain tensors and builtins only, so the file loads with torch.load(weights_only=True)."""
     payload = {
-        "format": CHECKPOINT_FORMAT,
+        "format": MODEL_FORMAT,
         "encoder": encoder,
         "encoder_config": dataclasses.asdict(model.encoder.cfg),
-        "classes": list(classes),
+        "tasks": model.heads.spec.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra or {},
     }
@@ -67,18 +81,18 @@ def save_model(path: str | Path, model: VideoClassifier, encoder: str, classes: 
     os.replace(tmp, path)
 
 
-def load_model(path: str | Path) -> tuple[VideoClassifier, dict]:
-    """Rebuild a classifier from a file written by save_model; never executes code from it."""
+def load_model(path: str | Path) -> tuple[VideoModel, dict]:
+    """Rebuild a model from a file written by save_model; never executes code from it."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise
     except Exception as err:  # pickle errors: not a plain-tensor file
         raise ValueError(f"{path} is not a timeblind model file (weights-only load failed: {err})") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise ValueError(f"{path}: expected a '{CHECKPOINT_FORMAT}' file, found {found!r}")
-    model = build_classifier(payload["encoder"], len(payload["classes"]), **payload["encoder_config"])
+        raise ValueError(f"{path}: expected a '{MODEL_FORMAT}' file, found {found!r}")
+    model = build_model(payload["encoder"], TaskSpec.from_dict(payload["tasks"]), **payload["encoder_config"])
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as err:  # missing, unexpected or mis-shaped tensors

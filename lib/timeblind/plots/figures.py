@@ -29,26 +29,35 @@ def _save(fig, stem: Path) -> list[Path]:
 
 
 def accuracy_figure(summary: pd.DataFrame, per_model: pd.DataFrame, stem: str | Path) -> list[Path]:
-    """Test accuracy per encoder: bar = mean over seeds, whisker = 95% CI, dots = single seeds,
-    dashed line = chance."""
+    """Table 1 as a figure: test accuracy per category (panels side by side) and encoder (bars):
+    bar = mean over seeds, whisker = 95% CI, dots = single seeds, dashed line = chance."""
+    summary = summary[summary["task"] == "answer"]
+    per_model = per_model[per_model["task"] == "answer"]
+    encoders = list(dict.fromkeys(summary["encoder"]))
+    categories = list(dict.fromkeys(summary["category"]))
     sns.set_theme(style="whitegrid", context="notebook")
-    colours = dict(zip(summary["encoder"], sns.color_palette(PALETTE, len(summary))))
-    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(summary), 3.6))
-    x = range(len(summary))
-    ax.bar(x, 100 * summary["accuracy"], color=[colours[e] for e in summary["encoder"]], width=0.6)
-    ax.errorbar(x, 100 * summary["accuracy"],
-                yerr=[100 * (summary["accuracy"] - summary["ci_low"]), 100 * (summary["ci_high"] - summary["accuracy"])],
-                fmt="none", ecolor="black", capsize=5, linewidth=1.2)
-    position = {e: i for i, e in enumerate(summary["encoder"])}
-    ax.scatter([position[e] for e in per_model["encoder"]], 100 * per_model["accuracy"], color="black", s=12, zorder=3,
-               label="single seed")
-    ax.axhline(100 * summary["chance"].iloc[0], color="grey", linestyle="--", linewidth=1, label="chance")
-    ax.set_xticks(list(x), summary["encoder"])
-    ax.set_ylim(0, 100)
-    ax.set_ylabel("Test accuracy (%)")
-    ax.set_xlabel("Encoder")
-    ax.set_title("Shapes in opposing-motion noise")
-    ax.legend(loc="upper left", frameon=False, fontsize="small")
+    colours = dict(zip(encoders, sns.color_palette(PALETTE, len(encoders))))
+    fig, axes = plt.subplots(1, len(categories), figsize=(0.6 + (0.9 + 0.45 * len(encoders)) * len(categories), 3.8),
+                             sharey=True, squeeze=False)
+    for ax, category in zip(axes[0], categories):
+        rows = summary[summary["category"] == category].set_index("encoder").reindex(encoders)
+        x = range(len(encoders))
+        ax.bar(x, 100 * rows["accuracy"], color=[colours[e] for e in encoders], width=0.7)
+        ax.errorbar(x, 100 * rows["accuracy"], yerr=[100 * (rows["accuracy"] - rows["ci_low"]),
+                                                      100 * (rows["ci_high"] - rows["accuracy"])],
+                    fmt="none", ecolor="black", capsize=3, linewidth=1)
+        seeds = per_model[per_model["category"] == category]
+        ax.scatter([encoders.index(e) for e in seeds["encoder"]], 100 * seeds["accuracy"], color="black", s=8, zorder=3)
+        ax.axhline(100 * rows["chance"].iloc[0], color="grey", linestyle="--", linewidth=1)
+        ax.set_xticks(list(x), [])
+        ax.set_title(category)
+        ax.set_ylim(0, 100)
+    axes[0, 0].set_ylabel("Test accuracy (%)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[e]) for e in encoders]
+    handles += [plt.Line2D([], [], color="grey", linestyle="--"), plt.Line2D([], [], marker="o", color="black",
+                                                                            linestyle="", markersize=3)]
+    fig.legend(handles, encoders + ["chance", "single seed"], loc="lower center", ncol=min(len(encoders) + 2, 5),
+               frameon=False, fontsize="small", bbox_to_anchor=(0.5, -0.12))
     return _save(fig, Path(stem))
 
 

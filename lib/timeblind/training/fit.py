@@ -14,8 +14,8 @@ from lightning.pytorch.loggers import MLFlowLogger
 
 from timeblind.data.dataset import load_manifest
 from timeblind.data.torch_data import ClipDataModule
-from timeblind.models import build_classifier, save_model
-from timeblind.training.module import ClassifierModule
+from timeblind.models import TaskSpec, build_model, save_model
+from timeblind.training.module import VideoTaskModule
 
 
 # Lightning advertises a hosted logger on every fit; keep logs to what the run did.
@@ -40,13 +40,16 @@ class HeadlessProgress(Callback):
 def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, max_steps: int, batch_size: int,
         lr: float, weight_decay: float, val_every: int, encoder_options: dict | None = None,
         stream: bool = False, tracking=None, log=print) -> dict:
-    """Train and write out_dir/model.pt (best validation accuracy). Returns summary metrics."""
+    """Train and write out_dir/model.pt (best validation accuracy). Returns summary metrics.
+
+    An encoder that reads masks (the motion-energy observer) is trained on the clean figure masks
+    and validated on the noise clips, through its fixed front end."""
     out_dir = Path(out_dir)
     L.seed_everything(seed, workers=True, verbose=False)
     manifest = load_manifest(data_dir)
-    classes = manifest["classes"]
-    net = build_classifier(encoder, len(classes), **(encoder_options or {}))
-    module = ClassifierModule(net, len(classes), lr=lr, weight_decay=weight_decay, max_steps=max_steps)
+    net = build_model(encoder, TaskSpec.from_manifest(manifest), **(encoder_options or {}))
+    on_masks = hasattr(net.encoder, "read")
+    module = VideoTaskModule(net, lr=lr, weight_decay=weight_decay, max_steps=max_steps, train_on_masks=on_masks)
     checkpoints = out_dir / "checkpoints"
     shutil.rmtree(checkpoints, ignore_errors=True)  # a rerun with other parameters starts clean
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/acc", mode="max", save_last=True)
@@ -68,13 +71,13 @@ def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, m
         cfg = StimulusConfig.from_dict(manifest["config"])
         datamodule = StreamingDataModule(str(data_dir), cfg, seed=manifest["seed"], batch_size=batch_size)
     else:
-        datamodule = ClipDataModule(str(data_dir), batch_size=batch_size)
+        datamodule = ClipDataModule(str(data_dir), batch_size=batch_size, train_masks=on_masks)
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
     train_seconds = time.perf_counter() - start
     state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(state)
-    save_model(out_dir / "model.pt", net, encoder, classes,
+    save_model(out_dir / "model.pt", net, encoder,
                extra={"seed": seed, "data_sha256": manifest["content_sha256"], "max_steps": max_steps,
                       "stream": stream, "frame_shape": manifest["frame_shape"]})
     return {

@@ -5,31 +5,55 @@ from __future__ import annotations
 import lightning as L
 import torch
 import torchmetrics
-from torch import nn
+
+from timeblind.models import VideoModel
+from timeblind.models.heads import task_losses
+from timeblind.tasks import IGNORE, decode_greedy, letters_of
 
 
-class ClassifierModule(L.LightningModule):
-    def __init__(self, net: nn.Module, num_classes: int, lr: float = 2e-3, weight_decay: float = 0.05,
-                 max_steps: int = 1000, warmup_steps: int = 50):
+def answers_correct(net: VideoModel, out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B,) bool: the class (within the clip's category) or the word read is right."""
+    correct = torch.zeros_like(targets["label"], dtype=torch.bool)
+    closed = targets["label"] != IGNORE
+    if "logits" in out and closed.any():
+        logits = net.heads.restricted_logits(out["logits"][closed], targets["category"][closed])
+        correct[closed] = logits.argmax(dim=-1) == targets["label"][closed]
+    words = targets["text_length"] > 0
+    if "reading" in out and words.any():
+        read = decode_greedy(out["reading"][words])
+        truth = letters_of(targets["text"][words], targets["text_length"][words])
+        correct[words] = torch.tensor([r == t for r, t in zip(read, truth)], device=correct.device)
+    return correct
+
+
+class VideoTaskModule(L.LightningModule):
+    """Trains a VideoModel on every task of its data set at once (the sum of the task losses).
+
+    train_on_masks: the model reads clean figure masks in training (the motion-energy observer's
+    spatial reader) and noise clips, through its fixed front end, in validation."""
+
+    def __init__(self, net: VideoModel, lr: float = 2e-3, weight_decay: float = 0.05, max_steps: int = 1000,
+                 warmup_steps: int = 50, train_on_masks: bool = False):
         super().__init__()
         self.save_hyperparameters(ignore=["net"], logger=False)
         self.net = net
-        self.loss = nn.CrossEntropyLoss()
-        self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
-        self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+        self.train_acc = torchmetrics.MeanMetric()
+        self.val_acc = torchmetrics.MeanMetric()
 
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
+    def forward(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.net(video)
 
-    def _step(self, batch):
-        video, target = batch
-        logits = self(video)
-        return self.loss(logits, target), logits.argmax(dim=-1), target
+    def _step(self, batch, from_masks: bool = False):
+        video, targets = batch
+        out = self.net.from_masks(targets["mask"]) if from_masks else self.net(video)
+        losses = task_losses(self.net.heads, out, targets)
+        return sum(losses.values()), losses, answers_correct(self.net, out, targets)
 
     def training_step(self, batch, batch_idx):
-        loss, pred, target = self._step(batch)
-        self.train_acc(pred, target)
+        loss, losses, correct = self._step(batch, from_masks=self.hparams.train_on_masks)
+        self.train_acc(correct.float())
         self.log("train/loss", loss, on_step=True, on_epoch=False)
+        self.log_dict({f"train/loss_{task}": value for task, value in losses.items()}, on_step=True, on_epoch=False)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
 
@@ -37,8 +61,8 @@ class ClassifierModule(L.LightningModule):
         self.val_acc.reset()  # the sanity check must not leak into the first epoch
 
     def validation_step(self, batch, batch_idx):
-        loss, pred, target = self._step(batch)
-        self.val_acc(pred, target)
+        loss, _, correct = self._step(batch)
+        self.val_acc(correct.float())
         self.log("val/loss", loss, on_epoch=True, sync_dist=True)
         self.log("val/acc", self.val_acc, on_epoch=True)
 

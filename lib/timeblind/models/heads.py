@@ -1,0 +1,120 @@
+"""What a model answers about a clip, and the heads that answer it from an encoder's feature map.
+
+One model covers every category of its data set:
+  * a class head for the closed-set categories (shapes, images, videos, pattern kinds), whose
+    answer is restricted to the classes of the clip's category, as a category-specific prompt
+    would restrict a video-language model;
+  * a reading head for words: letters read left to right from the map's columns with CTC, so
+    words never seen in training can be read (scored on held-out words);
+  * pattern heads for the seed's brightness-coded bit sequences: one bit per frame, the sequence
+    length and the next bit.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from timeblind.tasks import ALPHABET, IGNORE, TaskSpec, decode_greedy
+
+
+class ReadingHead(nn.Module):
+    """Reads a word left to right: the map's columns, resampled to `steps` positions, through a
+    bidirectional GRU to per-step letter log-probabilities for CTC. The GRU also lets encoders
+    whose map is a single column (late fusion into one vector) spell a word out."""
+
+    def __init__(self, dim: int, steps: int, hidden: int = 64):
+        super().__init__()
+        self.steps = steps
+        self.proj = nn.Linear(dim, hidden)
+        self.rnn = nn.GRU(hidden, hidden, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(2 * hidden, len(ALPHABET) + 1)
+
+    def forward(self, fmap: torch.Tensor) -> torch.Tensor:
+        columns = fmap.mean(dim=2)  # (B, D, w): a word is read along the width
+        columns = F.interpolate(columns, size=self.steps, mode="linear", align_corners=False)  # (B, D, S)
+        x, _ = self.rnn(self.proj(columns.transpose(1, 2)))  # (B, S, 2*hidden)
+        return self.out(x).log_softmax(dim=-1)  # (B, S, 27)
+
+
+class TaskHeads(nn.Module):
+    """Every head a TaskSpec asks for, on one feature map (B, D, h, w)."""
+
+    def __init__(self, dim: int, spec: TaskSpec):
+        super().__init__()
+        self.spec = spec
+        closed = spec.closed
+        categories = spec.categories
+        # category id of each closed class, so answers can be restricted to the clip's category
+        self.register_buffer("closed_category", torch.tensor(
+            [categories.index(spec.class_categories[k]) for k in closed], dtype=torch.long), persistent=False)
+        self.classify = nn.Linear(dim, len(closed)) if closed else None
+        self.read = ReadingHead(dim, spec.reading_steps) if spec.reads_words else None
+        if spec.has_patterns:
+            T = spec.frames
+            self.bits = nn.Linear(dim, T)  # one bit per frame (frames from the length on carry none)
+            self.length = nn.Linear(dim, T + 1)  # how many frames carry a bit
+            self.next_bit = nn.Linear(dim, 2)  # the bit that would follow the sequence
+
+    def forward(self, fmap: torch.Tensor) -> dict[str, torch.Tensor]:
+        pooled = fmap.mean(dim=(2, 3))  # (B, D)
+        out = {}
+        if self.classify is not None:
+            out["logits"] = self.classify(pooled)  # (B, closed classes)
+        if self.read is not None:
+            out["reading"] = self.read(fmap)  # (B, S, 27)
+        if self.spec.has_patterns:
+            out["bits"] = self.bits(pooled)  # (B, T)
+            out["length"] = self.length(pooled)  # (B, T + 1)
+            out["next_bit"] = self.next_bit(pooled)  # (B, 2)
+        return out
+
+    def restricted_logits(self, logits: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
+        """Class logits with every class outside the clip's category (B,) masked out."""
+        inside = self.closed_category[None, :] == category[:, None]  # (B, closed classes)
+        return logits.masked_fill(~inside, float("-inf"))
+
+    def answers(self, out: dict[str, torch.Tensor], category: torch.Tensor) -> list[str]:
+        """The text answer per clip: the word read for words, else the class name in its category."""
+        names = [self.spec.classes[k] for k in self.spec.closed]
+        words_id = self.spec.categories.index("words") if self.spec.reads_words else -1
+        read = decode_greedy(out["reading"]) if "reading" in out else None
+        chosen = (self.restricted_logits(out["logits"], category).argmax(dim=-1).tolist()
+                  if "logits" in out else None)
+        texts = []
+        for i, c in enumerate(category.tolist()):
+            if c == words_id:
+                texts.append(read[i])
+            elif chosen is not None and c >= 0:
+                texts.append(names[chosen[i]])
+            else:  # a category this model was not trained on
+                texts.append("")
+        return texts
+
+
+def task_losses(heads: TaskHeads, out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict:
+    """The loss of each task over the clips that carry it (a task no clip of the batch carries is
+    left out, so the sum is always defined)."""
+    losses = {}
+    closed = targets["label"] != IGNORE
+    if "logits" in out and closed.any():  # only rows with a class: a word row has no class left unmasked
+        logits = heads.restricted_logits(out["logits"][closed], targets["category"][closed])
+        losses["class"] = F.cross_entropy(logits, targets["label"][closed])
+    if "reading" in out:
+        has_word = targets["text_length"] > 0
+        if has_word.any():
+            log_probs = out["reading"][has_word].transpose(0, 1)  # (S, B', 27), CTC's layout
+            steps = torch.full((log_probs.shape[1],), log_probs.shape[0], dtype=torch.long)
+            losses["reading"] = F.ctc_loss(log_probs, targets["text"][has_word], steps,
+                                           targets["text_length"][has_word], zero_infinity=True)
+    if "bits" in out:
+        is_pattern = targets["length"] != IGNORE
+        if is_pattern.any():
+            bits = targets["bits"][is_pattern]
+            carried = bits >= 0
+            losses["bits"] = F.binary_cross_entropy_with_logits(out["bits"][is_pattern][carried],
+                                                                bits[carried].float())
+            losses["length"] = F.cross_entropy(out["length"][is_pattern], targets["length"][is_pattern])
+            losses["next_bit"] = F.cross_entropy(out["next_bit"][is_pattern], targets["next_bit"][is_pattern])
+    return losses
