@@ -5,7 +5,9 @@ import argparse
 import pytest
 import torch
 
-from timeblind.models import ENCODERS, build_classifier, load_model, save_model
+from timeblind.models import ENCODERS, TaskSpec, build_encoder, build_model, load_model, save_model
+from timeblind.models.early_temporal import EarlyTemporalConfig, EarlyTemporalEncoder
+from timeblind.models.framewise import FramewiseConfig, FramewiseEncoder
 
 
 SMALL = {  # a few-thousand-parameter version of every encoder
@@ -14,6 +16,7 @@ SMALL = {  # a few-thousand-parameter version of every encoder
     "seed_temporal": {"width": 4, "feature_dim": 16, "hidden_dim": 16, "heads": 4, "temporal_layers": 1,
                       "feedforward": 32},
     "stave": {"patch_size": 4, "dim": 16, "depth": 2, "heads": 2, "image_size": 16},
+    "two_stream": {"segments": 1, "width": 4, "dim": 8, "stem_channels": 4},  # 1 segment: any clip of >= 2 frames
 }
 
 
@@ -23,61 +26,180 @@ def test_every_registered_encoder_is_covered():
 
 @pytest.mark.parametrize("encoder", sorted(ENCODERS))
 @pytest.mark.parametrize("frames", [2, 5, 12])
-def test_logits_shape_for_any_clip_length(encoder, frames):
-    model = build_classifier(encoder, num_classes=8, **SMALL[encoder]).eval()
+def test_every_head_answers_for_any_clip_length(encoder, frames):
+    tasks = TaskSpec(("circle", "star", "CAT", "spikes"), ("shapes", "shapes", "words", "patterns"), frames)
+    model = build_model(encoder, tasks, **SMALL[encoder]).eval()
     with torch.no_grad():
-        logits = model(torch.randn(3, frames, 16, 24))
-    assert logits.shape == (3, 8)
-    assert torch.isfinite(logits).all()
+        out = model(torch.randn(3, frames, 16, 24))
+    assert out["logits"].shape == (3, 3)  # closed classes: circle, star, spikes
+    assert out["reading"].shape == (3, tasks.reading_steps, 27)
+    assert out["bits"].shape == (3, frames) and out["length"].shape == (3, frames + 1)
+    assert all(torch.isfinite(v).all() for v in out.values())
+
+
+def small_encoder(name: str, **overrides) -> torch.nn.Module:
+    module_cls, config_cls = ENCODERS[name]
+    return module_cls(config_cls(**{**SMALL[name], **overrides}))
+
+
+def expected_map_size(name: str, encoder: torch.nn.Module, H: int, W: int) -> tuple[int, int]:
+    """Map size as documented: 1x1 for the seed, the patch grid for STAVE, else the trunk's three
+    halvings (a max-pool stage rounds down, a strided stage rounds up)."""
+    if name == "seed_temporal":
+        return 1, 1
+    if name == "stave":
+        return H // encoder.cfg.patch_size, W // encoder.cfg.patch_size
+    stages = 3 if name == "early_temporal" else encoder.cfg.full_resolution_stages
+
+    def halve(n: int) -> int:
+        for i in range(3):
+            n = n // 2 if i < stages else (n + 1) // 2
+        return n
+
+    return halve(H), halve(W)
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("frames", [2, 5, 12])
+@pytest.mark.parametrize("size", [(16, 24), (32, 32), (20, 28)])
+def test_encoder_returns_a_feature_map(name, frames, size):
+    torch.manual_seed(0)
+    encoder = small_encoder(name).eval()
+    with torch.no_grad():
+        out = encoder(torch.rand(3, frames, *size) * 2 - 1)
+    assert out.shape == (3, encoder.out_dim, *expected_map_size(name, encoder, *size))
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", ["framewise", "early_temporal", "two_stream"])
+def test_map_columns_keep_horizontal_layout(name):
+    """Convolutional encoders keep the left-to-right layout a reader runs CTC across: changing the
+    left edge of every frame changes the left columns of the map and leaves the far right alone."""
+    torch.manual_seed(0)
+    encoder = small_encoder(name).eval()
+    video = torch.rand(1, 4, 16, 128) * 2 - 1
+    changed = video.clone()
+    changed[..., :8] = torch.rand(1, 4, 16, 8) * 2 - 1
+    with torch.no_grad():
+        a, b = encoder(video), encoder(changed)  # (1, D, 2, 16)
+    assert not torch.allclose(a[..., 0], b[..., 0])
+    assert torch.allclose(a[..., 8:], b[..., 8:], atol=1e-6)
 
 
 def test_framewise_spatial_features_never_mix_frames():
-    """Each frame's embedding depends on that frame alone: time only enters after pooling."""
-    net = build_classifier("framewise", 4, width=4, dim=16).eval().encoder.frame_encoder
+    """Each frame's feature map depends on that frame alone: time only enters after the trunk."""
+    net = FramewiseEncoder(FramewiseConfig(width=4, dim=16)).eval().frame_encoder
     video = torch.randn(2, 6, 16, 16)
     changed = video.clone()
     changed[:, 3] = torch.randn(2, 16, 16)
     with torch.no_grad():
-        a = net(video.reshape(12, 1, 16, 16)).reshape(2, 6, -1)
-        b = net(changed.reshape(12, 1, 16, 16)).reshape(2, 6, -1)
+        a = net(video.reshape(12, 1, 16, 16)).reshape(2, 6, 16, 2, 2)  # (B, T, D, h, w)
+        b = net(changed.reshape(12, 1, 16, 16)).reshape(2, 6, 16, 2, 2)
     untouched = [0, 1, 2, 4, 5]
     assert torch.allclose(a[:, untouched], b[:, untouched])
     assert not torch.allclose(a[:, 3], b[:, 3])
 
 
-def test_early_temporal_stem_responds_to_motion_direction():
-    """The 3-D stem sees frame pairs, so the same frames played backwards give another motion map."""
-    stem = build_classifier("early_temporal", 4, width=4, dim=16).eval().encoder.stem
+def test_framewise_without_temporal_layers_is_a_frame_average():
+    """temporal_layers=0 (the schema allows it): the per-frame maps averaged over time."""
+    torch.manual_seed(0)
+    net = FramewiseEncoder(FramewiseConfig(width=4, dim=16, temporal_layers=0)).eval()
+    video = torch.randn(2, 5, 16, 24)
+    with torch.no_grad():
+        maps = net.frame_encoder(video.reshape(10, 1, 16, 24)).reshape(2, 5, 16, 2, 3)  # (B, T, D, h, w)
+        expected = maps.mean(dim=1) + net.positions[:5].mean(dim=0)[:, None, None]
+        assert torch.allclose(net(video), expected, atol=1e-5)
+
+
+def test_framewise_time_mixes_only_at_the_same_map_location():
+    """The transformer over frames runs per location: every location sees all frames (frame order
+    matters through the positions), and a frame change reaches only the locations it touches."""
+    torch.manual_seed(0)
+    net = FramewiseEncoder(FramewiseConfig(width=4, dim=16)).eval()
+    video = torch.randn(1, 6, 16, 128)
+    with torch.no_grad():
+        assert not torch.allclose(net(video), net(video.flip(1)), atol=1e-4)
+        changed = video.clone()
+        changed[:, 2, :, :8] = torch.randn(16, 8)  # one frame, left edge only
+        a, b = net(video), net(changed)
+    assert not torch.allclose(a[..., 0], b[..., 0])
+    assert torch.allclose(a[..., 8:], b[..., 8:], atol=1e-6)
+
+
+@pytest.mark.parametrize("stem", ["conv3d", "difference"])
+def test_early_temporal_stem_responds_to_motion_direction(stem):
+    """The 3-D stem sees frame pairs (of difference frames), so the same frames played backwards
+    give another motion map and another output."""
+    torch.manual_seed(0)
+    net = EarlyTemporalEncoder(EarlyTemporalConfig(width=4, dim=16, stem=stem)).eval()
     video = torch.randn(1, 1, 6, 16, 16)  # (B, C, T, H, W)
     with torch.no_grad():
-        forward, backward = stem(video).mean(dim=2), stem(video.flip(2)).mean(dim=2)  # (B, C, H, W)
-    assert (forward - backward).abs().mean() > 0.05 * forward.abs().mean()
+        forward, backward = net.stem(video).mean(dim=2), net.stem(video.flip(2)).mean(dim=2)  # (B, C, H, W)
+        assert (forward - backward).abs().mean() > 0.05 * forward.abs().mean()
+        # fresh weights damp the difference, but it is well above float rounding (~1e-7)
+        assert (net(video[:, 0]) - net(video[:, 0].flip(1))).abs().max() > 1e-6
+
+
+def test_early_temporal_difference_stem_ignores_static_content():
+    """Difference stem: a static clip gives exactly the response to an all-zero clip (nothing
+    learned sees static content), while a moving clip does not; the conv3d stem does see it."""
+    torch.manual_seed(0)
+    static = torch.randn(2, 1, 16, 16).expand(2, 5, 16, 16)  # (B, T, H, W): all frames equal
+    zeros = torch.zeros(2, 5, 16, 16)
+    moving = torch.randn(2, 5, 16, 16)
+    difference = EarlyTemporalEncoder(EarlyTemporalConfig(width=4, dim=16, stem="difference")).eval()
+    conv3d = EarlyTemporalEncoder(EarlyTemporalConfig(width=4, dim=16, stem="conv3d")).eval()
+    with torch.no_grad():
+        assert torch.equal(difference.stem(static[:, None]), difference.stem(zeros[:, None]))
+        assert torch.equal(difference(static), difference(zeros))
+        assert not torch.allclose(difference.stem(moving[:, None]), difference.stem(zeros[:, None]))
+        assert not torch.allclose(conv3d.stem(static[:, None]), conv3d.stem(zeros[:, None]))
+
+
+def test_early_temporal_difference_stem_spans_two_difference_frames():
+    """The stem's first conv has temporal kernel 2 over difference frames: T frames give T-2
+    responses, and a 2-frame clip (one difference frame) is refused by name."""
+    net = EarlyTemporalEncoder(EarlyTemporalConfig(width=4, dim=16, stem="difference")).eval()
+    with torch.no_grad():
+        assert net.stem(torch.randn(1, 1, 6, 16, 16)).shape[2] == 4
+        assert net(torch.randn(1, 3, 16, 16)).shape == (1, 16, 2, 2)
+        with pytest.raises(ValueError, match="2 frames.*stem='difference'.*at least 3"):
+            net(torch.randn(1, 2, 16, 16))
+
+
+def test_early_temporal_unknown_stem_is_named():
+    with pytest.raises(ValueError, match=r"stem='diff'.*\['conv3d', 'difference'\]"):
+        EarlyTemporalConfig(stem="diff")
 
 
 def test_unknown_encoder_and_option_are_named():
     with pytest.raises(ValueError, match="unknown encoder 'vit3000'.*early_temporal"):
-        build_classifier("vit3000", 4)
+        build_encoder("vit3000")
     with pytest.raises(ValueError, match=r"unknown options \['depth'\]"):
-        build_classifier("framewise", 4, depth=3)
+        build_encoder("framewise", depth=3)
+
+
+TASKS = TaskSpec(tuple(f"c{i}" for i in range(8)), ("shapes",) * 8, 4)
 
 
 def test_model_file_round_trip_is_weights_only(tmp_path):
-    model = build_classifier("early_temporal", 8, width=4, dim=16).eval()
-    save_model(tmp_path / "m.pt", model, "early_temporal", [f"c{i}" for i in range(8)], {"seed": 3})
+    model = build_model("early_temporal", TASKS, width=4, dim=16).eval()
+    save_model(tmp_path / "m.pt", model, "early_temporal", {"seed": 3})
     torch.load(tmp_path / "m.pt", weights_only=True)  # plain tensors and builtins only
     loaded, info = load_model(tmp_path / "m.pt")
     video = torch.randn(2, 4, 16, 16)
     with torch.no_grad():
-        assert torch.equal(model(video), loaded(video))
+        assert torch.equal(model(video)["logits"], loaded(video)["logits"])
     assert info["extra"] == {"seed": 3}
+    assert loaded.heads.spec == TASKS
 
 
 def test_wrong_files_get_clear_messages(tmp_path):
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="expected a 'timeblind.classifier/1' file"):
+    with pytest.raises(ValueError, match="expected a 'timeblind.model/2' file"):
         load_model(tmp_path / "other.pt")
-    model = build_classifier("framewise", 8, width=4, dim=16)
-    save_model(tmp_path / "m.pt", model, "framewise", list("abcdefgh"))
+    model = build_model("framewise", TASKS, width=4, dim=16)
+    save_model(tmp_path / "m.pt", model, "framewise")
     payload = torch.load(tmp_path / "m.pt", weights_only=True)
     payload["encoder_config"]["dim"] = 32  # weights no longer fit the architecture
     torch.save(payload, tmp_path / "bad.pt")

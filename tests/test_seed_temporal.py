@@ -17,10 +17,25 @@ def test_output_shape_for_any_clip_length():
     assert net.out_dim == 16
     with torch.no_grad():
         for frames in (4, 16):
-            out = net(torch.rand(2, frames, 16, 16) * 2 - 1)
-            assert out.shape == (2, 16)
+            out = net(torch.rand(2, frames, 16, 24) * 2 - 1)
+            assert out.shape == (2, 16, 1, 1)  # one vector per clip, as a 1x1 map
             assert torch.isfinite(out).all()
             assert net.sequence(torch.rand(2, frames, 16, 16) * 2 - 1).shape == (2, frames, 16)
+
+
+def test_output_is_the_mean_of_the_sequence():
+    torch.manual_seed(0)
+    net = small().eval()
+    video = torch.rand(2, 5, 16, 16) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(net(video)[:, :, 0, 0], net.sequence(video).mean(dim=1))
+
+
+def test_zero_temporal_layers_runs():
+    """temporal_layers=0 is allowed by the config schema: the transformer is skipped."""
+    net = small(temporal_layers=0).eval()
+    with torch.no_grad():
+        assert net(torch.rand(2, 3, 16, 16)).shape == (2, 16, 1, 1)
 
 
 def test_clip_longer_than_max_frames_fails_clearly():

@@ -22,14 +22,25 @@ def test_output_shape(frames, size):
     with torch.no_grad():
         out = model(torch.rand(2, frames, size, size) * 2 - 1)
     assert model.out_dim == 64
-    assert out.shape == (2, 64)
+    assert out.shape == (2, 64, size // 4, size // 4)
     assert torch.isfinite(out).all()
 
 
 def test_non_square_and_non_divisible_frames():
     model = StaveEncoder(StaveConfig(dim=16, depth=2)).eval()
     with torch.no_grad():
-        assert model(torch.randn(1, 3, 16, 26)).shape == (1, 16)
+        assert model(torch.randn(1, 3, 16, 26)).shape == (1, 16, 4, 6)  # the 4x6 patch grid
+
+
+def test_map_is_the_patch_grid_of_frame_averaged_tokens():
+    """map[:, :, i, j] is the token of the patch in row i, column j (row-major), averaged over frames."""
+    torch.manual_seed(0)
+    model = StaveEncoder(StaveConfig(dim=16, depth=2)).eval()
+    video = torch.randn(2, 3, 12, 20)  # a 3x5 patch grid
+    with torch.no_grad():
+        tokens, out = model.tokens(video).mean(dim=1), model(video)  # (B, N, D), (B, D, 3, 5)
+    assert torch.allclose(out[:, :, 1, 4], tokens[:, 1 * 5 + 4])
+    assert torch.allclose(out[:, :, 2, 0], tokens[:, 2 * 5 + 0])
 
 
 def test_temporal_blocks_zero_keeps_frames_independent():

@@ -1,8 +1,10 @@
 """Frame-wise, VLM-like encoder: every frame is encoded alone, time enters only afterwards.
 
 This is the shape of today's video-language models: a per-frame vision tower whose
-embeddings are then attended over time. No pixel of one frame ever meets a pixel of another
-before spatial pooling, which is exactly what SpookyBench punishes.
+features are then attended over time. No pixel of one frame ever meets a pixel of another
+before the trunk has convolved and strided each frame on its own, which is exactly what
+SpookyBench punishes. The temporal transformer runs over the T frame tokens at each location of
+the strided feature map (late fusion), so the output keeps its spatial layout.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from timeblind.models.layers import SpatialTrunk, sinusoidal_positions
 @dataclass
 class FramewiseConfig:
     width: int = 32  # channels of the first conv stage
-    dim: int = 128  # frame embedding size
-    temporal_layers: int = 2  # transformer layers over frame embeddings
+    dim: int = 128  # frame feature size
+    temporal_layers: int = 2  # transformer layers over frame tokens
     heads: int = 4
     max_frames: int = 256
     full_resolution_stages: int = 1  # later stages stride: T times the images makes full resolution costly
@@ -32,14 +34,19 @@ class FramewiseEncoder(nn.Module):
         self.frame_encoder = SpatialTrunk(1, cfg.width, cfg.dim, cfg.full_resolution_stages)
         layer = nn.TransformerEncoderLayer(cfg.dim, cfg.heads, 2 * cfg.dim, dropout=0.0,
                                            batch_first=True, norm_first=True, activation="gelu")
-        self.temporal = nn.TransformerEncoder(layer, cfg.temporal_layers, enable_nested_tensor=False)
+        # 0 layers (allowed by the config schema): no temporal mixing; torch's encoder cannot run empty
+        self.temporal = (nn.TransformerEncoder(layer, cfg.temporal_layers, enable_nested_tensor=False)
+                         if cfg.temporal_layers else nn.Identity())
         self.register_buffer("positions", sinusoidal_positions(cfg.max_frames, cfg.dim), persistent=False)
         self.out_dim = cfg.dim
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         B, T, H, W = video.shape
         assert T <= self.cfg.max_frames, f"clip has {T} frames, encoder supports at most {self.cfg.max_frames}"
-        frames = video.reshape(B * T, 1, H, W)
-        tokens = self.frame_encoder(frames).reshape(B, T, -1)  # (B, T, D)
-        tokens = self.temporal(tokens + self.positions[:T])  # (B, T, D)
-        return tokens.mean(dim=1)  # (B, D)
+        maps = self.frame_encoder(video.reshape(B * T, 1, H, W))  # (B*T, D, h, w): each frame alone
+        _, D, h, w = maps.shape
+        # one sequence of T frame tokens per map location
+        tokens = maps.reshape(B, T, D, h * w).permute(0, 3, 1, 2).reshape(B * h * w, T, D)  # (B*h*w, T, D)
+        tokens = self.temporal(tokens + self.positions[:T])  # (B*h*w, T, D)
+        pooled = tokens.mean(dim=1)  # (B*h*w, D)
+        return pooled.reshape(B, h, w, D).permute(0, 3, 1, 2)  # (B, D, h, w)

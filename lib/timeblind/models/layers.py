@@ -7,11 +7,15 @@ from torch import nn
 
 
 class SpatialTrunk(nn.Module):
-    """A small CNN: (N, C, H, W) -> (N, dim). Three stages that each halve the resolution, then
-    global average pooling, so the embedding does not depend on where the object sits.
+    """A small CNN: (N, C, H, W) -> feature map (N, dim, h, w). Three stages that each halve the
+    resolution, then a 1x1 conv projection. The map keeps the layout (a reader can go left to
+    right across the w columns); callers that want a position-free embedding take
+    `.mean((2, 3))`, which equals the former pool-then-Linear since the projection is linear.
 
     The first `full_resolution_stages` stages convolve at full resolution and then max-pool; the
-    rest use a strided conv, about 4x cheaper, which suits inputs that are not pixel noise."""
+    rest use a strided conv, about 4x cheaper, which suits inputs that are not pixel noise.
+    h, w are H/8, W/8 for sizes divisible by 8; otherwise a max-pool stage rounds down and a
+    strided stage rounds up, so two trunks whose maps must align need the same stage choice."""
 
     def __init__(self, in_channels: int = 1, width: int = 32, dim: int = 128, full_resolution_stages: int = 3):
         super().__init__()
@@ -29,11 +33,11 @@ class SpatialTrunk(nn.Module):
 
         channels = [in_channels, width, 2 * width, 4 * width]
         self.stages = nn.Sequential(*[stage(channels[i], channels[i + 1], i < full_resolution_stages) for i in range(3)])
-        self.proj = nn.Linear(4 * width, dim)
+        self.proj = nn.Conv2d(4 * width, dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(x)  # (N, 4w, H/8, W/8)
-        return self.proj(x.mean(dim=(2, 3)))  # (N, dim)
+        return self.proj(x)  # (N, dim, H/8, W/8)
 
 
 def sinusoidal_positions(length: int, dim: int, base: float = 10000.0) -> torch.Tensor:

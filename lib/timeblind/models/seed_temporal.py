@@ -6,7 +6,8 @@ position table (base 1000) added to the frame tokens; (3) a TransformerEncoder o
 (nhead=8, gelu, batch_first); (4) "temporal difference layers" Linear(2*hidden, hidden), each
 applied to the pairs cat(x_t, x_{t+1}) (the last frame paired with itself) and blended into the
 sequence as x = 0.7*x + 0.3*diff. Here the sequence is averaged over time, so the encoder maps
-(B, T, H, W) -> (B, hidden_dim) like the other encoders in timeblind.models.
+(B, T, H, W) -> (B, hidden_dim, 1, 1): the feature-map interface of the other encoders in
+timeblind.models, with a 1x1 map because the seed pools each frame to a vector first.
 
 The seed's defects and how they are fixed:
   * The pairs were built with a Python loop over t. They are vectorised: the "next frame" is
@@ -71,7 +72,9 @@ class SeedTemporalEncoder(nn.Module):
         self.spatial_encoder = nn.Linear(cfg.feature_dim, cfg.hidden_dim)  # the seed's Linear(2048, hidden)
         layer = nn.TransformerEncoderLayer(cfg.hidden_dim, cfg.heads, cfg.feedforward, dropout=0.0,
                                            batch_first=True, activation="gelu")
-        self.temporal = nn.TransformerEncoder(layer, cfg.temporal_layers, enable_nested_tensor=False)
+        # 0 layers (allowed by the config schema): no temporal mixing; torch's encoder cannot run empty
+        self.temporal = (nn.TransformerEncoder(layer, cfg.temporal_layers, enable_nested_tensor=False)
+                         if cfg.temporal_layers else nn.Identity())
         self.diff_layers = nn.ModuleList(nn.Linear(2 * cfg.hidden_dim, cfg.hidden_dim) for _ in range(cfg.diff_layers))
         table = sinusoidal_positions(cfg.max_frames, cfg.hidden_dim, cfg.position_base)
         self.register_buffer("positions", table, persistent=False)  # (max_frames, D)
@@ -88,10 +91,13 @@ class SeedTemporalEncoder(nn.Module):
         """(B, T, H, W) -> (B, T, D): the seed's per-frame output, before pooling over time."""
         B, T, H, W = video.shape
         assert T <= self.cfg.max_frames, f"clip has {T} frames, encoder supports at most {self.cfg.max_frames}"
-        features = self.frame_encoder(video.reshape(B * T, 1, H, W)).reshape(B, T, -1)  # (B, T, F)
+        maps = self.frame_encoder(video.reshape(B * T, 1, H, W))  # (B*T, F, h, w)
+        features = maps.mean(dim=(2, 3)).reshape(B, T, -1)  # (B, T, F): the seed's per-frame vectors
         x = self.spatial_encoder(features) + self.positions[:T]  # (B, T, D)
         x = self.temporal(x)  # (B, T, D)
         return self.temporal_differences(x)  # (B, T, D)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        return self.sequence(video).mean(dim=1)  # (B, D)
+        # Late fusion into one vector: each frame was pooled before time entered, so there is
+        # nothing spatial left to read; the map is 1x1 to fit the (B, D, h, w) interface.
+        return self.sequence(video).mean(dim=1)[:, :, None, None]  # (B, D, 1, 1)

@@ -21,8 +21,8 @@ What this small version keeps: per-frame patch embedding (Conv2d, stride = patch
 learned spatial position table (bilinearly resized for other frame sizes), ``depth`` pre-norm
 blocks ``x += SpatialAttn(LN1 x); x += TemporalAttn(LN3 x); x += MLP(LN2 x)`` (or temporal
 first), temporal attention in every block or only the last ``temporal_blocks``, then a final
-LayerNorm and a mean over frames and patches. Not kept: pretrained weights, LoRA, 2-D spatial
-RoPE, temporal patches of two frames.
+LayerNorm and a mean over frames, which leaves a (dim, H/P, W/P) map of patch tokens. Not
+kept: pretrained weights, LoRA, 2-D spatial RoPE, temporal patches of two frames.
 
 Why it can see motion: the temporal attention works on individual patch tokens, at each patch
 position, *before* any spatial pooling, so it can compare the content of one patch across
@@ -228,4 +228,7 @@ class StaveEncoder(nn.Module):
         return self.norm(x)  # (B, T, N, D)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        return self.tokens(video).mean(dim=(1, 2))  # (B, D)
+        B, _, H, W = video.shape
+        gh, gw = H // self.cfg.patch_size, W // self.cfg.patch_size  # the patch grid of tokens()
+        tokens = self.tokens(video).mean(dim=1)  # (B, N, D): patch tokens averaged over frames
+        return tokens.transpose(1, 2).reshape(B, -1, gh, gw)  # (B, D, gh, gw)

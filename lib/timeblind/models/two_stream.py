@@ -1,0 +1,89 @@
+"""Two-stream encoder after Grounded-VideoLLM (Wang et al., arXiv 2410.03290), small.
+
+Grounded-VideoLLM cuts a clip into segments (12 of 8 frames) and encodes each segment twice: a
+spatial stream reads the segment's key (middle) frame with an image encoder (CLIP ViT-L/14), and
+a temporal stream reads all the segment's frames with a video encoder (InternVideo2-1B). The two
+streams' tokens are concatenated per segment and the segments are handed to the LLM in order.
+
+Kept here:
+  * contiguous segments (torch.tensor_split over T, so lengths differ by at most one);
+  * spatial stream: the middle frame of each segment (index len // 2, the paper's i*8+4) alone
+    through a SpatialTrunk -> map;
+  * temporal stream: all the segment's frames through a spatio-temporal stem (Conv3d, temporal
+    kernel 2, at full resolution before any spatial pooling; the same stem as early_temporal),
+    averaged over the segment's frame pairs, then a SpatialTrunk -> map;
+  * per-segment fusion of the two streams: their maps are concatenated along channels.
+Not kept:
+  * pretrained, frozen encoders and their resolutions (336 px / 224 px): both streams are small
+    CNNs trained from scratch on the same frames;
+  * the MLP projectors, the LLM and its discrete temporal tokens;
+  * token layout: the paper concatenates along the token axis ([spatial | temporal | newline])
+    and keeps one token set per segment and, in the temporal stream, per frame (8 x 4x4 tokens).
+    Here each segment's pair responses are averaged over time, and the segments are averaged
+    into one map (B, 2*dim, h, w). The mean over segments discards their order: frame order
+    matters only inside a segment, through the temporal stream.
+
+Why it can see motion: only the temporal stream can; each key frame of a SpookyBench clip is
+noise, so the spatial stream alone is time-blind (a frame-wise baseline inside the model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from timeblind.models.layers import SpatialTrunk
+
+
+@dataclass
+class TwoStreamConfig:
+    segments: int = 4  # contiguous segments; each needs >= 2 frames (the paper: 12 of 8)
+    width: int = 16  # first conv stage of both trunks
+    dim: int = 64  # channels of each stream's map; out_dim = 2 * dim
+    stem_channels: int = 16  # channels of the temporal stream's 3-D stem
+    stem_kernel: int = 3  # spatial kernel of the stem; must cover the speed: >= 2*speed+1
+    full_resolution_stages: int = 3  # both trunks: the same stages give maps of the same size
+
+    def __post_init__(self):
+        for name in ("segments", "width", "dim", "stem_channels", "stem_kernel"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}: expected a positive integer")
+        if not 0 <= self.full_resolution_stages <= 3:
+            raise ValueError(f"full_resolution_stages={self.full_resolution_stages!r}: expected 0..3")
+
+
+class TwoStreamEncoder(nn.Module):
+    def __init__(self, cfg: TwoStreamConfig):
+        super().__init__()
+        self.cfg = cfg
+        k, c = cfg.stem_kernel, cfg.stem_channels
+        self.spatial = SpatialTrunk(1, cfg.width, cfg.dim, cfg.full_resolution_stages)
+        self.stem = nn.Sequential(
+            nn.Conv3d(1, c, (2, k, k), padding=(0, k // 2, k // 2)), nn.BatchNorm3d(c), nn.GELU(),
+            nn.Conv3d(c, c, (1, k, k), padding=(0, k // 2, k // 2)), nn.BatchNorm3d(c), nn.GELU(),
+        )
+        self.temporal = SpatialTrunk(c, cfg.width, cfg.dim, cfg.full_resolution_stages)
+        self.out_dim = 2 * cfg.dim
+
+    def streams(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, H, W) -> spatial, temporal maps, each (B, S, dim, h, w), one per segment."""
+        B, T, H, W = video.shape
+        S = self.cfg.segments
+        if T < 2 * S:  # the stem's temporal kernel 2 needs a frame pair in every segment
+            raise ValueError(f"clip has {T} frames: two_stream with segments={S} needs at least "
+                             f"2 * segments = {2 * S} (a frame pair per segment)")
+        segments = torch.tensor_split(video, S, dim=1)  # S x (B, L, H, W), L = T // S or T // S + 1
+        keys = torch.stack([seg[:, seg.shape[1] // 2] for seg in segments], dim=1)  # (B, S, H, W)
+        spatial = self.spatial(keys.reshape(B * S, 1, H, W))  # (B*S, D, h, w)
+        # each segment alone through the stem: no frame pair straddles two segments
+        motion = torch.stack([self.stem(seg[:, None]).mean(dim=2) for seg in segments], dim=1)  # (B, S, C, H, W)
+        temporal = self.temporal(motion.flatten(0, 1))  # (B*S, D, h, w)
+        return spatial.unflatten(0, (B, S)), temporal.unflatten(0, (B, S))
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        spatial, temporal = self.streams(video)  # (B, S, D, h, w) each
+        tokens = torch.cat([spatial, temporal], dim=2)  # (B, S, 2D, h, w): both streams of each segment
+        return tokens.mean(dim=1)  # (B, 2D, h, w)
