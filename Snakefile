@@ -18,6 +18,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plot.smk"
 include: "workflow/rules/snr.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all:

@@ -22,7 +22,7 @@ def snakemake(workdir, env, *args, configfile=TINY):
 def planned_jobs(workdir, env, configfile=TINY) -> set[str]:
     out = snakemake(workdir, env, "--dry-run", "--quiet", "rules", configfile=configfile)
     assert out.returncode == 0, out.stderr[-3000:]
-    rules = {"init_tracking", "generate", "snr", "train", "evaluate", "plot", "all"}
+    rules = {"init_tracking", "generate", "snr", "train", "evaluate", "plot", "spookybench_export", "all"}
     return {line.split()[0] for line in out.stdout.splitlines() if line.split() and line.split()[0] in rules}
 
 
@@ -42,10 +42,24 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     for encoder in ("framewise", "early_temporal"):
         assert (results / f"models/{encoder}/seed0/model.pt").stat().st_size > 0
     summary = pd.read_csv(results / "tables/accuracy.csv")
-    assert list(summary["encoder"]) == ["framewise", "early_temporal"]
+    answers = summary[summary.task == "answer"]
+    assert list(answers["encoder"]) == ["framewise", "framewise", "early_temporal", "early_temporal"]
+    assert list(answers["category"]) == ["shapes", "patterns"] * 2
+    assert set(summary.task) == {"answer", "pattern bits", "pattern length", "pattern next bit"}
     assert ((summary["ci_low"] <= summary["accuracy"]) & (summary["accuracy"] <= summary["ci_high"])).all()
     per_model = pd.read_csv(results / "tables/accuracy_by_model.csv")
-    assert (per_model["n"] == 32).all()
+    assert (per_model["n"] == 16).all()  # 32 test clips, half per category
+    table1 = pd.read_csv(results / "tables/table1.csv")
+    assert list(table1.columns) == ["encoder", "shapes", "patterns"]
+    assert list(table1["encoder"]) == ["framewise", "early_temporal", "chance"]
+    # The same on an official-format export at other settings (24x20 px, 6 frames, any direction).
+    export = results / "data/spookybench_export"
+    assert len(pd.read_csv(export / "official/metadata.csv")) == 8
+    assert sorted(p.name for p in (export / "predictions").iterdir()) == ["early_temporal_seed0.json",
+                                                                        "framewise_seed0.json"]
+    exported = pd.read_csv(results / "tables/spookybench_export_by_model.csv")
+    assert set(exported.category) == {"shapes", "patterns"} and (exported.skipped == 0).all()
+    assert exported.n.sum() == 2 * 8
     for name in ("accuracy.png", "accuracy.svg", "stimuli.png", "stimuli.svg"):
         assert (results / "figures" / name).stat().st_size > 1000
     for step in ("generate", "snr", "evaluate", "plot", "train_framewise_seed0", "train_early_temporal_seed0"):
@@ -57,7 +71,8 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("timeblind")
     runs = client.search_runs([experiment.experiment_id])
-    assert sorted(r.data.tags["step"] for r in runs) == ["evaluate", "generate", "plot", "snr", "train", "train"]
+    assert sorted(r.data.tags["step"] for r in runs) == ["evaluate", "generate", "plot", "snr", "spookybench_export",
+                                                         "train", "train"]
     for r in runs:
         assert r.info.status == "FINISHED"
         assert r.data.tags["config_hash"] and r.data.tags["git_commit"]
@@ -67,13 +82,14 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     train = [r for r in runs if r.data.tags["step"] == "train"]
     assert sorted(r.data.tags["encoder"] for r in train) == ["early_temporal", "framewise"]
     assert all("train/loss" in r.data.metrics and "val/acc" in r.data.metrics for r in train)
-    assert "test_acc.early_temporal" in next(r for r in runs if r.data.tags["step"] == "evaluate").data.metrics
+    assert "test_acc.early_temporal.shapes" in next(r for r in runs if r.data.tags["step"] == "evaluate").data.metrics
 
     # The report holds the figures, the tables and the notebooks.
     report = snakemake(tmp_path, env, "--report", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr[-3000:]
     html = (tmp_path / "report.html").read_text()
-    for name in ("accuracy.png", "stimuli.png", "accuracy.csv", "accuracy_by_model.csv", "evaluate.html",
+    for name in ("accuracy.png", "stimuli.png", "table1.csv", "spookybench_export_table1.csv", "accuracy.csv",
+                 "accuracy_by_model.csv", "evaluate.html",
                  "snr_summary.csv", ".gif"):
         assert name in html, name
 
@@ -83,7 +99,7 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     changed["training"]["max_steps"] = 5
     changed_file = tmp_path / "changed.yaml"
     changed_file.write_text(yaml.safe_dump(changed))
-    assert planned_jobs(tmp_path, env, changed_file) == {"train", "evaluate", "plot", "all"}
+    assert planned_jobs(tmp_path, env, changed_file) == {"train", "evaluate", "plot", "spookybench_export", "all"}
 
 
 @pytest.mark.e2e

@@ -17,6 +17,7 @@ SMALL = {  # a few-thousand-parameter version of every encoder
                       "feedforward": 32},
     "stave": {"patch_size": 4, "dim": 16, "depth": 2, "heads": 2, "image_size": 16},
     "two_stream": {"segments": 1, "width": 4, "dim": 8, "stem_channels": 4},  # 1 segment: any clip of >= 2 frames
+    "motion_energy": {"width": 4, "dim": 16},
 }
 
 

@@ -44,3 +44,39 @@ def test_streaming_training_renders_fresh_clips_and_is_deterministic(tiny_data, 
         runs.append(metrics["best_val_acc"])
         assert load_model(tmp_path / name / "model.pt")[1]["extra"]["stream"] is True
     assert runs[0] == runs[1]
+
+
+@pytest.mark.slow
+def test_augmentations_change_training_and_are_recorded(tiny_data, tmp_path):
+    def weights(name, augment):
+        fit(tiny_data, tmp_path / name, encoder="early_temporal", seed=3, max_steps=3, batch_size=16, lr=2e-3,
+            weight_decay=0.05, val_every=3, encoder_options={"width": 4, "dim": 16}, augment=augment,
+            log=lambda *a, **k: None)
+        model, info = load_model(tmp_path / name / "model.pt")
+        return model.state_dict(), info["extra"]["augment"]
+
+    plain, recorded = weights("plain", None)
+    noisy, recorded_noisy = weights("noisy", {"blur": {"p": 1.0, "sigma": [1.0, 2.0]}})
+    assert recorded == {} and recorded_noisy == {"blur": {"p": 1.0, "sigma": [1.0, 2.0]}}
+    assert not all(torch.equal(plain[k], noisy[k]) for k in plain)
+
+
+@pytest.mark.slow
+def test_motion_energy_observer_trains_its_reader_on_clean_masks(tiny_data, tmp_path):
+    """The reader learns from masks alone: its loss on clean masks falls while noise clips are
+    never seen in training (validation still reads them through the fixed front end)."""
+    from timeblind.data.torch_data import ClipDataset
+    from timeblind.models.heads import task_losses
+
+    fit(tiny_data, tmp_path / "me", encoder="motion_energy", seed=0, max_steps=8, batch_size=16, lr=5e-3,
+        weight_decay=0.0, val_every=8, encoder_options={"width": 4, "dim": 16}, log=lambda *a, **k: None)
+    model, info = load_model(tmp_path / "me" / "model.pt")
+    assert info["encoder"] == "motion_energy" and info["extra"]["name"] == "motion_energy"
+    train = ClipDataset(str(tiny_data), "train", with_masks=True)
+    video, targets = next(iter(torch.utils.data.DataLoader(train, batch_size=64)))
+    with torch.no_grad():
+        trained = sum(task_losses(model.heads, model.from_masks(targets["mask"]), targets).values())
+        torch.manual_seed(0)
+        fresh = type(model)(type(model.encoder)(model.encoder.cfg), model.heads.spec).eval()
+        untrained = sum(task_losses(fresh.heads, fresh.from_masks(targets["mask"]), targets).values())
+    assert trained < untrained

@@ -82,7 +82,10 @@ def test_lint_is_clean(env):
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"encoders": {"vit3000": {}}}, "encoders: unknown key(s) ['vit3000']; allowed: ['early_temporal', 'framewise', 'seed_temporal', 'stave']"),
+    ({"encoders": {"vit3000": {}}}, "encoders.vit3000: not an encoder; expected one of ['early_temporal', 'framewise', "
+     "'motion_energy', 'seed_temporal', 'stave', 'two_stream'], or a variant"),
+    ({"encoders": {"early_difference": {"encoder": "early_temporal", "stem": "diff"}}},
+     "encoders.early_difference: stem='diff'"),
     ({"data": {"density": 1.5}}, "data.density: 1.5 is greater than or equal to the maximum of 1"),
     ({"training": {"seeds": []}}, "training.seeds: [] should be non-empty"),
     ({"encoders": {"framewise": {"depth": 2}}}, "encoders.framewise: unknown key(s) ['depth']; allowed:"),

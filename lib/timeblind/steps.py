@@ -66,7 +66,7 @@ def generate(*, out_dir: str, preview: str, seed: int, train_size: int, val_size
 
 def train(*, data_dir: str, out_dir: str, encoder: str, seed: int, max_steps: int, batch_size: int, lr: float,
           weight_decay: float, val_every: int, encoder_options: dict, stream: bool = False,
-          results_dir: str = "results") -> dict:
+          augment: dict | None = None, results_dir: str = "results") -> dict:
     """Train one encoder with one seed; writes model.pt and metrics.json into out_dir."""
     p = dict(locals())
     from timeblind.training.fit import fit
@@ -77,7 +77,8 @@ def train(*, data_dir: str, out_dir: str, encoder: str, seed: int, max_steps: in
         metrics = fit(resolve(p["data_dir"]), out_dir, encoder=p["encoder"], seed=p["seed"],
                       max_steps=p["max_steps"], batch_size=p["batch_size"], lr=p["lr"],
                       weight_decay=p["weight_decay"], val_every=p["val_every"],
-                      encoder_options=p["encoder_options"], stream=p["stream"], tracking=run)
+                      encoder_options=p["encoder_options"], stream=p["stream"], augment=p["augment"],
+                      tracking=run)
         run.log_metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
         _write_json(out_dir / "metrics.json", {**metrics, "mlflow_run_id": run.run_id})
     return metrics
@@ -188,3 +189,46 @@ def export_spookybench(*, data_dir: str, out_dir: str, split: str = "test", limi
 
     rate = fps or data.manifest["config"]["motion"]["fps"]
     return export_dataset(items(), resolve(out_dir), fps=rate, scale=scale)
+
+
+def spookybench_export(*, data: dict, shift: dict, out_dir: str, models: list[str], tables_dir: str,
+                       seed: int, test_size: int, scale: int = 4, results_dir: str = "results") -> pd.DataFrame:
+    """Table 1 again, on an official-format folder made with settings training never used: a test
+    split generated with the config's data section changed by `shift`, written as SpookyBench's
+    layout (H.264 mp4 at `scale`x), then every model scored on it with eval-spookybench's code
+    (motion-preserving resampling to the model's input, the official substring rule)."""
+    p = dict(locals())
+    import shutil
+
+    from timeblind.data.dataset import StimulusConfig, shifted_stimulus, write_dataset
+    from timeblind.evaluation.evaluate import ANSWER, category_chance, reproduction_table, summarise
+    from timeblind.evaluation.spookybench import evaluate_folder, write_predictions
+    from timeblind.models import load_model
+
+    cfg = StimulusConfig.from_pipeline(shifted_stimulus(data, shift))
+    out, tables = resolve(out_dir), resolve(tables_dir)
+    tables.mkdir(parents=True, exist_ok=True)
+    with tracking.step_run("spookybench_export", p, {"shift": json.dumps(shift, sort_keys=True)}, results_dir) as run:
+        shutil.rmtree(out, ignore_errors=True)
+        write_dataset(out / "generated", cfg, seed, {"test": test_size})
+        export_spookybench(data_dir=str(out / "generated"), out_dir=str(out / "official"), split="test", scale=scale)
+        chance = category_chance([c.category for c in cfg.classes])
+        rows = []
+        for path in models:
+            info = load_model(resolve(path))[1]
+            encoder, model_seed = info["extra"].get("name", info["encoder"]), info["extra"].get("seed")
+            predictions, table, skipped = evaluate_folder(resolve(path), out / "official")
+            write_predictions(predictions, out / "predictions" / f"{encoder}_seed{model_seed}.json")
+            for r in table[table.category != "all"].itertuples():
+                rows.append({"encoder": encoder, "seed": model_seed, "category": r.category, "task": ANSWER,
+                             "n": r.n, "correct": r.correct, "accuracy": r.accuracy, "ci_low": r.ci_low,
+                             "ci_high": r.ci_high, "chance": chance[r.category], "skipped": len(skipped),
+                             "model": path})
+        per_model = pd.DataFrame(rows)
+        table1 = reproduction_table(summarise(per_model))
+        _write_csv(per_model, tables / "spookybench_export_by_model.csv")
+        _write_csv(table1, tables / "spookybench_export_table1.csv")
+        for name in ("spookybench_export_by_model", "spookybench_export_table1"):
+            run.log_artifact(tables / f"{name}.csv", "tables")
+        run.log_metrics({f"export_acc.{r.encoder}.{r.category}": r.accuracy for r in per_model.itertuples()})
+    return table1

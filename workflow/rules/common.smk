@@ -17,7 +17,11 @@ def _validate_config():
         lines = []
         for error in errors:
             key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-            if error.validator == "additionalProperties":
+            if error.validator == "required" and list(error.absolute_path)[:1] == ["encoders"]:
+                known = sorted(schema["properties"]["encoders"]["properties"])
+                lines.append(f"  {key}: not an encoder; expected one of {known}, or a variant naming its encoder "
+                             f"(e.g. {{encoder: early_temporal, stem: difference}})")
+            elif error.validator == "additionalProperties":
                 allowed = sorted(error.schema.get("properties", {}))
                 unexpected = sorted(set(error.instance) - set(allowed))
                 lines.append(f"  {key}: unknown key(s) {unexpected}; allowed: {allowed}")
@@ -27,12 +31,28 @@ def _validate_config():
     validate(config, schema=str(schema_path))  # fills the defaults
     # What a schema cannot know (shape, font and object names, lengths that fit the clip...):
     # build the stimulus generator's config now, so a typo fails here and not in a job.
-    from timeblind.data.dataset import StimulusConfig
+    from timeblind.data.dataset import StimulusConfig, shifted_stimulus
+
+    for section, data in (("data", lambda: config["data"]),
+                          ("export.shift", lambda: shifted_stimulus(config["data"], config["export"]["shift"]))):
+        try:
+            StimulusConfig.from_pipeline(data())
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"invalid timeblind config:\n  {section}: {error}") from None
+    from timeblind.data.augment import AugmentConfig
+    from timeblind.models.registry import encoder_config
 
     try:
-        StimulusConfig.from_pipeline(config["data"])
+        AugmentConfig.from_dict(config["training"]["augment"])
     except (ValueError, TypeError) as error:
-        raise ValueError(f"invalid timeblind config:\n  data: {error}") from None
+        raise ValueError(f"invalid timeblind config:\n  training.augment: {error}") from None
+
+    for name, options in config["encoders"].items():
+        options = dict(options)
+        try:
+            encoder_config(options.pop("encoder", name), **options)
+        except (ValueError, TypeError, AssertionError) as error:
+            raise ValueError(f"invalid timeblind config:\n  encoders.{name}: {error}") from None
 
 
 _validate_config()
@@ -81,4 +101,5 @@ def final_outputs():
         f"{RESULTS}/tables/accuracy.csv",
         f"{RESULTS}/notebooks/plot.html",
         f"{RESULTS}/tables/snr_summary.csv",
+        f"{RESULTS}/tables/spookybench_export_table1.csv",
     ]

@@ -4,6 +4,7 @@ rule evaluate:
         data=rules.generate.output.data,
         models=all_models(),
     output:
+        table1=report(f"{RESULTS}/tables/table1.csv", caption="../report/table1.rst", category="2. Result"),
         summary=report(f"{RESULTS}/tables/accuracy.csv", caption="../report/accuracy_table.rst", category="2. Result"),
         per_model=report(f"{RESULTS}/tables/accuracy_by_model.csv", caption="../report/accuracy_by_model.rst",
                          category="2. Result"),

@@ -153,6 +153,26 @@ class StimulusConfig:
         return render_bits(layout.mask, self.motion, rng, layout.angle), layout, None
 
 
+# What a shifted export may change: how clips look, never which classes exist (or which words
+# are held out), so every answer stays one a model could give.
+CLASS_KEYS = ("categories", "shapes", "objects", "pattern_kinds", "seed", *(f"{s}_size" for s in SPLITS))
+
+
+def shifted_stimulus(data: dict, shift: dict) -> dict:
+    """The pipeline's data section with `shift` applied (nested sections merged key by key)."""
+    fixed = sorted(set(shift) & set(CLASS_KEYS))
+    words = shift.get("words", {})
+    fixed += [f"words.{k}" for k in ("vocabulary", "held_out") if k in words]
+    fixed += [f"videos.{k}" for k in ("what", "motions") if k in shift.get("videos", {})]
+    if fixed:
+        raise ValueError(f"export.shift changes {fixed}: a shifted export may change how clips look "
+                         f"(size, frames, speed, directions, noise, fonts...), not the classes")
+    merged = {k: v for k, v in data.items() if k not in ("seed", "train_size", "val_size", "test_size")}
+    for key, value in shift.items():
+        merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
+    return merged
+
+
 def _sample_row(cfg: StimulusConfig, index: int, layout: Layout, targets: dict | None) -> dict:
     info = cfg.classes[layout.label]
     row = {"index": index, "category": info.category, "label": info.name, "answers": repr(list(info.answers)),

@@ -61,6 +61,12 @@ def pattern_rows(patterns: dict[str, np.ndarray], targets: dict[str, torch.Tenso
     ]
 
 
+def category_chance(class_categories: list[str]) -> dict[str, float]:
+    """Chance accuracy per category: one over its classes; 0 for words (an open vocabulary)."""
+    counts = pd.Series(class_categories).value_counts()
+    return {c: 0.0 if c == "words" else 1 / n for c, n in counts.items()}
+
+
 def _row(correct, **fields) -> dict:
     n, hits = len(correct), int(np.sum(correct))
     low, high = wilson_interval(hits, n)
@@ -74,7 +80,7 @@ def score_models(model_paths: list[str | Path], data_dir: str | Path, split: str
     samples = dataset.data.samples
     answers = [ast.literal_eval(a) for a in samples["answers"]]
     manifest = dataset.manifest
-    per_category = pd.Series(manifest["class_categories"]).value_counts()
+    chance = category_chance(manifest["class_categories"])
     rows = []
     for path in model_paths:
         model, info = load_model(path)
@@ -83,15 +89,15 @@ def score_models(model_paths: list[str | Path], data_dir: str | Path, split: str
                              f"the data set has {manifest['frame_shape']}")
         texts, patterns = predict(model, dataset)
         correct = np.array([is_correct(t, a) for t, a in zip(texts, answers)])
-        meta = {"encoder": info["encoder"], "seed": info["extra"].get("seed"), "model": str(path)}
+        meta = {"encoder": info["extra"].get("name", info["encoder"]), "seed": info["extra"].get("seed"),
+                "model": str(path)}
         for category in manifest["categories"]:
             chosen = (samples["category"] == category).to_numpy()
-            chance = 0.0 if category == "words" else 1 / per_category[category]  # words: open vocabulary
-            rows.append(_row(correct[chosen], **meta, category=category, task=ANSWER, chance=chance))
+            rows.append(_row(correct[chosen], **meta, category=category, task=ANSWER, chance=chance[category]))
         for task in pattern_rows(patterns, dataset.targets):
             rows.append(_row(task.pop("correct"), **meta, category="patterns", **task))
         mine = [r for r in rows if r["model"] == str(path) and r["task"] == ANSWER]
-        log(f"{info['encoder']} seed {meta['seed']}: " + ", ".join(
+        log(f"{meta['encoder']} seed {meta['seed']}: " + ", ".join(
             f"{r['category']} {100 * r['accuracy']:.1f}% [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]"
             for r in mine) + f" ({split}, {len(dataset)} clips)")
     columns = ["encoder", "seed", "category", "task", "n", "correct", "accuracy", "ci_low", "ci_high", "chance",

@@ -14,6 +14,7 @@ from timeblind.tasks import TaskSpec
 
 from timeblind.models.early_temporal import EarlyTemporalConfig, EarlyTemporalEncoder
 from timeblind.models.framewise import FramewiseConfig, FramewiseEncoder
+from timeblind.models.motion_energy import MotionEnergyConfig, MotionEnergyEncoder
 from timeblind.models.seed_temporal import SeedTemporalConfig, SeedTemporalEncoder
 from timeblind.models.stave import StaveConfig, StaveEncoder
 from timeblind.models.two_stream import TwoStreamConfig, TwoStreamEncoder
@@ -24,6 +25,7 @@ ENCODERS: dict[str, tuple[type, type]] = {
     "stave": (StaveEncoder, StaveConfig),
     "early_temporal": (EarlyTemporalEncoder, EarlyTemporalConfig),
     "two_stream": (TwoStreamEncoder, TwoStreamConfig),
+    "motion_energy": (MotionEnergyEncoder, MotionEnergyConfig),
 }
 MODEL_FORMAT = "timeblind.model/2"
 
@@ -40,8 +42,8 @@ class VideoModel(nn.Module):
         return self.heads(self.encoder(video))  # the encoder's map (B, D, h, w) -> answers
 
     def from_masks(self, masks: torch.Tensor) -> dict[str, torch.Tensor]:
-        """For encoders that read figure masks (the motion-energy observer): masks (B, K, H, W)."""
-        return self.heads(self.encoder.read(masks))
+        """For encoders that read clean figure masks (B, T, H, W) (the motion-energy observer)."""
+        return self.heads(self.encoder.read_masks(masks.float()))
 
     @torch.no_grad()
     def answer(self, video: torch.Tensor, category: torch.Tensor) -> list[str]:
@@ -49,16 +51,22 @@ class VideoModel(nn.Module):
         return self.heads.answers(self(video), category)
 
 
-def build_encoder(encoder: str, **options) -> nn.Module:
-    """An encoder by registry name with the options of its config dataclass (unknown ones named)."""
+def encoder_config(encoder: str, **options):
+    """The config dataclass of an encoder, validated (unknown encoders and options named)."""
     if encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {encoder!r}; expected one of {sorted(ENCODERS)}")
-    module_cls, config_cls = ENCODERS[encoder]
+    config_cls = ENCODERS[encoder][1]
     allowed = {f.name for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise ValueError(f"unknown options {unknown} for encoder {encoder!r}; expected some of {sorted(allowed)}")
-    return module_cls(config_cls(**options))
+    return config_cls(**options)
+
+
+def build_encoder(encoder: str, **options) -> nn.Module:
+    """An encoder by registry name with the options of its config dataclass."""
+    cfg = encoder_config(encoder, **options)
+    return ENCODERS[encoder][0](cfg)
 
 
 def build_model(encoder: str, tasks: TaskSpec, **options) -> VideoModel:

@@ -39,7 +39,7 @@ class HeadlessProgress(Callback):
 
 def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, max_steps: int, batch_size: int,
         lr: float, weight_decay: float, val_every: int, encoder_options: dict | None = None,
-        stream: bool = False, tracking=None, log=print) -> dict:
+        stream: bool = False, augment: dict | None = None, tracking=None, log=print) -> dict:
     """Train and write out_dir/model.pt (best validation accuracy). Returns summary metrics.
 
     An encoder that reads masks (the motion-energy observer) is trained on the clean figure masks
@@ -47,9 +47,12 @@ def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, m
     out_dir = Path(out_dir)
     L.seed_everything(seed, workers=True, verbose=False)
     manifest = load_manifest(data_dir)
-    net = build_model(encoder, TaskSpec.from_manifest(manifest), **(encoder_options or {}))
-    on_masks = hasattr(net.encoder, "read")
-    module = VideoTaskModule(net, lr=lr, weight_decay=weight_decay, max_steps=max_steps, train_on_masks=on_masks)
+    options = dict(encoder_options or {})
+    kind = options.pop("encoder", encoder)  # a named variant of a registered encoder, or the encoder itself
+    net = build_model(kind, TaskSpec.from_manifest(manifest), **options)
+    on_masks = hasattr(net.encoder, "read_masks")
+    module = VideoTaskModule(net, lr=lr, weight_decay=weight_decay, max_steps=max_steps, train_on_masks=on_masks,
+                             augment=augment, seed=seed)
     checkpoints = out_dir / "checkpoints"
     shutil.rmtree(checkpoints, ignore_errors=True)  # a rerun with other parameters starts clean
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/acc", mode="max", save_last=True)
@@ -77,9 +80,10 @@ def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, m
     train_seconds = time.perf_counter() - start
     state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(state)
-    save_model(out_dir / "model.pt", net, encoder,
-               extra={"seed": seed, "data_sha256": manifest["content_sha256"], "max_steps": max_steps,
-                      "stream": stream, "frame_shape": manifest["frame_shape"]})
+    save_model(out_dir / "model.pt", net, kind,
+               extra={"name": encoder, "seed": seed, "data_sha256": manifest["content_sha256"], "max_steps": max_steps,
+                      "stream": stream, "augment": augment or {},
+                      "frame_shape": manifest["frame_shape"]})
     return {
         "best_val_acc": float(best.best_model_score),
         "train_seconds": train_seconds,

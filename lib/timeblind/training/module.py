@@ -6,6 +6,7 @@ import lightning as L
 import torch
 import torchmetrics
 
+from timeblind.data.augment import AugmentConfig, augment
 from timeblind.models import VideoModel
 from timeblind.models.heads import task_losses
 from timeblind.tasks import IGNORE, decode_greedy, letters_of
@@ -30,27 +31,33 @@ class VideoTaskModule(L.LightningModule):
     """Trains a VideoModel on every task of its data set at once (the sum of the task losses).
 
     train_on_masks: the model reads clean figure masks in training (the motion-energy observer's
-    spatial reader) and noise clips, through its fixed front end, in validation."""
+    spatial reader) and noise clips, through its fixed front end, in validation.
+    augment: the seed's training augmentations (data/augment.py), drawn from a generator seeded
+    with `seed` on the training device; validation clips are never augmented."""
 
     def __init__(self, net: VideoModel, lr: float = 2e-3, weight_decay: float = 0.05, max_steps: int = 1000,
-                 warmup_steps: int = 50, train_on_masks: bool = False):
+                 warmup_steps: int = 50, train_on_masks: bool = False, augment: dict | None = None, seed: int = 0):
         super().__init__()
         self.save_hyperparameters(ignore=["net"], logger=False)
         self.net = net
+        self.augment = AugmentConfig.from_dict(augment or {})
+        self.generator = None
         self.train_acc = torchmetrics.MeanMetric()
         self.val_acc = torchmetrics.MeanMetric()
 
     def forward(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.net(video)
 
-    def _step(self, batch, from_masks: bool = False):
+    def _step(self, batch, from_masks: bool = False, augmented: bool = False):
         video, targets = batch
+        if augmented and self.augment.enabled:
+            video = augment(video, self.augment, self.generator)
         out = self.net.from_masks(targets["mask"]) if from_masks else self.net(video)
         losses = task_losses(self.net.heads, out, targets)
         return sum(losses.values()), losses, answers_correct(self.net, out, targets)
 
     def training_step(self, batch, batch_idx):
-        loss, losses, correct = self._step(batch, from_masks=self.hparams.train_on_masks)
+        loss, losses, correct = self._step(batch, from_masks=self.hparams.train_on_masks, augmented=True)
         self.train_acc(correct.float())
         self.log("train/loss", loss, on_step=True, on_epoch=False)
         self.log_dict({f"train/loss_{task}": value for task, value in losses.items()}, on_step=True, on_epoch=False)
@@ -59,6 +66,7 @@ class VideoTaskModule(L.LightningModule):
 
     def on_train_start(self):
         self.val_acc.reset()  # the sanity check must not leak into the first epoch
+        self.generator = torch.Generator(device=self.device).manual_seed(self.hparams.seed)
 
     def validation_step(self, batch, batch_idx):
         loss, _, correct = self._step(batch)
