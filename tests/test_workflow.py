@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import papermill
 import pytest
 import yaml
 
@@ -32,6 +33,8 @@ def test_every_rule_passes_exactly_its_notebooks_parameters(tmp_path, env):
         notebook = Path(argv[argv.index("run-notebook") + 1])
         params = json.loads(argv[argv.index("--params") + 1])
         assert set(params) == set(notebook_parameters(notebook)), notebook.name
+        # papermill must read the same cell (its parser gives up on some comments, e.g. with ';')
+        assert set(papermill.inspect_notebook(str(notebook))) == set(params), notebook.name
         check_parameters(notebook, params)  # types match the parameters cell too
         notebooks.add(notebook.name)
     assert notebooks == {p.name for p in (REPO / "notebooks").glob("[0-9]*.ipynb")}  # explore_* are for JupyterLab

@@ -3,13 +3,16 @@
 Every value comes with a baseline measured in the same run on the same machine:
 - the per-step overhead of papermill + MLflow against calling the library directly;
 - a no-op rerun of the pipeline against its first full run (tiny configuration);
-- training throughput of each encoder at the quick configuration's input size;
+- for every registered encoder (timeblind.models.ENCODERS) at the quick configuration's input
+  size: training throughput, parameter count and forward FLOPs per clip, against the framewise
+  (VLM-like) encoder; on CPU, and also on CUDA with bf16 autocast when torch sees a GPU;
 - stimulus generation in frames/s at 224x224 and 64x64 against the seed document's reference
   generator (stimuli/reference.py), timed in the same run.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -19,10 +22,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "tests" / "config" / "tiny.yaml"
+PIPELINE_CONFIG = REPO / "config" / "config.yaml"
 
 
-def emit(name: str, value: float, unit: str, baseline: float, baseline_name: str, **extra) -> None:
-    print(json.dumps({"name": name, "value": round(value, 4), "unit": unit, "baseline": round(baseline, 4),
+def emit(name: str, value: float, unit: str, baseline: float | None, baseline_name: str, **extra) -> None:
+    """One JSON line; baseline None (null) when the baseline could not be measured in this run."""
+    print(json.dumps({"name": name, "value": round(value, 4), "unit": unit,
+                      "baseline": None if baseline is None else round(baseline, 4),
                       "baseline_name": baseline_name, **extra}), flush=True)
 
 
@@ -63,35 +69,11 @@ def noop_rerun(workdir: Path) -> None:
     emit("pipeline_noop_rerun_seconds", again, "s", first, "pipeline_first_run_seconds_tiny_config")
 
 
-def train_throughput(steps: int = 15, batch: int = 64) -> None:
-    import torch
-
-    from timeblind.models import build_classifier
-
-    torch.manual_seed(0)
-    video = torch.randn(batch, 8, 32, 32)  # the quick configuration's clip size
-    target = torch.randint(0, 8, (batch,))
-    results = {}
-    for encoder in ("framewise", "early_temporal"):
-        model = build_classifier(encoder, 8, width=16)
-        optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
-        for i in range(steps + 3):
-            if i == 3:  # after warm-up
-                start = time.perf_counter()
-            loss = torch.nn.functional.cross_entropy(model(video), target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        results[encoder] = (steps * batch / (time.perf_counter() - start), sum(p.numel() for p in model.parameters()))
-    for encoder, (clips_per_second, parameters) in results.items():
-        emit(f"train_clips_per_second.{encoder}", clips_per_second, "clips/s", results["framewise"][0],
-             "train_clips_per_second.framewise", parameters=parameters, device="cpu",
-             threads=torch.get_num_threads(), input="8x32x32", batch=batch)
-
-
-def _rate(make_clip, frames: int, seconds: float, repeats: int = 5) -> float:
-    """Best of `repeats` timing windows (like timeit), so a busy moment does not decide the number."""
-    make_clip()  # warm-up
+def _rate(make_clip, frames: int, seconds: float, repeats: int = 5, warmup: int = 1) -> float:
+    """Best of `repeats` timing windows (like timeit), so a busy moment does not decide the number.
+    `frames` is the count one call produces (frames, or clips for a training step)."""
+    for _ in range(warmup):
+        make_clip()
     best = 0.0
     for _ in range(repeats):
         start, done = time.perf_counter(), 0
@@ -139,12 +121,224 @@ def stimulus_fps(seconds: float = 3.0, frames: int = 16) -> None:
             emit(f"stimulus_fps_{size}.{name}", value, **common, speedup=round(value / baseline, 1))
 
 
-def main() -> None:
-    stimulus_fps()
-    with tempfile.TemporaryDirectory(prefix="timeblind-bench-") as tmp:
-        step_overhead(Path(tmp) / "step")
-        noop_rerun(Path(tmp) / "pipeline")
-    train_throughput()
+# ---------------------------------------------------------------------------------------------
+# Encoders: training throughput, parameters and forward FLOPs, one fixed input for all of them.
+
+QUICK_INPUT = {"frames": 8, "height": 32, "width": 32}  # the quick configuration's clip size
+ENCODER_BATCH = 32
+BASELINE_ENCODER = "framewise"  # the VLM-like design: every frame encoded alone
+FLOPS_COUNTED = ("forward pass only: matmul, conv and attention FLOPs (a multiply-add counts 2) by "
+                 "torch.utils.flop_counter.FlopCounterMode, encoder + pooling + linear head; elementwise "
+                 "ops, norms and softmax not counted; a training step is roughly 3x")
+
+
+def encoder_options(config: str | Path = PIPELINE_CONFIG) -> dict[str, tuple[dict, str]]:
+    """For every registered encoder: (options, source). The pipeline's options from the
+    `encoders:` section of `config` when the encoder is listed there under its own name
+    ("config"), else none, i.e. its config dataclass defaults ("defaults"). Variants (other keys,
+    naming their encoder) are not registered encoders and are not benchmarked."""
+    import yaml
+
+    from timeblind.models import ENCODERS
+
+    configured = (yaml.safe_load(Path(config).read_text()) or {}).get("encoders") or {}
+    options = {}
+    for name in ENCODERS:
+        if name in configured:
+            opts = dict(configured[name] or {})
+            opts.pop("encoder", None)  # the pipeline's own name for it, not a dataclass option
+            options[name] = (opts, "config")
+        else:
+            options[name] = ({}, "defaults")
+    return options
+
+
+def pool_features(features):
+    """Encoder output -> (B, D): a feature map (B, D, h, w) is averaged over h, w; a vector is kept."""
+    if features.ndim == 4:
+        return features.flatten(2).mean(-1)
+    if features.ndim == 2:
+        return features
+    raise ValueError(f"encoder output of shape {tuple(features.shape)}: expected (B, D) or (B, D, h, w)")
+
+
+def _pooled_classifier(encoder, num_classes: int):
+    """Encoder, pooling, linear head over `encoder.out_dim`: what one training step runs."""
+    from torch import nn
+
+    class PooledClassifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = encoder
+            self.head = nn.Linear(encoder.out_dim, num_classes)
+
+        def forward(self, video):
+            return self.head(pool_features(self.encoder(video)))
+
+    return PooledClassifier()
+
+
+def _sdpa_cpu_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    """FlopCounterMode counts the CUDA attention kernels but not the CPU one (torch 2.13)."""
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query, key, value)
+
+
+def forward_flops(module, *inputs) -> int:
+    """FLOPs of one forward call of `module`, as FlopCounterMode counts them (matmul, conv,
+    attention; 2 per multiply-add), with the CPU attention kernel counted like the CUDA ones.
+    Run with grad enabled, as in training: in eval mode without grad, nn.TransformerEncoderLayer
+    takes a fused fast path whose FLOPs the counter does not see."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    extra = {}
+    if hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu"):
+        extra[torch.ops.aten._scaled_dot_product_flash_attention_for_cpu] = _sdpa_cpu_flops
+    with torch.enable_grad(), FlopCounterMode(display=False, custom_mapping=extra) as counter:
+        module(*inputs)
+    return counter.get_total_flops()
+
+
+def encoder_costs(encoders=None, *, device: str = "cpu", batch: int = ENCODER_BATCH,
+                  frames: int = QUICK_INPUT["frames"], height: int = QUICK_INPUT["height"],
+                  width: int = QUICK_INPUT["width"], num_classes: int = 8, seconds: float = 3.0,
+                  repeats: int = 3, warmup: int = 2, config: str | Path = PIPELINE_CONFIG) -> list[dict]:
+    """One record per encoder (default: all of timeblind.models.ENCODERS, in registry order):
+    training clips/s (full step: forward, cross-entropy on a linear head over the pooled features,
+    backward, AdamW step; best of `repeats` windows of seconds/repeats after `warmup` steps),
+    encoder parameters, forward FLOPs per clip. On CUDA the forward and loss run under bf16
+    autocast. The input is the training input: binary noise clips mapped to [-1, 1]."""
+    from timeblind.models import ENCODERS
+
+    options = encoder_options(config)
+    sizes = {"batch": batch, "frames": frames, "height": height, "width": width}
+    return [_encoder_record(name, *options.get(name, ({}, "defaults")), device=device, num_classes=num_classes,
+                            seconds=seconds, repeats=repeats, warmup=warmup, **sizes)
+            for name in (list(ENCODERS) if encoders is None else encoders)]
+
+
+def _encoder_record(name: str, opts: dict, source: str, *, device: str, batch: int, frames: int, height: int,
+                    width: int, num_classes: int, seconds: float, repeats: int, warmup: int) -> dict:
+    import contextlib
+
+    import torch
+
+    from timeblind.data.torch_data import to_model_input
+    from timeblind.models import build_encoder
+
+    on_cuda = torch.device(device).type == "cuda"
+
+    def autocast():
+        return torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext()
+
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    video = to_model_input(torch.randint(0, 2, (batch, frames, height, width), generator=generator,
+                                         dtype=torch.uint8) * 255).to(device)
+    target = torch.randint(0, num_classes, (batch,), generator=generator).to(device)
+    encoder = build_encoder(name, **opts)
+    parameters = sum(p.numel() for p in encoder.parameters())
+    model = _pooled_classifier(encoder, num_classes).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)
+
+    shapes = []  # the encoder's output per clip, seen during the counted forward pass
+    hook = encoder.register_forward_hook(lambda module, args, out: shapes.append(list(out.shape[1:])))
+    with autocast():
+        flops = forward_flops(model, video)
+    hook.remove()
+
+    def step():
+        with autocast():
+            loss = torch.nn.functional.cross_entropy(model(video), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if on_cuda:
+            torch.cuda.synchronize()
+
+    return {
+        "encoder": name, "device": device, "dtype": "bf16 autocast" if on_cuda else "float32", "options": source,
+        "option_values": opts, "clips_per_s": _rate(step, batch, seconds, repeats, warmup=warmup),
+        "parameters": parameters, "head_parameters": sum(p.numel() for p in model.head.parameters()),
+        "flops_per_clip": flops / batch, "feature_shape": shapes[0], "out_dim": encoder.out_dim, "batch": batch,
+        "input": f"{frames}x{height}x{width}",
+    }
+
+
+def encoder_lines(records: list[dict]) -> None:
+    """JSON lines per (encoder, metric, device) from encoder_costs records: train_clips_per_s,
+    params, forward_flops_per_clip, each against the framewise encoder on the same device (null
+    when it was not measured)."""
+    import torch
+
+    metrics = (("train_clips_per_s", "clips_per_s", "clips/s", {}),
+               ("params", "parameters", "parameters", {"counts": "encoder parameters (head excluded)"}),
+               ("forward_flops_per_clip", "flops_per_clip", "FLOP/clip", {"counts": FLOPS_COUNTED}))
+    for r in records:
+        device = r["device"]
+        base = next((b for b in records if b["encoder"] == BASELINE_ENCODER and b["device"] == device), None)
+        extra = {"threads": torch.get_num_threads()}
+        if torch.device(device).type == "cuda":
+            extra["gpu"] = torch.cuda.get_device_name(torch.device(device))
+        for metric, key, unit, notes in metrics:
+            baseline = None if base is None else base[key]
+            emit(f"{metric}.{r['encoder']}.{device}", r[key], unit, baseline, f"{metric}.{BASELINE_ENCODER}.{device}",
+                 ratio=round(r[key] / baseline, 3) if baseline else None, encoder=r["encoder"], device=device,
+                 dtype=r["dtype"], input=r["input"], batch=r["batch"], options=r["options"],
+                 option_values=r["option_values"], feature_shape=r["feature_shape"], out_dim=r["out_dim"],
+                 **({"head_parameters": r["head_parameters"]} if metric == "params" else {}), **notes, **extra)
+
+
+def encoder_bench(encoders=None, seconds: float = 3.0, devices: list[str] | None = None, **sizes) -> int:
+    """encoder_costs and encoder_lines for every registered encoder (or `encoders`) on CPU, and on
+    CUDA too when torch sees a GPU. An encoder that fails is reported on stderr and skipped, so
+    one broken encoder does not hide the others' numbers; returns the number of failures."""
+    import torch
+
+    from timeblind.models import ENCODERS
+
+    if devices is None:
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    failures = 0
+    for device in devices:
+        records = []
+        for name in ENCODERS if encoders is None else encoders:
+            try:
+                records += encoder_costs([name], device=device, seconds=seconds, **sizes)
+            except Exception as err:  # noqa: BLE001  one broken encoder must not hide the others
+                failures += 1
+                print(f"bench: encoder {name!r} on {device} failed: {type(err).__name__}: {err}",
+                      file=sys.stderr, flush=True)
+        encoder_lines(records)
+    return failures
+
+
+PARTS = ("stimulus", "step", "pipeline", "encoders")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m timeblind.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("parts", nargs="*", metavar="PART",
+                        help=f"which measurements to run (default: all): {', '.join(PARTS)}")
+    parts = parser.parse_args(argv).parts or list(PARTS)
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:  # checked here: argparse rejects a list default of a nargs="*" argument with choices (3.11)
+        parser.error(f"unknown part(s) {', '.join(unknown)}; expected some of {', '.join(PARTS)}")
+    failures = 0
+    if "stimulus" in parts:
+        stimulus_fps()
+    if "step" in parts or "pipeline" in parts:
+        with tempfile.TemporaryDirectory(prefix="timeblind-bench-") as tmp:
+            if "step" in parts:
+                step_overhead(Path(tmp) / "step")
+            if "pipeline" in parts:
+                noop_rerun(Path(tmp) / "pipeline")
+    if "encoders" in parts:
+        failures += encoder_bench()
+    if failures:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
