@@ -45,7 +45,7 @@ def test_map_is_the_patch_grid_of_frame_averaged_tokens():
 
 def test_temporal_blocks_zero_keeps_frames_independent():
     torch.manual_seed(0)
-    model = StaveEncoder(StaveConfig(temporal_blocks=0, dim=32, depth=2)).eval()
+    model = StaveEncoder(StaveConfig(temporal_blocks=0, dim=32, depth=2, time_embedding=False)).eval()
     assert all(b.temporal is None for b in model.blocks)
     video = torch.randn(2, 6, 16, 16)
     perm = torch.tensor([3, 0, 5, 1, 4, 2])
@@ -150,3 +150,18 @@ def test_gradient_reaches_zero_initialised_temporal_attention():
     _randomise_temporal_out(model)
     model(torch.randn(2, 4, 16, 16)).pow(2).sum().backward()
     assert model.blocks[0].temporal.attn.qkv.weight.grad.abs().sum() > 0
+
+
+def test_time_embedding_tells_the_values_which_frame_they_come_from():
+    """Without a frame-index signal, a STAVE without temporal attention is a per-frame model
+    averaged over frames: reversing time changes nothing. The time embedding breaks that tie."""
+    torch.manual_seed(0)
+    video = torch.randn(2, 5, 16, 16)
+    outputs = {}
+    for flag in (False, True):
+        encoder = StaveEncoder(StaveConfig(patch_size=4, dim=16, depth=1, heads=2, image_size=16,
+                                           temporal_blocks=0, time_embedding=flag)).eval()
+        with torch.no_grad():
+            outputs[flag] = encoder(video), encoder(video.flip(1))
+    assert torch.allclose(*outputs[False], atol=1e-5)
+    assert not torch.allclose(*outputs[True], atol=1e-5)

@@ -27,6 +27,14 @@ kept: pretrained weights, LoRA, 2-D spatial RoPE, temporal patches of two frames
 Why it can see motion: the temporal attention works on individual patch tokens, at each patch
 position, *before* any spatial pooling, so it can compare the content of one patch across
 frames (a displaced texture, a flickering region) instead of comparing whole-frame summaries.
+
+One addition, ``time_embedding`` (on by default): a learned embedding of the frame index added to
+every token, as in TimeSformer. RoPE acts on q and k only, so the attention *weights* know the
+frame offset but the *values* do not. On opposing-motion noise that hides the direction: where
+the texture moves right, frame t's patch matches frame t+1's; where it moves left, it matches
+frame t-1's, which holds the same right-shifted content. Both regions then add the same kind of
+value, and only the frame index of the attended token tells figure from ground. The stock ViTs
+STAVE builds on get this from temporal patches of two frames, which are not kept here.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ class StaveConfig:
     order: str = "spatial_first"  # or "temporal_first"
     max_frames: int = 256  # size of the rotary table over the frame index
     image_size: int = 32  # frame size the position table is built for (others: bilinear resize)
+    time_embedding: bool = True  # learned frame-index embedding on every token (see the module docstring)
 
     def __post_init__(self):
         if self.order not in ORDERS:
@@ -194,6 +203,7 @@ class StaveEncoder(nn.Module):
         self.patch_embed = nn.Conv2d(1, D, kernel_size=P, stride=P)
         grid = cfg.image_size // P
         self.pos_embed = nn.Parameter(torch.randn(1, D, grid, grid) * 0.02)  # (1, D, g, g)
+        self.time_embed = nn.Parameter(torch.randn(cfg.max_frames, D) * 0.02) if cfg.time_embedding else None
         first_temporal = cfg.depth - cfg.n_temporal_blocks
         self.blocks = nn.ModuleList(
             StaveBlock(D, cfg.heads, cfg.mlp_ratio, cfg.temporal_heads if i >= first_temporal else None, cfg.order)
@@ -222,6 +232,8 @@ class StaveEncoder(nn.Module):
         gh, gw = x.shape[-2:]
         x = x.flatten(2).transpose(1, 2) + self.position_embedding(gh, gw)  # (B*T, N, D)
         x = x.reshape(B, T, gh * gw, -1)  # (B, T, N, D)
+        if self.time_embed is not None:
+            x = x + self.time_embed[:T, None, :]  # (T, 1, D): which frame each token comes from
         rope = (self.rope_cos[:T], self.rope_sin[:T])  # (T, hd) each
         for block in self.blocks:
             x = block(x, rope)
