@@ -93,7 +93,7 @@ def test_lint_is_clean(env):
     ({"training": {"seeds": []}}, "training.seeds: [] should be non-empty"),
     ({"encoders": {"framewise": {"depth": 2}}}, "encoders.framewise: unknown key(s) ['depth']; allowed:"),
     ({"data": {"shapes": ["circle", "blob"]}}, "data: unknown shapes ['blob']; expected names from"),
-    ({"data": {"categories": ["videos"], "frames": 4}}, "data: 6 moving figures cannot be drawn at this size"),
+    ({"data": {"categories": ["videos"], "frames": 4}}, "data: 2 moving figures cannot be drawn at this size"),
     ({"data": {"noise": "pink"}}, "data.noise: 'pink' is not one of ['binary', 'gaussian', 'blurred']"),
 ])
 def test_bad_config_is_rejected_before_any_job(tmp_path, env, bad, message):
