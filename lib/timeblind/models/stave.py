@@ -28,13 +28,12 @@ Why it can see motion: the temporal attention works on individual patch tokens, 
 position, *before* any spatial pooling, so it can compare the content of one patch across
 frames (a displaced texture, a flickering region) instead of comparing whole-frame summaries.
 
-One addition, ``time_embedding`` (on by default): a learned embedding of the frame index added to
-every token, as in TimeSformer. RoPE acts on q and k only, so the attention *weights* know the
-frame offset but the *values* do not. On opposing-motion noise that hides the direction: where
-the texture moves right, frame t's patch matches frame t+1's; where it moves left, it matches
-frame t-1's, which holds the same right-shifted content. Both regions then add the same kind of
-value, and only the frame index of the attended token tells figure from ground. The stock ViTs
-STAVE builds on get this from temporal patches of two frames, which are not kept here.
+An option, ``time_embedding`` (off by default, as in the paper): a learned frame-index embedding
+added to every token, as in TimeSformer. RoPE acts on q and k only, so the values carry no frame
+index; the option gives them one. Measured on the quick shapes task and on a one-patch direction
+probe, it did not help: the stock temporal attention learns a patch's motion direction on its own
+(through the MLP after it), and what stalls this small ViT is reading a shape out of a motion map
+whose sign flips from clip to clip.
 """
 
 from __future__ import annotations
@@ -60,7 +59,7 @@ class StaveConfig:
     order: str = "spatial_first"  # or "temporal_first"
     max_frames: int = 256  # size of the rotary table over the frame index
     image_size: int = 32  # frame size the position table is built for (others: bilinear resize)
-    time_embedding: bool = True  # learned frame-index embedding on every token (see the module docstring)
+    time_embedding: bool = False  # learned frame-index embedding on every token (see the module docstring)
 
     def __post_init__(self):
         if self.order not in ORDERS:
