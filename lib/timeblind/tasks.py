@@ -8,6 +8,7 @@ letter (scored on words never trained on), and the pattern targets of the seed's
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -68,14 +69,26 @@ class TaskSpec:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @property
+    @cached_property  # asked for per sample on the streaming path: computed once per spec
     def categories(self) -> list[str]:
         return list(dict.fromkeys(self.class_categories))
 
-    @property
+    @cached_property
     def closed(self) -> list[int]:
         """Indices (into classes) of the classes the class head answers: every category but words."""
         return [k for k, c in enumerate(self.class_categories) if c != "words"]
+
+    @cached_property
+    def closed_index(self) -> np.ndarray:
+        """(classes,) index of each class among the closed classes; IGNORE for words."""
+        index = np.full(len(self.classes), IGNORE, np.int64)
+        index[self.closed] = np.arange(len(self.closed))
+        return index
+
+    @cached_property
+    def category_index(self) -> np.ndarray:
+        """(classes,) index of each class's category in `categories`."""
+        return np.array([self.categories.index(c) for c in self.class_categories], np.int64)
 
     @property
     def reads_words(self) -> bool:
@@ -91,10 +104,7 @@ def targets_for(tasks: TaskSpec, labels: np.ndarray, bits: np.ndarray | None = N
     """Per-clip targets from class labels (N,) (indices into tasks.classes) and, for pattern
     clips, bits (N, T) (-1 where none), lengths (N,) and next bits (N,) (-1 for other clips)."""
     labels = np.asarray(labels, np.int64)
-    n, categories = len(labels), tasks.categories
-    closed_index = np.full(len(tasks.classes), IGNORE, np.int64)
-    closed_index[tasks.closed] = np.arange(len(tasks.closed))
-    class_category = np.array([categories.index(c) for c in tasks.class_categories], np.int64)
+    n = len(labels)
     text = np.zeros((n, MAX_WORD), np.int64)
     text_length = np.zeros(n, np.int64)
     for i in np.flatnonzero(np.array(tasks.class_categories)[labels] == "words") if n else []:
@@ -102,8 +112,8 @@ def targets_for(tasks: TaskSpec, labels: np.ndarray, bits: np.ndarray | None = N
         text[i, :len(letters)], text_length[i] = letters, len(letters)
     pattern = np.full(n, False) if lengths is None else np.asarray(lengths) >= 0
     return {
-        "label": closed_index[labels],
-        "category": class_category[labels],
+        "label": tasks.closed_index[labels],
+        "category": tasks.category_index[labels],
         "text": text,
         "text_length": text_length,
         "bits": np.full((n, tasks.frames), -1, np.int64) if bits is None else np.asarray(bits, np.int64),

@@ -167,7 +167,7 @@ def shifted_stimulus(data: dict, shift: dict) -> dict:
     if fixed:
         raise ValueError(f"export.shift changes {fixed}: a shifted export may change how clips look "
                          f"(size, frames, speed, directions, noise, fonts...), not the classes")
-    merged = {k: v for k, v in data.items() if k not in ("seed", "train_size", "val_size", "test_size")}
+    merged = dict(data)  # seed and split sizes are ignored by StimulusConfig.from_pipeline
     for key, value in shift.items():
         merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
     return merged

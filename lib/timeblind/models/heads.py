@@ -45,10 +45,8 @@ class TaskHeads(nn.Module):
         super().__init__()
         self.spec = spec
         closed = spec.closed
-        categories = spec.categories
         # category id of each closed class, so answers can be restricted to the clip's category
-        self.register_buffer("closed_category", torch.tensor(
-            [categories.index(spec.class_categories[k]) for k in closed], dtype=torch.long), persistent=False)
+        self.register_buffer("closed_category", torch.from_numpy(spec.category_index[closed]), persistent=False)
         self.classify = nn.Linear(dim, len(closed)) if closed else None
         self.read = ReadingHead(dim, spec.reading_steps) if spec.reads_words else None
         if spec.has_patterns:
