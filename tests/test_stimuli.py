@@ -230,3 +230,22 @@ def test_every_category_makes_labelled_clips():
         assert (targets is not None) == (layout.category == "patterns")
         if layout.category == "videos":
             assert layout.mask.shape == (12, 48, 64) and not np.array_equal(layout.mask[0], layout.mask[-1])
+
+
+def test_frame_stride_keeps_every_sth_frame_of_the_slower_clip():
+    """A clip with frame_stride s is the s-th-frame subsample of one rendered at the same speed."""
+    import numpy as np
+
+    from timeblind.stimuli.motion import MotionConfig, render_clip
+
+    mask = np.zeros((24, 24), bool)
+    mask[6:18, 6:18] = True
+    dense = render_clip(mask, MotionConfig(frames=7, speed=1.0), np.random.default_rng(3), angle=0.0)
+    strided = render_clip(mask, MotionConfig(frames=4, speed=1.0, frame_stride=2), np.random.default_rng(3), angle=0.0)
+    # Fields are drawn larger for the longer path, so compare motion, not bytes: frame t of the
+    # strided clip shifted back by 2t px must match its first frame inside the figure.
+    for t in range(1, 4):
+        assert (strided[t, 8:16, 8 + 2 * t:16] == strided[0, 8:16, 8:16 - 2 * t]).all()
+        assert not (dense[t, 8:16, 8 + 2 * t:16] == dense[0, 8:16, 8:16 - 2 * t]).all()
+    with pytest.raises(ValueError, match="frame_stride=0"):
+        MotionConfig(frame_stride=0)

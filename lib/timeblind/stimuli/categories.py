@@ -166,7 +166,10 @@ def draw_layout(cls_index: int, info: ClassInfo, height: int, width: int, motion
     elif info.category == "videos":
         from timeblind.stimuli.dynamics import dynamic_masks
 
-        mask = dynamic_masks(*info.spec, height, width, motion.frames, rng, scale=videos.scale)
+        # a strided clip keeps every s-th frame of the scene, so the figure moves s times as far per frame
+        stride = motion.frame_stride
+        mask = dynamic_masks(*info.spec, height, width, (motion.frames - 1) * stride + 1, rng,
+                             scale=videos.scale)[::stride]
     else:  # patterns: the signal is in brightness, made with the noise
         return Layout(info.category, cls_index, angle, None, pattern_kind=info.spec[0])
     return Layout(info.category, cls_index, angle, mask)

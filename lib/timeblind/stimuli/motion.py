@@ -36,12 +36,20 @@ class MotionConfig:
     blur: float = 1.0  # spatial sigma of blurred noise, px
     coherence: float = 1.0  # share of pixels that follow their field each frame; the rest refresh at random
     contrast: float = 1.0  # binary dots at 0.5 +- contrast/2; Gaussian noise std = 0.25 * contrast
+    frame_stride: int = 1  # the clip keeps every s-th frame of one rendered at `speed`: s * speed px between kept frames
+
+    @property
+    def step(self) -> float:
+        """Displacement of each field between consecutive frames of the clip, px."""
+        return self.speed * self.frame_stride
 
     def __post_init__(self):
         checks = [
             (self.frames >= 2, f"frames={self.frames}: need at least 2 frames for motion"),
             (self.fps > 0, f"fps={self.fps}: expected a positive frame rate"),
             (self.speed > 0, f"speed={self.speed}: expected a positive speed in px/frame"),
+            (isinstance(self.frame_stride, int) and self.frame_stride >= 1,
+             f"frame_stride={self.frame_stride!r}: expected a positive whole number of frames"),
             (self.directions in DIRECTIONS, f"directions={self.directions!r}: expected one of {DIRECTIONS}"),
             (self.noise in NOISE_KINDS, f"noise={self.noise!r}: expected one of {NOISE_KINDS}"),
             (0.0 < self.density < 1.0, f"density={self.density}: expected a value in (0, 1)"),
@@ -75,14 +83,14 @@ def offsets(cfg: MotionConfig, angle: float) -> np.ndarray:
     Rows grow downwards, so an angle of 90 degrees (up) moves content to smaller rows.
     The ground field moves by the negated displacement.
     """
-    t = np.arange(cfg.frames) * cfg.speed
+    t = np.arange(cfg.frames) * cfg.step
     theta = math.radians(angle)
     return np.rint(np.stack([-t * math.sin(theta), t * math.cos(theta)], axis=1)).astype(np.int64)
 
 
 def field_padding(cfg: MotionConfig) -> int:
     """Margin (px) each noise field needs around the frame so every displaced window fits."""
-    return math.ceil(cfg.speed * (cfg.frames - 1)) + 1
+    return math.ceil(cfg.step * (cfg.frames - 1)) + 1
 
 
 def _masks(mask: np.ndarray, frames: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from timeblind.stimuli.motion import GAUSSIAN_STD, MotionConfig, blur_gain, fiel
 
 def batch_offsets(cfg: MotionConfig, angles: torch.Tensor) -> torch.Tensor:
     """Integer figure displacement (rows, cols) per clip and frame: angles (B,) degrees -> (B, T, 2)."""
-    t = torch.arange(cfg.frames, dtype=torch.float64, device=angles.device) * cfg.speed  # (T,)
+    t = torch.arange(cfg.frames, dtype=torch.float64, device=angles.device) * cfg.step  # (T,)
     theta = torch.deg2rad(angles.to(torch.float64))[:, None]  # (B, 1)
     # float64 and round-half-even, like np.rint in motion.offsets, so both paths agree.
     return torch.stack([-t * torch.sin(theta), t * torch.cos(theta)], dim=-1).round().long()
