@@ -105,3 +105,17 @@ def test_deterministic_under_manual_seed():
             return net(torch.rand(2, 6, 16, 16) * 2 - 1)
 
     assert torch.equal(run(), run())
+
+
+def test_time_encoding_off_makes_the_transformer_blind_to_frame_order():
+    """Without the frame-index table and difference layers, the encoder is a set function of its
+    frames: shuffling them leaves the output unchanged; with the table it does not."""
+    torch.manual_seed(0)
+    video = torch.randn(2, 6, 16, 16)
+    order = torch.tensor([3, 0, 5, 1, 4, 2])
+    for time_encoding, unchanged in ((False, True), (True, False)):
+        net = SeedTemporalEncoder(SeedTemporalConfig(width=4, feature_dim=8, hidden_dim=8, heads=2, temporal_layers=1,
+                                                     feedforward=16, diff_layers=0, time_encoding=time_encoding)).eval()
+        with torch.no_grad():
+            same = torch.allclose(net(video), net(video[:, order]), atol=1e-5)
+        assert same is unchanged

@@ -52,6 +52,7 @@ class SeedTemporalConfig:
     diff_layers: int = 3  # the seed's three temporal difference layers
     blend: float = 0.3  # x = (1 - blend) * x + blend * diff (the seed's 0.7 / 0.3)
     position_base: float = 1000.0  # base of the sinusoidal table (the seed's log(1000))
+    time_encoding: bool = True  # add the sinusoidal frame-index table (off: the transformer sees an unordered set)
     max_frames: int = 256  # longest clip; the position table is built for this many frames
     full_resolution_stages: int = 1  # trunk stages at full resolution, as in the frame-wise encoder
 
@@ -93,7 +94,9 @@ class SeedTemporalEncoder(nn.Module):
         assert T <= self.cfg.max_frames, f"clip has {T} frames, encoder supports at most {self.cfg.max_frames}"
         maps = self.frame_encoder(video.reshape(B * T, 1, H, W))  # (B*T, F, h, w)
         features = maps.mean(dim=(2, 3)).reshape(B, T, -1)  # (B, T, F): the seed's per-frame vectors
-        x = self.spatial_encoder(features) + self.positions[:T]  # (B, T, D)
+        x = self.spatial_encoder(features)  # (B, T, D)
+        if self.cfg.time_encoding:
+            x = x + self.positions[:T]  # (B, T, D)
         x = self.temporal(x)  # (B, T, D)
         return self.temporal_differences(x)  # (B, T, D)
 
