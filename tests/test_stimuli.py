@@ -249,3 +249,11 @@ def test_frame_stride_keeps_every_sth_frame_of_the_slower_clip():
         assert not (dense[t, 8:16, 8 + 2 * t:16] == dense[0, 8:16, 8:16 - 2 * t]).all()
     with pytest.raises(ValueError, match="frame_stride=0"):
         MotionConfig(frame_stride=0)
+
+
+def test_a_split_of_size_zero_is_left_out(tmp_path):
+    from timeblind.data.dataset import StimulusConfig, write_dataset
+
+    manifest = write_dataset(tmp_path, StimulusConfig(height=16, width=16), 0, {"train": 4, "val": 2, "test": 0})
+    assert manifest["counts"] == {"train": 4, "val": 2, "test": 0}
+    assert not (tmp_path / "test").exists() and (tmp_path / "val/samples.csv").exists()

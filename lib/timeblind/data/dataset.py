@@ -232,6 +232,8 @@ def write_dataset(out_dir: str | Path, cfg: StimulusConfig, seed: int, sizes: di
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
         for split, size in sizes.items():
+            if size == 0:  # e.g. a study's training data: its test sets are made apart
+                continue
             split_dir = out_dir / split
             split_dir.mkdir(parents=True, exist_ok=True)
             for stale in split_dir.glob("clips-*.npy"):
