@@ -25,7 +25,7 @@ $(VENV)/.installed: envs/requirements.txt pyproject.toml
 # The report is rebuilt only when a result is newer than it, so a no-op rerun does no work.
 reproduce: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES)
-	@if [ ! -f $(REPORT) ] || [ -n "$$(find results/tables results/figures results/notebooks -newer $(REPORT) | head -n 1)" ]; \
+	@if [ ! -f $(REPORT) ] || [ -n "$$(find results/tables results/figures results/notebooks results/config.yaml -newer $(REPORT) | head -n 1)" ]; \
 	then $(BIN)/snakemake --report $(REPORT); else echo "report up to date"; fi
 	@echo
 	@echo "report:  $(abspath $(REPORT))  (open it in a browser)"

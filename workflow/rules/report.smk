@@ -1,0 +1,46 @@
+import hashlib
+import mimetypes
+
+import jinja2.defaults
+import yaml
+from snakemake.report.common import data_uri_from_file
+
+# Captions can inline a file, e.g. an animation: `.. image:: {{ path | data_uri }}`. The report app
+# shows only png, svg and jpeg results (a GIF is a download), and Snakemake's own embeddedimage
+# directive writes the bare path, which a self-contained report cannot load. The report renders
+# captions in this process, with a Jinja environment that starts from these default filters.
+jinja2.defaults.DEFAULT_FILTERS.setdefault("data_uri", data_uri_from_file)
+# The report guesses each result's type from its name; without this it warns on every .yaml.
+mimetypes.add_type("text/plain", ".yaml")
+
+# The profile every caption quotes as "what was run": each config file this run read (relative to
+# the workflow when inside it) with the title its first comment line gives, and --config overrides.
+_base = Path(workflow.basedir).resolve()
+_profile = []
+for _path in map(Path, workflow.configfiles):
+    _first = next((line.strip() for line in _path.read_text().splitlines() if line.strip()), "")
+    _shown = _path.resolve().relative_to(_base) if _path.resolve().is_relative_to(_base) else _path
+    _title = _first.lstrip("#").strip().rstrip(".") if _first.startswith("#") else ""
+    _profile.append(f"{_shown} ({_title})" if _title else str(_shown))
+if workflow.config_settings.config:
+    _profile.append("--config " + " ".join(f"{k}={v}" for k, v in workflow.config_settings.config.items()))
+CONFIG_PROFILE = " + ".join(_profile) or "defaults only"
+CONFIG_RECORD = (f"# Profile: {CONFIG_PROFILE}\n# The configuration this run resolved: validated, every default "
+                 f"filled in (workflow/schemas/config.schema.yaml).\n{yaml.safe_dump(config, sort_keys=False)}")
+
+
+rule config_record:
+    # Snakemake's report records config files but does not show them: write the validated config,
+    # every default filled in, as one file the report shows (its caption includes it). Captions
+    # find the profile in this job's params.
+    output:
+        report(f"{RESULTS}/config.yaml", caption="../report/config.rst", category="5. Configuration"),
+    params:
+        profile=CONFIG_PROFILE,
+        # Any changed value rewrites the record (a hash: the whole config would clutter the report).
+        config_sha256=hashlib.sha256(CONFIG_RECORD.encode()).hexdigest()[:16],
+    log:
+        f"{RESULTS}/logs/config_record.log",
+    run:
+        Path(output[0]).write_text(CONFIG_RECORD)
+        Path(log[0]).write_text(f"wrote {output[0]}\n")
