@@ -19,6 +19,9 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plot.smk"
 include: "workflow/rules/snr.smk"
 include: "workflow/rules/export.smk"
+include: "workflow/rules/studies.smk"
+include: "workflow/rules/gallery.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from snakemake.utils import validate
+from report_check import check_report
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "config" / "tiny.yaml"
@@ -22,7 +24,8 @@ def snakemake(workdir, env, *args, configfile=TINY):
 def planned_jobs(workdir, env, configfile=TINY) -> set[str]:
     out = snakemake(workdir, env, "--dry-run", "--quiet", "rules", configfile=configfile)
     assert out.returncode == 0, out.stderr[-3000:]
-    rules = {"init_tracking", "generate", "snr", "train", "evaluate", "plot", "spookybench_export", "all"}
+    rules = {"init_tracking", "generate", "snr", "train", "evaluate", "plot", "spookybench_export", "gallery",
+             "study_data", "study_train", "study", "all"}
     return {line.split()[0] for line in out.stdout.splitlines() if line.split() and line.split()[0] in rules}
 
 
@@ -60,8 +63,10 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     exported = pd.read_csv(results / "tables/spookybench_export_by_model.csv")
     assert set(exported.category) == {"shapes", "patterns"} and (exported.skipped == 0).all()
     assert exported.n.sum() == 2 * 8
-    for name in ("accuracy.png", "accuracy.svg", "stimuli.png", "stimuli.svg"):
+    for name in ("accuracy.png", "accuracy.svg", "stimuli.png", "stimuli.svg", "gallery.png", "gallery.svg"):
         assert (results / "figures" / name).stat().st_size > 1000
+    gallery = pd.read_csv(results / "tables/gallery.csv")  # 2 shapes clips (patterns left out) x 2 encoders
+    assert len(gallery) == 2 * 2 and set(gallery.encoder) == {"framewise", "early_temporal"}
     for step in ("generate", "snr", "evaluate", "plot", "train_framewise_seed0", "train_early_temporal_seed0"):
         assert "<html" in (results / f"notebooks/{step}.html").read_text()[:2000].lower()
         assert (results / f"logs/{step}.ipynb").exists()
@@ -70,9 +75,12 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     # MLflow: every step's run arrived, finished, with provenance, metrics and its notebook.
     client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("timeblind")
-    runs = client.search_runs([experiment.experiment_id])
-    assert sorted(r.data.tags["step"] for r in runs) == ["evaluate", "generate", "plot", "snr", "spookybench_export",
-                                                         "train", "train"]
+    every_run = client.search_runs([experiment.experiment_id])
+    runs = [r for r in every_run if "mlflow.parentRunId" not in r.data.tags]  # one per step
+    points = [r for r in every_run if "mlflow.parentRunId" in r.data.tags]  # one per study point
+    # 3 study data sets (base, 6 frames, speed 2), 5 study models, 5 studies
+    assert sorted(r.data.tags["step"] for r in runs) == ["evaluate", "gallery", *["generate"] * 4, "plot", "snr",
+                                                         "spookybench_export", *["study"] * 5, *["train"] * 7]
     for r in runs:
         assert r.info.status == "FINISHED"
         assert r.data.tags["config_hash"] and r.data.tags["git_commit"]
@@ -80,9 +88,33 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
         attached = {Path(a.path).suffix for a in client.list_artifacts(r.info.run_id, "notebook")}
         assert attached == {".ipynb", ".html"}, r.info.run_name
     train = [r for r in runs if r.data.tags["step"] == "train"]
-    assert sorted(r.data.tags["encoder"] for r in train) == ["early_temporal", "framewise"]
+    assert sorted(r.data.tags["encoder"] for r in train) == ["early_temporal"] * 6 + ["framewise"]
     assert all("train/loss" in r.data.metrics and "val/acc" in r.data.metrics for r in train)
     assert "test_acc.early_temporal.shapes" in next(r for r in runs if r.data.tags["step"] == "evaluate").data.metrics
+
+    # Studies: a table, a summary and a figure each; a parent run with one child run per point.
+    from timeblind.studies import expand
+
+    config = yaml.safe_load(TINY.read_text())
+    validate(config, schema=str(REPO / "workflow/schemas/config.schema.yaml"))
+    expected = expand(config)
+    study_runs = {r.data.tags["study"]: r.info.run_id for r in runs if r.data.tags["step"] == "study"}
+    assert sorted(study_runs) == ["augment", "context", "generalisation", "snr", "stem"]
+    for study, run_id in study_runs.items():
+        mine = [p for p in expected if p.study == study]
+        children = [r for r in points if r.data.tags["mlflow.parentRunId"] == run_id]
+        assert len(children) == len(mine), study
+        assert all(r.data.tags["kind"] == "study_point" and r.data.tags["config_hash"] and r.data.tags["git_commit"]
+                   and "acc.shapes" in r.data.metrics for r in children)
+        table = pd.read_csv(results / f"tables/study_{study}.csv")
+        assert len(table) >= len(mine) and set(table.category) <= {"shapes", "patterns"}
+        assert (results / f"figures/study_{study}.png").stat().st_size > 1000
+    snr_points = pd.read_csv(results / "tables/study_snr.csv", dtype={"x": str})  # Table 1 models, SNR measured per test set
+    assert set(snr_points.model) == {"results/models/framewise/seed0/model.pt",
+                                     "results/models/early_temporal/seed0/model.pt"}
+    assert snr_points.snr_db.notna().all() and set(snr_points.x) == {"1.0", "0.5"}
+    trained_at_2 = [r for r in points if r.data.tags["train_value"] == "2"]
+    assert {r.data.tags["test_value"] for r in trained_at_2} == {"1", "2"}
 
     # The report holds the figures, the tables and the notebooks.
     report = snakemake(tmp_path, env, "--report", str(tmp_path / "report.html"))
@@ -99,13 +131,17 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     changed["training"]["max_steps"] = 5
     changed_file = tmp_path / "changed.yaml"
     changed_file.write_text(yaml.safe_dump(changed))
-    assert planned_jobs(tmp_path, env, changed_file) == {"train", "evaluate", "plot", "spookybench_export", "all"}
+    # (study models start from the Table 1 training section, so they retrain too)
+    assert planned_jobs(tmp_path, env, changed_file) == {"train", "evaluate", "plot", "spookybench_export",
+                                                         "gallery", "study_train", "study", "all"}
+    check_report(tmp_path, env)  # what a reader sees in the report, rendered in headless Chromium
 
 
 @pytest.mark.e2e
 def test_failing_step_keeps_its_notebook_and_leaves_no_outputs(tmp_path, env):
     config = yaml.safe_load(TINY.read_text())
     config["encoders"] = {"framewise": {"width": 4, "dim": 16, "heads": 3}}  # 16 is not divisible by 3
+    del config["studies"]
     configfile = tmp_path / "failing.yaml"
     configfile.write_text(yaml.safe_dump(config))
     run = snakemake(tmp_path, env, "--cores", "2", configfile=configfile)

@@ -24,7 +24,7 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def build_dataset(out_dir: Path, preview: Path, cfg, seed: int, sizes: dict[str, int], workers: int = 1,
+def build_dataset(out_dir: Path, preview: Path | None, cfg, seed: int, sizes: dict[str, int], workers: int = 1,
                   per_category: int = 3) -> dict:
     """The generate step's work without tracking: the data set, then a few validation clips per
     category drawn as frame / mean / recovered figure and written as GIF animations."""
@@ -32,12 +32,14 @@ def build_dataset(out_dir: Path, preview: Path, cfg, seed: int, sizes: dict[str,
     from timeblind.plots.figures import recovered_view, stimulus_preview, write_animation
 
     manifest = write_dataset(out_dir, cfg, seed, sizes, workers=workers)
+    if preview is None:  # a study's data set: no figures
+        return {"manifest": manifest, "figures": [], "animations": [], "titles": []}
     val = StimulusDataset(out_dir, "val")
     samples = val.samples
     shown = [int(i) for c in cfg.categories for i in samples.index[samples.category == c][:per_category]]
     clips = [val.clip(i) for i in shown]
     titles = [f"{samples.category[i]}: {samples.label[i]}" for i in shown]
-    recovered = [recovered_view(c, samples.category[i], cfg.motion.speed) for i, c in zip(shown, clips)]
+    recovered = [recovered_view(c, samples.category[i], cfg.motion.step) for i, c in zip(shown, clips)]
     animations = [write_animation(c, preview.with_name(f"{preview.name}_animations") / f"{k:02d}_{i}.gif",
                                   fps=cfg.motion.fps, scale=max(1, 128 // cfg.width))
                   for k, (i, c) in enumerate(zip(shown, clips))]
@@ -56,7 +58,7 @@ def generate(*, out_dir: str, preview: str, seed: int, train_size: int, val_size
     cfg = StimulusConfig.from_pipeline(stimulus)
     sizes = {"train": train_size, "val": val_size, "test": test_size}
     with tracking.step_run("generate", p, {"categories": ",".join(cfg.categories)}, results_dir) as run:
-        result = build_dataset(resolve(out_dir), resolve(preview), cfg, seed, sizes, workers)
+        result = build_dataset(resolve(out_dir), resolve(preview) if preview else None, cfg, seed, sizes, workers)
         run.log_metrics({f"clips_{k}": v for k, v in sizes.items()} | {"classes": len(cfg.classes)})
         run.log_artifact(resolve(out_dir) / "manifest.json")
         for path in result["figures"] + result["animations"]:
@@ -232,3 +234,91 @@ def spookybench_export(*, data: dict, shift: dict, out_dir: str, models: list[st
             run.log_artifact(tables / f"{name}.csv", "tables")
         run.log_metrics({f"export_acc.{r.encoder}.{r.category}": r.accuracy for r in per_model.itertuples()})
     return table1
+
+
+def study(*, study: str, config: dict, out_dir: str, tables_dir: str, figures_dir: str, workers: int = 1,
+          results_dir: str = "results") -> pd.DataFrame:
+    """One ablation study (timeblind/studies.py): its test sets, every point scored, a tidy table
+    (study_<name>.csv, one row per point and category) and its summary over seeds
+    (study_<name>_summary.csv), the figure, and an MLflow parent run with one child run per point."""
+    p = dict(locals())
+    import shutil
+
+    from timeblind.evaluation.study import score_points, summarise_study
+    from timeblind.plots.figures import study_figure
+    from timeblind.studies import expand
+
+    points = [point for point in expand(config) if point.study == study]
+    settings = config["studies"][study]
+    tables, out = resolve(tables_dir), resolve(out_dir)
+    tables.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)  # test sets are regenerated with the scores: same bytes
+    with tracking.step_run("study", p, {"study": study}, results_dir) as run:
+        table = score_points(config, points, out, resolve, measure_snr=settings.get("measure_snr", False),
+                             workers=workers)
+        summary = summarise_study(table)
+        for name, frame in ((f"study_{study}", table), (f"study_{study}_summary", summary)):
+            _write_csv(frame, tables / f"{name}.csv")
+            run.log_artifact(tables / f"{name}.csv", "tables")
+        seeds = " ".join(str(s) for s in config["training"]["seeds"])
+        budgets = sorted({int(pt.model.training["max_steps"]) for pt in points})
+        title = f"study {study}: {len(points)} points, seeds {seeds}, {'/'.join(map(str, budgets))} training steps"
+        figures = study_figure(summary, resolve(figures_dir) / f"study_{study}", title=title,
+                               snr_x=settings.get("measure_snr", False))
+        for path in figures:
+            run.log_artifact(path, "figures")
+        for (point_key, group) in table.groupby(["encoder", "seed", "train_axis", "train_value", "test_axis",
+                                                  "test_value"], sort=False):
+            first = group.iloc[0]
+            tags = {k: first[k] for k in ("study", "encoder", "seed", "train_axis", "train_value", "test_axis",
+                                          "test_value", "model_id", "test_id", "train_run_id")}
+            tags["config_hash"] = tracking.config_hash({"model": first["model_id"], "test": first["test_id"]})
+            tags["kind"] = "study_point"
+            # where the point is drawn, so a figure can be redrawn from the runs alone (compare_runs)
+            tags["placements"] = json.dumps(list(dict.fromkeys(zip(group["panel"], group["x"], group["series"]))))
+            name = f"{study}-{first['encoder']}-{first['train_axis'] or 'base'}={first['train_value']}-" \
+                   f"{first['test_axis'] or 'test'}={first['test_value']}-seed{first['seed']}"
+            metrics = {f"acc.{r.category}": r.accuracy for r in group.drop_duplicates("category").itertuples()}
+            metrics |= {f"n.{r.category}": r.n for r in group.drop_duplicates("category").itertuples()}
+            metrics |= {f"chance.{r.category}": r.chance for r in group.drop_duplicates("category").itertuples()}
+            if group["snr_db"].notna().any():
+                metrics["snr_db"] = float(group["snr_db"].iloc[0])
+            run.child_run(name, tags, {"model": first["model"]}, metrics)
+        run.log_metrics({"points": len(points)})
+    return summary
+
+
+def compare_runs(*, study: str, figure: str, parent_runs: list | None = None, results_dir: str = "results"
+                 ) -> pd.DataFrame:
+    """Redraw a study from the MLflow store alone: its latest run, or the given parent runs (then
+    each run is its own series), from this machine's pipeline or any other that logged to the same
+    store. Returns the summary it drew."""
+    from timeblind.evaluation.study import study_from_runs, summarise_study
+    from timeblind.plots.figures import study_figure
+
+    table = study_from_runs(tracking.tracking_uri(results_dir), study, parent_runs or [])
+    summary = summarise_study(table)
+    study_figure(summary, resolve(figure), title=f"study {study} from MLflow: "
+                 f"{table['parent_run'].nunique()} run(s), seeds {' '.join(map(str, sorted(table['seed'].unique())))}",
+                 snr_x=bool(table["snr_db"].notna().all()))
+    return summary
+
+
+def gallery(*, data_dir: str, models: list[str], figure: str, table: str, split: str = "test",
+            per_category: int = 2, samples: int = 16, noise: float = 0.1, results_dir: str = "results") -> list[Path]:
+    """The gallery: a few clips per motion-coded category as a single frame, the mean of frames and
+    the true figure, beside each model's pixel attribution map (SmoothGrad of the right answer's
+    log-probability); writes the figure (.png, .svg) and a per clip x model table of the share of
+    attribution inside the figure."""
+    p = dict(locals())
+    from timeblind.plots.gallery import write_gallery
+
+    with tracking.step_run("gallery", p, {"split": split}, results_dir) as run:
+        frame, paths = write_gallery(resolve(data_dir), [resolve(m) for m in models], resolve(figure), resolve(table),
+                                     split=split, per_category=per_category, samples=samples, noise=noise)
+        for path in paths:
+            run.log_artifact(path, "tables" if path.suffix == ".csv" else "figures")
+        means = frame.groupby(["encoder", "category"])["attribution_inside_figure"].mean()
+        run.log_metrics({f"attribution_inside.{e}.{c}": v for (e, c), v in means.items() if v == v}  # NaN: all-zero map
+                        | {f"figure_area.{c}": v for c, v in frame.groupby("category")["figure_area"].mean().items()})
+    return paths

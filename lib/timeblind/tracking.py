@@ -124,6 +124,23 @@ class StepRun:
     def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None:
         with_retries(self.client.log_artifact, self.run_id, str(path), artifact_path)
 
+    def child_run(self, name: str, tags: dict, params: dict, metrics: dict[str, float]) -> str:
+        """A finished nested run under this one (MLflow's UI shows it inside its parent), carrying
+        the parent's provenance tags, so runs compare across studies and pipeline runs."""
+        from mlflow.entities import Metric, Param
+
+        parent = with_retries(self.client.get_run, self.run_id)
+        inherited = {k: v for k, v in parent.data.tags.items() if k in ("git_commit", "step", "study")}
+        run = with_retries(self.client.create_run, parent.info.experiment_id, run_name=name,
+                           tags={**inherited, **{k: str(v) for k, v in tags.items()}, "mlflow.runName": name,
+                                 "mlflow.parentRunId": self.run_id})
+        now = int(time.time() * 1000)
+        with_retries(self.client.log_batch, run.info.run_id,
+                     metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                     params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+        with_retries(self.client.set_terminated, run.info.run_id, "FINISHED")
+        return run.info.run_id
+
 
 @contextmanager
 def step_run(step: str, params: dict, tags: dict | None = None, results_dir: str = "results",

@@ -53,6 +53,12 @@ def _validate_config():
             encoder_config(options.pop("encoder", name), **options)
         except (ValueError, TypeError, AssertionError) as error:
             raise ValueError(f"invalid timeblind config:\n  encoders.{name}: {error}") from None
+    from timeblind.studies import StudyError, validate as validate_studies
+
+    try:
+        validate_studies(config)
+    except StudyError as error:
+        raise ValueError(f"invalid timeblind config:\n  {error}") from None
 
 
 _validate_config()
@@ -95,6 +101,25 @@ def all_models():
     return [model_file(e, s) for e in ENCODERS for s in SEEDS]
 
 
+# The studies, expanded once: models and data sets are content-addressed, so studies asking for
+# the same training share one job.
+from timeblind import studies as study_plan
+
+STUDY_POINTS = study_plan.expand(config)
+STUDY_MODELS = study_plan.models(STUDY_POINTS)
+STUDY_DATA = study_plan.datasets(STUDY_POINTS)
+STUDIES = study_plan.study_names(config)
+STUDY_CONFIG = {key: config[key] for key in ("data", "training", "encoders", "studies")}
+
+
+def study_outputs():
+    return [f"{RESULTS}/figures/study_{name}.png" for name in STUDIES]
+
+
+def study_model(wildcards):
+    return STUDY_MODELS[f"{wildcards.model_id}/seed{wildcards.seed}"]
+
+
 def final_outputs():
     return [
         f"{RESULTS}/figures/accuracy.png",
@@ -102,4 +127,7 @@ def final_outputs():
         f"{RESULTS}/notebooks/plot.html",
         f"{RESULTS}/tables/snr_summary.csv",
         f"{RESULTS}/tables/spookybench_export_table1.csv",
+        *study_outputs(),
+        f"{RESULTS}/figures/gallery.png",
+        f"{RESULTS}/config.yaml",
     ]

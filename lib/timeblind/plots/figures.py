@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: no display in pipeline jobs
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -119,3 +121,74 @@ def gallery_html(images: list[str | Path], titles: list[str], width: int = 128) 
                      f'width="{width}" style="image-rendering:pixelated"/><figcaption style="font-size:small">'
                      f'{html.escape(title)}</figcaption></figure>')
     return '<div style="display:flex;flex-wrap:wrap">' + "".join(cells) + "</div>"
+
+
+# Units of the axes a study may vary, for axis labels.
+AXIS_UNITS = {"speed": "px/frame", "frames": "frames", "frame_stride": "frames", "coherence": "share of dots",
+              "density": "share of white dots", "contrast": "of full contrast", "blur": "px", "height": "px",
+              "width": "px", "head_scale": "× spatial heads", "temporal_blocks": "blocks"}
+
+
+def _as_number(values: list[str]) -> list[float] | None:
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        return None
+
+
+def study_figure(summary: pd.DataFrame, stem: str | Path, *, title: str, snr_x: bool = False) -> list[Path]:
+    """One study: a panel per varied axis (columns) and category (rows), accuracy against the
+    axis value (or the test set's measured SNR in dB), one line per series, 95% intervals as
+    error bars, chance dashed. Numeric axes are drawn to scale, others in config order."""
+    panels = list(dict.fromkeys(summary["panel"]))
+    categories = list(dict.fromkeys(summary["category"]))
+    series = list(dict.fromkeys(summary["series"]))
+    sns.set_theme(style="whitegrid", context="notebook")
+    colours = dict(zip(series, sns.color_palette(PALETTE, len(series))))
+    fig, axes = plt.subplots(len(categories), len(panels), figsize=(0.8 + 3.2 * len(panels), 0.6 + 2.6 * len(categories)),
+                             sharey=True, squeeze=False)
+    for row, category in enumerate(categories):
+        for col, panel in enumerate(panels):
+            ax = axes[row, col]
+            here = summary[(summary["panel"] == panel) & (summary["category"] == category)]
+            order = list(dict.fromkeys(here["x"]))
+            numeric = _as_number(order)
+            use_snr = snr_x and here["snr_db"].notna().all()
+            shown = [name for name in series if (here["series"] == name).any()]
+            if use_snr:
+                span = np.ptp(here["snr_db"]) or 1.0
+            else:
+                span = (max(numeric) - min(numeric) or 1.0) if numeric is not None else len(order)
+            for k, name in enumerate(shown):
+                points = here[here["series"] == name]
+                if use_snr:
+                    x = points["snr_db"].to_numpy()
+                elif numeric is not None:
+                    x = np.array([float(v) for v in points["x"]])
+                else:
+                    x = np.array([order.index(v) for v in points["x"]], float)
+                x = x + (k - (len(shown) - 1) / 2) * 0.015 * span  # dodge, so equal scores stay visible
+                sort = np.argsort(x)
+                y, low, high = (100 * points[c].to_numpy()[sort] for c in ("accuracy", "ci_low", "ci_high"))
+                ax.errorbar(x[sort], y, yerr=[y - low, high - y], color=colours[name], marker="o", markersize=4,
+                            capsize=3, linewidth=1.2, label=name)
+                if use_snr:  # the axis value beside each point, since the x axis is measured SNR
+                    for xi, yi, v in zip(x[sort], y, points["x"].to_numpy()[sort]):
+                        ax.annotate(v, (xi, yi), textcoords="offset points", xytext=(3, 3), fontsize="x-small")
+            ax.axhline(100 * here["chance"].iloc[0], color="grey", linestyle="--", linewidth=1)
+            if not use_snr and numeric is None:
+                ax.set_xticks(range(len(order)), order, rotation=30 if max(map(len, order)) > 6 else 0)
+            unit = AXIS_UNITS.get(panel.split(".")[-1])
+            ax.set_xlabel("measured SNR (dB)" if use_snr else f"{panel} ({unit})" if unit else panel)
+            if row == 0:
+                ax.set_title(f"varying {panel}", fontsize="medium")
+            ax.set_ylim(0, 100)
+            if col == 0:
+                ax.set_ylabel(f"{category}\naccuracy (%)")
+    fig.suptitle(title, fontsize="medium")
+    handles = [plt.Line2D([], [], color=colours[s], marker="o") for s in series]
+    handles.append(plt.Line2D([], [], color="grey", linestyle="--"))
+    fig.legend(handles, series + ["chance"], loc="lower center", ncol=min(len(series) + 1, 4), frameon=False,
+               fontsize="small", bbox_to_anchor=(0.5, -0.02 - 0.04 * math.ceil((len(series) + 1) / 4)))
+    fig.tight_layout()
+    return _save(fig, Path(stem))

@@ -1,0 +1,236 @@
+"""Gallery: which pixels drive each encoder's answer, beside what a single frame shows.
+
+For a few test clips per motion-coded category, every model gets a pixel attribution map:
+SmoothGrad (the gradient averaged over noisy copies of the input) of the log-probability of the
+clip's right answer (the class within the clip's category, or for words the CTC log-likelihood of
+the true word), as absolute values summed over frames -> (H, W). The share of that map's mass
+inside the true figure, set against the figure's share of the frame's area, makes the picture a
+number: an encoder that reads the figure puts more mass on it than its area; one that cannot see
+it (frame-wise: every frame alone is noise) spreads its mass like the noise, near the area share.
+
+Models whose input cannot be differentiated (the motion-energy observer: a fixed front end run
+under torch.no_grad, with thresholds and an argmax) are attributed with respect to the recovered
+masks their learned reader sees; the figure says so.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from timeblind.plots.figures import _save, plt, sns
+
+MOTION_CODED = ("words", "shapes", "images", "videos")  # patterns are brightness-coded: nothing to locate
+CMAP = "viridis"  # perceptually uniform, colour-blind safe
+VIDEO, MASK = "video", "recovered mask"  # what an attribution map is taken with respect to
+COLUMNS = ["clip", "category", "label", "encoder", "seed", "answer", "correct", "attributed_to",
+           "attribution_inside_figure", "figure_area", "model"]
+
+
+def model_input(clip: np.ndarray) -> torch.Tensor:
+    """uint8 grey (T, H, W) -> (1, T, H, W) in [-1, 1], exactly as evaluation feeds clips
+    (data.torch_data.to_model_input; not imported from there, which would load Lightning, ~5 s)."""
+    return torch.from_numpy(clip).float().div_(127.5).sub_(1.0)[None]
+
+
+def gallery_clips(samples: pd.DataFrame, categories, per_category: int) -> list[int]:
+    """The first `per_category` clips of each motion-coded category, in the data set's category order."""
+    return [int(i) for c in categories if c in MOTION_CODED
+            for i in samples.index[samples["category"] == c][:per_category]]
+
+
+def figure_footprint(layout_mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """Where the figure is at any frame: (H, W) bool from a layout mask (H, W) or (T, H, W)."""
+    if layout_mask is None:
+        return np.zeros(shape, bool)
+    mask = np.asarray(layout_mask, bool)
+    return mask.any(axis=0) if mask.ndim == 3 else mask
+
+
+def answer_score(model, out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Log-probability of the right answer per clip (B,): for words the CTC log-likelihood of the
+    true word, else the log-softmax of the true class among the classes of the clip's category."""
+    if targets["text_length"][0] > 0:
+        if "reading" not in out:
+            raise ValueError("a word clip, but the model has no reading head")
+        log_probs = out["reading"].transpose(0, 1)  # (S, B, 27), CTC's layout
+        S, B = log_probs.shape[:2]
+        steps = torch.full((B,), S, dtype=torch.long)
+        nll = F.ctc_loss(log_probs, targets["text"], steps, targets["text_length"], reduction="none",
+                         zero_infinity=True)  # (B,)
+        return -nll
+    if "logits" not in out:
+        raise ValueError("a class clip, but the model has no class head")
+    logits = model.heads.restricted_logits(out["logits"], targets["category"])  # (B, closed classes)
+    return logits.log_softmax(dim=-1).gather(1, targets["label"][:, None])[:, 0]
+
+
+def _smoothgrad(score_of, x: torch.Tensor, samples: int, noise: float, generator: torch.Generator):
+    """Gradient of score_of w.r.t. x (1, ...) averaged over `samples` copies with Gaussian noise of
+    std `noise` x the input's range (SmoothGrad); None when x does not reach the score."""
+    spread = noise * float(x.max() - x.min())
+    noisy = x.expand(samples, *x.shape[1:]).clone()  # (n, ...)
+    if spread > 0:
+        noisy += spread * torch.randn(noisy.shape, generator=generator)
+    noisy.requires_grad_(True)
+    score = score_of(noisy).sum()
+    if not score.requires_grad:  # nothing on the way to the score is differentiable
+        return None
+    (grad,) = torch.autograd.grad(score, noisy, allow_unused=True)
+    return None if grad is None else grad.mean(dim=0)  # (...)
+
+
+def attribute(model, video: torch.Tensor, targets: dict[str, torch.Tensor], *, samples: int = 16,
+              noise: float = 0.1, seed: int = 0) -> tuple[np.ndarray, str]:
+    """Attribution map (H, W) >= 0 of one model input `video` (1, T, H, W) and what it was taken
+    with respect to: the video, or (a non-differentiable front end) the recovered masks (1, K, H, W)."""
+    if video.dim() != 4 or video.shape[0] != 1:
+        raise ValueError(f"video of shape {tuple(video.shape)}: expected one clip (1, T, H, W)")
+    targets = {k: v.expand(samples, *v.shape[1:]) for k, v in targets.items()}  # one row per noisy copy
+    with torch.enable_grad():
+        grad = _smoothgrad(lambda x: answer_score(model, model(x), targets), video, samples, noise,
+                           torch.Generator().manual_seed(seed))
+        to = VIDEO
+        if grad is None:
+            encoder = model.encoder
+            if not (hasattr(encoder, "front_end") and hasattr(encoder, "read")):
+                raise ValueError(f"{type(encoder).__name__}: its answer does not depend differentiably on the video "
+                                 "and it has no front_end/read split to attribute to instead")
+            masks = encoder.front_end(video)  # (1, K, H, W): fixed, so no gradient to the video
+            grad = _smoothgrad(lambda m: answer_score(model, model.heads(encoder.read(m)), targets), masks,
+                               samples, noise, torch.Generator().manual_seed(seed))
+            to = MASK
+            if grad is None:
+                raise ValueError(f"{type(encoder).__name__}: no gradient reaches its recovered masks either")
+    return grad.abs().sum(dim=0).numpy(), to  # (H, W): summed over frames (or windows)
+
+
+def inside_share(amap: np.ndarray, footprint: np.ndarray) -> float:
+    """Share of the attribution mass (H, W) that lies inside the figure footprint (H, W); NaN for an all-zero map."""
+    total = float(amap.sum())
+    return float(amap[footprint].sum()) / total if total > 0 else float("nan")
+
+
+def model_names(infos: list[dict]) -> list[str]:
+    """Column names: the encoder's config name, with its seed when several models share it."""
+    names = [info["extra"].get("name", info["encoder"]) for info in infos]
+    return [f"{n} s{info['extra'].get('seed')}" if names.count(n) > 1 else n for n, info in zip(names, infos)]
+
+
+def attribution_table(models: list, infos: list[dict], data, clips: list[int], *, samples: int = 16,
+                      noise: float = 0.1, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """One row per clip x model (COLUMNS) and the maps {(clip, column): (H, W)}. `data` is a
+    StimulusDataset; models and infos come from load_model."""
+    from timeblind.data.dataset import StimulusConfig
+    from timeblind.io.spookybench import is_correct
+    from timeblind.tasks import category_ids, targets_for
+
+    manifest = data.manifest
+    stimulus = StimulusConfig.from_dict(manifest["config"])
+    samples_table = data.samples
+    names = model_names(infos)
+    rows, maps = [], {}
+    for model, info, name in zip(models, infos, names):
+        spec = model.heads.spec
+        if list(spec.classes) != list(manifest["classes"]):
+            raise ValueError(f"{info.get('path') or name}: trained on other classes than the data set at "
+                             f"{data.root} (its classes {list(spec.classes)[:4]}..., the data set's "
+                             f"{manifest['classes'][:4]}...)")
+    for i in clips:
+        row = samples_table.loc[i]
+        video = model_input(data.clip(i))  # (1, T, H, W)
+        footprint = figure_footprint(stimulus.layout(manifest["seed"], data.split_dir.name, i).mask,
+                                     video.shape[-2:])
+        answers = ast.literal_eval(row["answers"])
+        for model, info, name in zip(models, infos, names):
+            spec = model.heads.spec
+            targets = {k: torch.from_numpy(v) for k, v in targets_for(spec, data.labels[i:i + 1]).items()}
+            text = model.answer(video, category_ids(spec, [row["category"]]))[0]
+            amap, to = attribute(model, video, targets, samples=samples, noise=noise, seed=seed + i)
+            maps[i, name] = amap
+            rows.append({"clip": i, "category": row["category"], "label": row["label"], "encoder": name,
+                         "seed": info["extra"].get("seed"), "answer": text, "correct": is_correct(text, answers),
+                         "attributed_to": to, "attribution_inside_figure": inside_share(amap, footprint),
+                         "figure_area": float(footprint.mean()), "model": info.get("path", "")})
+    return pd.DataFrame(rows, columns=COLUMNS), maps
+
+
+def gallery_figure(data, table: pd.DataFrame, maps: dict, stem: str | Path, *, samples: int, noise: float) -> list[Path]:
+    """Rows: clips; columns: one frame, the mean of frames, the true figure, then one attribution
+    map per model (scaled to its own maximum, true figure outlined), titled right/wrong."""
+    from timeblind.data.dataset import StimulusConfig
+
+    stimulus = StimulusConfig.from_dict(data.manifest["config"])
+    clips = list(dict.fromkeys(table["clip"]))
+    names = list(dict.fromkeys(table["encoder"]))
+    if not clips:
+        raise ValueError("no motion-coded clip to show: the data set has none of " + ", ".join(MOTION_CODED))
+    sns.set_theme(style="white")
+    n_cols = 3 + len(names)
+    fig, axes = plt.subplots(len(clips), n_cols, figsize=(1.55 * n_cols, 1.75 * len(clips) + 0.6), squeeze=False)
+    by_clip = table.set_index(["clip", "encoder"])
+    for r, i in enumerate(clips):
+        clip = data.clip(i)  # (T, H, W) uint8
+        footprint = figure_footprint(stimulus.layout(data.manifest["seed"], data.split_dir.name, i).mask,
+                                     clip.shape[1:])
+        first = by_clip.loc[(i, names[0])]
+        axes[r, 0].imshow(clip[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        axes[r, 1].imshow(clip.mean(axis=0), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        axes[r, 2].imshow(footprint, cmap="Greys", vmin=0, vmax=3, interpolation="nearest")  # light grey on white
+        axes[r, 0].set_ylabel(f"{first['category']}:\n{first['label']}", fontsize="small")
+        axes[r, 2].set_xlabel(f"area {first['figure_area']:.0%}", fontsize="x-small")
+        for c, name in enumerate(names, start=3):
+            amap, cell = maps[i, name], by_clip.loc[(i, name)]
+            axes[r, c].imshow(amap / (amap.max() or 1.0), cmap=CMAP, vmin=0, vmax=1, interpolation="nearest")
+            axes[r, c].set_title(f"{name}: {'right' if cell['correct'] else 'wrong'}", fontsize="x-small")
+            axes[r, c].set_xlabel(f'"{str(cell["answer"])[:12]}", {cell["attribution_inside_figure"]:.0%} in fig.',
+                                  fontsize="x-small")
+        for c in range(2, n_cols):
+            if footprint.any():
+                axes[r, c].contour(footprint, levels=[0.5], colors="black" if c == 2 else "white", linewidths=0.8)
+        for ax in axes[r]:
+            ax.set_xticks([]), ax.set_yticks([])
+    for c, header in enumerate(("one frame", "mean of frames", "true figure")):
+        axes[0, c].set_title(header, fontsize="x-small")
+    notes = [f"Maps: SmoothGrad (n={samples}, noise {noise:.0%} of the input range) of the log-probability of the "
+             "right answer (CTC log-likelihood for words), |gradient| summed over frames, each scaled to its maximum.",
+             "White line: true figure. 'in fig.': share of the map's mass inside the figure, against its area share."]
+    via_mask = sorted(set(table.loc[table["attributed_to"] == MASK, "encoder"]))
+    if via_mask:
+        notes.append(f"{', '.join(via_mask)}: fixed, non-differentiable front end (no gradient reaches the video), "
+                     "so attributed to the recovered motion-energy mask its reader sees.")
+    fig.text(0.01, 0.0, "\n".join(notes), fontsize="x-small", va="top", ha="left", wrap=True)
+    fig.tight_layout()
+    return _save(fig, Path(stem))
+
+
+def write_gallery(data_dir: str | Path, model_paths: list[str | Path], stem: str | Path, table: str | Path, *,
+                  split: str = "test", per_category: int = 2, samples: int = 16, noise: float = 0.1,
+                  seed: int = 0) -> tuple[pd.DataFrame, list[Path]]:
+    """Attribute every model on the gallery clips of a stored split; writes the figure (stem .png,
+    .svg) and the per clip x model table (CSV). Returns the table and the written paths."""
+    from timeblind.data.dataset import StimulusDataset
+    from timeblind.models import load_model
+
+    if samples < 1 or noise < 0 or per_category < 1:
+        raise ValueError(f"samples={samples}, noise={noise}, per_category={per_category}: expected samples >= 1, "
+                         "noise >= 0 and per_category >= 1")
+    data = StimulusDataset(data_dir, split)
+    loaded = [load_model(p) for p in model_paths]
+    models = [m for m, _ in loaded]
+    infos = [{**info, "path": str(p)} for (_, info), p in zip(loaded, model_paths)]
+    clips = gallery_clips(data.samples, data.manifest["categories"], per_category)
+    frame, maps = attribution_table(models, infos, data, clips, samples=samples, noise=noise, seed=seed)
+    paths = gallery_figure(data, frame, maps, stem, samples=samples, noise=noise)
+    table = Path(table)
+    table.parent.mkdir(parents=True, exist_ok=True)
+    tmp = table.with_name(table.stem + ".tmp.csv")
+    frame.to_csv(tmp, index=False, float_format="%.4f")
+    os.replace(tmp, table)
+    return frame, paths + [table]
