@@ -2,6 +2,7 @@
 MLflow parent/child runs."""
 
 import copy
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -153,3 +154,30 @@ def test_quick_config_studies_expand_and_validate():
     validate_studies(config)
     points = expand(config)
     assert {p.study for p in points} == {"snr", "context", "stave", "seed_parts", "augment", "generalisation"}
+
+
+def test_compare_runs_redraws_a_study_from_the_store_alone(tmp_path, monkeypatch):
+    """Two pipeline runs of one study logged to one store: the latest is drawn by default, both
+    side by side when named, and an unknown run id is refused with the known ones."""
+    from timeblind import steps, tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("TIMEBLIND_PROJECT_DIR", str(tmp_path))
+    parents = []
+    for run_index, accuracy in enumerate((0.25, 0.75)):
+        with tracking.step_run("study", {"study": "speedy", "run": run_index}, {"study": "speedy"}, str(tmp_path)) as run:
+            for speed in ("1", "2"):
+                run.child_run(f"speedy-{speed}", {"kind": "study_point", "encoder": "early_temporal", "seed": 0,
+                                                  "placements": json.dumps([["speed", speed, "early_temporal"]])},
+                              {}, {"acc.shapes": accuracy, "n.shapes": 40, "chance.shapes": 0.25})
+        parents.append(run.run_id)
+    latest = steps.compare_runs(study="speedy", figure="figures/latest", results_dir=str(tmp_path))
+    assert list(latest.x) == ["1", "2"] and (latest.accuracy == 0.75).all()
+    assert (latest.ci_low < 0.75).all() and (latest.ci_high > 0.75).all()  # Wilson on 30/40
+    both = steps.compare_runs(study="speedy", figure="figures/both", parent_runs=parents, results_dir=str(tmp_path))
+    assert sorted(both.series.unique()) == sorted(f"early_temporal [{p[:7]}]" for p in parents)
+    assert (tmp_path / "figures/both.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="have no points of study 'speedy'"):
+        steps.compare_runs(study="speedy", figure="figures/x", parent_runs=["nope"], results_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="no runs of study 'other'"):
+        steps.compare_runs(study="other", figure="figures/x", results_dir=str(tmp_path))

@@ -47,7 +47,9 @@ def lookup(data: dict, axis: str):
 
 def label(value) -> str:
     """How a value appears in tables, tags and file names."""
-    return json.dumps(value, sort_keys=True) if isinstance(value, (list, dict, bool)) or value is None else str(value)
+    if value is None:  # an option left at its default meaning (e.g. STAVE's temporal_blocks: every block)
+        return "default"
+    return json.dumps(value, sort_keys=True) if isinstance(value, (list, dict, bool)) else str(value)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ rule evaluate:
         notebook=f"{RESULTS}/logs/evaluate.ipynb",
         stdout=f"{RESULTS}/logs/evaluate.log",
     threads: 1
+    priority: 1  # the Table 1 chain is the longest path: start it before the studies
     conda:
         "../../envs/timeblind.yaml"
     shell:

@@ -18,6 +18,7 @@ rule spookybench_export:
         notebook=f"{RESULTS}/logs/spookybench_export.ipynb",
         stdout=f"{RESULTS}/logs/spookybench_export.log",
     threads: 1
+    priority: 1  # the Table 1 chain is the longest path: start it before the studies
     conda:
         "../../envs/timeblind.yaml"
     shell:

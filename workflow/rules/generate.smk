@@ -19,6 +19,7 @@ rule generate:
         notebook=f"{RESULTS}/logs/generate.ipynb",
         stdout=f"{RESULTS}/logs/generate.log",
     threads: 1
+    priority: 1  # the Table 1 chain is the longest path: start it before the studies
     conda:
         "../../envs/timeblind.yaml"
     shell:

@@ -20,6 +20,7 @@ rule train:
         encoder="|".join(ENCODERS),
         seed=r"\d+",
     threads: 1
+    priority: 1  # the Table 1 chain is the longest path: start it before the studies
     conda:
         "../../envs/timeblind.yaml"
     shell:
