@@ -178,6 +178,7 @@ def study_figure(summary: pd.DataFrame, stem: str | Path, *, title: str, snr_x: 
             ax.axhline(100 * here["chance"].iloc[0], color="grey", linestyle="--", linewidth=1)
             if not use_snr and numeric is None:
                 ax.set_xticks(range(len(order)), order, rotation=30 if max(map(len, order)) > 6 else 0)
+                ax.set_xlim(-0.5, len(order) - 0.5)
             unit = AXIS_UNITS.get(panel.split(".")[-1])
             ax.set_xlabel("measured SNR (dB)" if use_snr else f"{panel} ({unit})" if unit else panel)
             if row == 0:
@@ -189,6 +190,6 @@ def study_figure(summary: pd.DataFrame, stem: str | Path, *, title: str, snr_x: 
     handles = [plt.Line2D([], [], color=colours[s], marker="o") for s in series]
     handles.append(plt.Line2D([], [], color="grey", linestyle="--"))
     fig.legend(handles, series + ["chance"], loc="lower center", ncol=min(len(series) + 1, 4), frameon=False,
-               fontsize="small", bbox_to_anchor=(0.5, -0.02 - 0.04 * math.ceil((len(series) + 1) / 4)))
+               fontsize="small", bbox_to_anchor=(0.5, -0.06 - 0.05 * math.ceil((len(series) + 1) / 4)))
     fig.tight_layout()
     return _save(fig, Path(stem))

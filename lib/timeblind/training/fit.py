@@ -63,7 +63,8 @@ def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, m
         max_steps=max_steps, accelerator="auto", devices=1,
         precision="bf16-mixed" if on_gpu else "32-true",
         deterministic=not on_gpu,  # bit-identical on CPU; cuDNN kernels would slow down a GPU
-        val_check_interval=val_every, check_val_every_n_epoch=None, num_sanity_val_steps=0,
+        # at least once, at the end: the exported weights are the best validated ones
+        val_check_interval=min(val_every, max_steps), check_val_every_n_epoch=None, num_sanity_val_steps=0,
         logger=logger, log_every_n_steps=max(1, val_every // 4), callbacks=[best, HeadlessProgress(log)],
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=out_dir,
     )
