@@ -11,7 +11,7 @@ BIN := $(abspath $(VENV))/bin
 REPORT := results/report.html
 export PATH := $(BIN):$(PATH)
 
-.PHONY: reproduce test test-all lab mlflow bench lint clean
+.PHONY: reproduce test test-all lab mlflow mlflow-server mlflow-server-stop bench lint clean
 
 # Torch first and pinned: an unpinned torch would pull gigabytes of CUDA wheels on a CPU machine.
 $(VENV)/.installed: envs/requirements.txt pyproject.toml
@@ -44,6 +44,14 @@ mlflow: $(VENV)/.installed
 	$(BIN)/mlflow server --host 127.0.0.1 --port $(PORT) \
 		--backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(abspath results/mlflow.db)} \
 		--default-artifact-root $(abspath results/mlartifacts)
+
+# A shared tracking server: MLflow on its own PostgreSQL (apt-get install postgresql), database
+# under results/tracking-server, artifacts under results/mlartifacts. Settings: see the script.
+mlflow-server: $(VENV)/.installed
+	MLFLOW_PORT=$(PORT) workflow/scripts/tracking_server.sh start
+
+mlflow-server-stop:
+	workflow/scripts/tracking_server.sh stop
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m timeblind.bench
