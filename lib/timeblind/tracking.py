@@ -59,7 +59,10 @@ def with_retries(call, *args, attempts: int = 8, **kwargs):
 def init_store(results_dir: str | os.PathLike = "results", experiment: str = EXPERIMENT) -> dict:
     """Create the store and the experiment once; safe to call from many processes at once."""
     uri = tracking_uri(results_dir)
-    artifacts = (resolve(results_dir) / "mlartifacts").as_uri()
+    # A tracking server keeps artifacts in its own store (mlflow-artifacts:/, uploaded through
+    # it); a folder on this machine would be out of other machines' and the server's reach.
+    server = uri.startswith(("http://", "https://"))
+    artifacts = None if server else (resolve(results_dir) / "mlartifacts").as_uri()
     db = _sqlite_path(uri)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
