@@ -40,7 +40,9 @@ test: $(VENV)/.installed
 lab: $(VENV)/.installed
 	$(BIN)/jupyter lab --notebook-dir=. notebooks
 
+# A tracking server (MLFLOW_TRACKING_URI=http...) already serves its own UI: nothing to start.
 mlflow: $(VENV)/.installed
+	@case "$${MLFLOW_TRACKING_URI:-}" in http*) echo "the runs are on $$MLFLOW_TRACKING_URI: open it in a browser"; exit 0;; esac; \
 	$(BIN)/mlflow server --host 127.0.0.1 --port $(PORT) \
 		--backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(abspath results/mlflow.db)} \
 		--default-artifact-root $(abspath results/mlartifacts)
