@@ -21,3 +21,15 @@ def env() -> dict:
     e.pop("MLFLOW_TRACKING_URI", None)
     e["PYTHONPATH"] = f"{REPO / 'lib'}{os.pathsep}{e.get('PYTHONPATH', '')}"
     return e
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models on a busy 2-core machine: a second intra-op thread only adds contention
+    (about 10x slower). Modules opt in with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -16,13 +16,7 @@ from timeblind.models import ENCODERS, build_encoder
 TINY = {"batch": 2, "frames": 8, "height": 16, "width": 16, "seconds": 0.01, "repeats": 1, "warmup": 0}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny steps on a busy machine: two spinning intra-op threads cost more than they give."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @dataclass

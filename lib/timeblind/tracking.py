@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -116,6 +116,7 @@ class StepRun:
     client: object
     run_id: str
     tracking_uri: str
+    opened: object = field(default=None, repr=False)  # this run as stored, once a child run needed it
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         from mlflow.entities import Metric
@@ -127,12 +128,17 @@ class StepRun:
     def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None:
         with_retries(self.client.log_artifact, self.run_id, str(path), artifact_path)
 
+    def _parent(self):
+        if self.opened is None:  # read once: its tags are fixed once the run is open
+            self.opened = with_retries(self.client.get_run, self.run_id)
+        return self.opened
+
     def child_run(self, name: str, tags: dict, params: dict, metrics: dict[str, float]) -> str:
         """A finished nested run under this one (MLflow's UI shows it inside its parent), carrying
         the parent's provenance tags, so runs compare across studies and pipeline runs."""
         from mlflow.entities import Metric, Param
 
-        parent = with_retries(self.client.get_run, self.run_id)
+        parent = self._parent()
         inherited = {k: v for k, v in parent.data.tags.items() if k in ("git_commit", "step", "study")}
         run = with_retries(self.client.create_run, parent.info.experiment_id, run_name=name,
                            tags={**inherited, **{k: str(v) for k, v in tags.items()}, "mlflow.runName": name,

@@ -58,25 +58,23 @@ def score_points(config: dict, points: list[Point], out_dir: Path, resolve, *, m
     point's test set, the measured SNR of that set (when asked) and the training run's id."""
     folders = write_test_sets(points, out_dir, workers)
     snr = {tid: measure_test_snr(folder, workers) if measure_snr else math.nan for tid, folder in folders.items()}
-    scores = {}
+    scores = {}  # (test id, model path) -> its answer rows, one per category
     for tid, folder in folders.items():
         paths = list(dict.fromkeys(str(resolve(p.model.path)) for p in points if p.test_id == tid))
         per_model = score_models(paths, folder, "test", log=log)
         for r in per_model[per_model.task == ANSWER].itertuples():
-            scores[(tid, r.model, r.category)] = r
+            scores.setdefault((tid, r.model), []).append(r)
     rows = []
     for point in points:
         path = resolve(point.model.path)
         train_run = _train_run(path)
         for panel, x, series in placements(config, point):
-            for (tid, model, category), r in scores.items():
-                if tid != point.test_id or model != str(path):
-                    continue
+            for r in scores[(point.test_id, str(path))]:
                 rows.append({"study": point.study, "panel": panel, "x": x, "series": series, **point.tags(),
-                             "category": category, "n": r.n, "correct": r.correct, "accuracy": r.accuracy,
+                             "category": r.category, "n": r.n, "correct": r.correct, "accuracy": r.accuracy,
                              "ci_low": r.ci_low, "ci_high": r.ci_high, "chance": r.chance,
-                             "snr_db": snr[tid], "model": point.model.path, "model_id": point.model.id,
-                             "test_id": tid, "train_run_id": train_run})
+                             "snr_db": snr[point.test_id], "model": point.model.path, "model_id": point.model.id,
+                             "test_id": point.test_id, "train_run_id": train_run})
     return pd.DataFrame(rows)
 
 
