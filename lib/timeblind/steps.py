@@ -68,19 +68,30 @@ def generate(*, out_dir: str, preview: str, seed: int, train_size: int, val_size
 
 def train(*, data_dir: str, out_dir: str, encoder: str, seed: int, max_steps: int, batch_size: int, lr: float,
           weight_decay: float, val_every: int, encoder_options: dict, stream: bool = False,
-          augment: dict | None = None, results_dir: str = "results") -> dict:
-    """Train one encoder with one seed; writes model.pt and metrics.json into out_dir."""
+          augment: dict | None = None, devices: int = 1, results_dir: str = "results") -> dict:
+    """Train one encoder with one seed; writes model.pt and metrics.json into out_dir.
+
+    A job killed halfway continues from its last checkpoint into the same MLflow run when it runs
+    again with the same parameters, data and commit (fit's resume record); devices > 1 trains with
+    DDP in a subprocess."""
     p = dict(locals())
-    from timeblind.training.fit import fit
+    from timeblind.data.dataset import load_manifest
+    from timeblind.training.fit import fit, resumable
 
     out_dir = resolve(p["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tracking.step_run("train", p, {"encoder": p["encoder"], "seed": p["seed"]}, p["results_dir"]) as run:
+    # what a checkpoint may be resumed under: not where files go, but what the data and code are
+    key = tracking.config_hash({**{k: v for k, v in p.items() if k not in ("data_dir", "out_dir", "results_dir")},
+                                "data": load_manifest(resolve(p["data_dir"]))["content_sha256"],
+                                "git_commit": tracking.git_commit()})
+    previous = resumable(out_dir, key)
+    with tracking.step_run("train", p, {"encoder": p["encoder"], "seed": p["seed"]}, p["results_dir"],
+                           resume_run_id=previous["run_id"] if previous else None) as run:
         metrics = fit(resolve(p["data_dir"]), out_dir, encoder=p["encoder"], seed=p["seed"],
                       max_steps=p["max_steps"], batch_size=p["batch_size"], lr=p["lr"],
                       weight_decay=p["weight_decay"], val_every=p["val_every"],
                       encoder_options=p["encoder_options"], stream=p["stream"], augment=p["augment"],
-                      tracking=run)
+                      devices=p["devices"], resume_key=key, tracking=run)
         run.log_metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
         _write_json(out_dir / "metrics.json", {**metrics, "mlflow_run_id": run.run_id})
     return metrics

@@ -27,6 +27,7 @@ TRAIN_SIDE = ("train", "options", "augment")
 BASE = "base"  # the value label of a model or test set that changes nothing
 SHAPE_KEYS = ("height", "width", "frames")  # a test set must keep the models' input shape
 RESULTS = "results"
+NOT_IN_MODEL_ID = ("devices",)  # how a model is trained, not which model: the same global batches on 1 or N devices
 
 
 def digest(payload) -> str:
@@ -178,7 +179,8 @@ def _model(encoder: str, seed: int, data: dict, training: dict, options: dict,
     options = dict(options)
     kind = options.pop("encoder", encoder)
     dataset = DataSet.of(data if table1 else {**data, "test_size": 0})  # study test sets are made by the study step
-    spec = {"kind": kind, "options": options, "data": dataset.id, "training": training}
+    spec = {"kind": kind, "options": options, "data": dataset.id,
+            "training": {k: v for k, v in training.items() if k not in NOT_IN_MODEL_ID}}
     return ModelSpec(encoder, kind, options, dataset, training, seed, table1, f"{encoder}-{digest(spec)}")
 
 

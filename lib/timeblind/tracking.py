@@ -151,26 +151,51 @@ class StepRun:
         return run.info.run_id
 
 
+def _reopen(client, run_id: str, experiment_id: str):
+    """The run `run_id` of this experiment set RUNNING again, or None when the store lacks it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = with_retries(client.get_run, run_id)
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        return None
+    if run.info.experiment_id != experiment_id or run.info.lifecycle_stage != "active":
+        return None
+    with_retries(client.update_run, run_id, status="RUNNING")
+    with_retries(client.set_tag, run_id, "resumed", str(int(run.data.tags.get("resumed", "0")) + 1))
+    return run
+
+
 @contextmanager
 def step_run(step: str, params: dict, tags: dict | None = None, results_dir: str = "results",
-             experiment: str = EXPERIMENT):
-    """Open a run for one step with its parameters and provenance; closes it FINISHED or FAILED."""
+             experiment: str = EXPERIMENT, resume_run_id: str | None = None):
+    """Open a run for one step with its parameters and provenance; closes it FINISHED or FAILED.
+
+    resume_run_id: reopen that run (an interrupted step continuing) instead of creating one, when
+    the store still has it; its tag `resumed` counts the reopenings. Only parameters it lacks are
+    logged, since MLflow refuses to change a logged parameter."""
     from mlflow.entities import Param
 
     store = init_store(results_dir, experiment)
     client = _client(store["tracking_uri"])
-    all_tags = {"step": step, "git_commit": git_commit(), "config_hash": config_hash(params),
-                **{k: str(v) for k, v in (tags or {}).items()}}
-    run_name = "-".join([step] + [str(v) for k, v in (tags or {}).items()])
-    run = with_retries(client.create_run, store["experiment_id"], run_name=run_name,
-                       tags={**all_tags, "mlflow.runName": run_name})
+    run = _reopen(client, resume_run_id, store["experiment_id"]) if resume_run_id else None
+    existing = run.data.params if run is not None else {}
+    if run is None:
+        all_tags = {"step": step, "git_commit": git_commit(), "config_hash": config_hash(params),
+                    **{k: str(v) for k, v in (tags or {}).items()}}
+        run_name = "-".join([step] + [str(v) for k, v in (tags or {}).items()])
+        run = with_retries(client.create_run, store["experiment_id"], run_name=run_name,
+                           tags={**all_tags, "mlflow.runName": run_name})
     run_id = run.info.run_id
     if record := os.environ.get(RUN_RECORD_ENV):
         Path(record).write_text(json.dumps({"run_id": run_id, "tracking_uri": store["tracking_uri"],
                                             "artifact_uri": run.info.artifact_uri}))
     logged = {**{k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in params.items()},
               **{f"version.{k}": v for k, v in package_versions().items()}}
-    with_retries(client.log_batch, run_id, params=[Param(k, str(v)[:6000]) for k, v in logged.items()])
+    with_retries(client.log_batch, run_id, params=[Param(k, str(v)[:6000]) for k, v in logged.items()
+                                                   if k not in existing])
     try:
         yield StepRun(client, run_id, store["tracking_uri"])
     except BaseException:

@@ -2,6 +2,8 @@ rule train:
     input:
         notebook=notebook("02_train"),
         data=rules.generate.output.data,
+    # checkpoints/ and resume.json in the model folder are deliberately not outputs: Snakemake deletes
+    # a killed job's outputs before rerunning it, and the rerun resumes training from those two.
     output:
         model=f"{RESULTS}/models/{{encoder}}/seed{{seed}}/model.pt",
         metrics=f"{RESULTS}/models/{{encoder}}/seed{{seed}}/metrics.json",
@@ -19,7 +21,7 @@ rule train:
     wildcard_constraints:
         encoder="|".join(ENCODERS),
         seed=r"\d+",
-    threads: 1
+    threads: config["training"]["devices"]  # one process per device (DDP), each given a share of these cores
     priority: 1  # the Table 1 chain is the longest path: start it before the studies
     conda:
         "../../envs/timeblind.yaml"

@@ -1,0 +1,55 @@
+"""Multi-device training: Lightning DDP with two CPU processes (gloo), launched as a subprocess."""
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from timeblind.data.dataset import StimulusConfig, write_dataset
+from timeblind.models import load_model
+from timeblind.stimuli import MotionConfig
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data")
+    cfg = StimulusConfig(height=16, width=16, motion=MotionConfig(frames=4), categories=("shapes",),
+                         shapes=("circle", "star"))
+    write_dataset(out, cfg, 0, {"train": 64, "val": 16, "test": 8}, log=lambda *_: None)
+    return out
+
+
+TRAINING = {"encoder": "early_temporal", "seed": 3, "max_steps": 4, "batch_size": 16, "lr": 2e-3,
+            "weight_decay": 0.05, "val_every": 2, "encoder_options": {"width": 4, "dim": 16}}
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_train_log_once_and_repeat_exactly(tiny_data, tmp_path, monkeypatch):
+    from timeblind import steps
+    from timeblind.training import fit as fit_module
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the step's accelerator "auto" must find CPUs only
+    lines = []
+    metrics = steps.train(data_dir=str(tiny_data), out_dir=str(tmp_path / "a"), devices=2,
+                          results_dir=str(tmp_path / "results"), **TRAINING)
+    again = fit_module.fit(tiny_data, tmp_path / "b", devices=2, accelerator="cpu",
+                           log=lambda line, **_: lines.append(line), **TRAINING)
+    output = "\n".join(lines)
+    assert "distributed_backend=gloo" in output and "MEMBER: 2/2" in output, output[-3000:]
+    assert metrics["devices"] == 2 and metrics["device"] == "cpu"
+    assert again["best_val_acc"] == metrics["best_val_acc"]
+    first, second = (load_model(tmp_path / name / "model.pt")[0].state_dict() for name in ("a", "b"))
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    # the exported weights are the best validated ones: the final ones must match too
+    first, second = (torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)
+                     for name in ("a", "b"))
+    assert first["global_step"] == second["global_step"] == 4
+    assert all(torch.equal(first["state_dict"][k], second["state_dict"][k]) for k in first["state_dict"])
+    # rank 0 alone logged into the step's run: one value per logged step
+    client = MlflowClient(f"sqlite:///{tmp_path / 'results' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("timeblind")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED" and run.data.params["devices"] == "2"
+    history = client.get_metric_history(run.info.run_id, "train/loss")
+    assert history and len({m.step for m in history}) == len(history)
+    assert run.data.metrics["devices"] == 2
