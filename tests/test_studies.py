@@ -3,6 +3,7 @@ MLflow parent/child runs."""
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -181,3 +182,4 @@ def test_compare_runs_redraws_a_study_from_the_store_alone(tmp_path, monkeypatch
         steps.compare_runs(study="speedy", figure="figures/x", parent_runs=["nope"], results_dir=str(tmp_path))
     with pytest.raises(ValueError, match="no runs of study 'other'"):
         steps.compare_runs(study="other", figure="figures/x", results_dir=str(tmp_path))
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # reading a store does not redirect later steps' logging

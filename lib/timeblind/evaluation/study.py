@@ -96,17 +96,33 @@ def summarise_study(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _search_runs(tracking_uri: str, filter_string: str) -> pd.DataFrame:
+    """mlflow.search_runs' table (tags.*, metrics.*, start_time) through a client: the module-level
+    call would set MLFLOW_TRACKING_URI for the whole process, and every later step would log there."""
+    from mlflow.tracking import MlflowClient
+
+    from timeblind.tracking import EXPERIMENT
+
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    rows, token = [], None
+    while experiment is not None:
+        page = client.search_runs([experiment.experiment_id], filter_string, page_token=token)
+        rows += [{"run_id": r.info.run_id, "start_time": r.info.start_time,
+                  **{f"tags.{k}": v for k, v in r.data.tags.items()},
+                  **{f"metrics.{k}": v for k, v in r.data.metrics.items()}} for r in page]
+        token = page.token
+        if not token:
+            break
+    return pd.DataFrame(rows)
+
+
 def study_from_runs(tracking_uri: str, study: str, parent_runs: list[str]) -> pd.DataFrame:
     """The tidy study table rebuilt from the child runs of a study's MLflow run(s): the latest
     parent run when none are named; with several, each run's series carry its short id."""
-    import mlflow
-
     from timeblind.evaluation.metrics import wilson_interval
-    from timeblind.tracking import EXPERIMENT
 
-    mlflow.set_tracking_uri(tracking_uri)
-    runs = mlflow.search_runs(experiment_names=[EXPERIMENT], output_format="pandas",
-                              filter_string=f"tags.kind = 'study_point' and tags.study = '{study}'")
+    runs = _search_runs(tracking_uri, f"tags.kind = 'study_point' and tags.study = '{study}'")
     if runs.empty:
         raise ValueError(f"no runs of study {study!r} in {tracking_uri}; run the pipeline first")
     parents = runs["tags.mlflow.parentRunId"]
