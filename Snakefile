@@ -20,6 +20,7 @@ include: "workflow/rules/plot.smk"
 include: "workflow/rules/snr.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/studies.smk"
+include: "workflow/rules/grounding.smk"
 include: "workflow/rules/gallery.smk"
 include: "workflow/rules/report.smk"
 

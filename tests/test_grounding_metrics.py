@@ -83,8 +83,8 @@ RECORDS = [
 def test_question_metrics_hand_computed():
     m = question_metrics(RECORDS)
     assert m["n_when"] == 2
-    assert (m["r1@0.3"], m["r1@0.5"], m["r1@0.7"]) == (0.5, 0.5, 0.0)
-    assert (m["r1@0.5_lo"], m["r1@0.5_hi"]) == pytest.approx(wilson_interval(1, 2))
+    assert (m["r1_iou0.3"], m["r1_iou0.5"], m["r1_iou0.7"]) == (0.5, 0.5, 0.0)
+    assert (m["r1_iou0.5_lo"], m["r1_iou0.5_hi"]) == pytest.approx(wilson_interval(1, 2))
     assert m["miou"] == pytest.approx(0.25)
     assert m["miou_lo"] <= m["miou"] <= m["miou_hi"]
     assert 0.0 <= m["miou_lo"] and m["miou_hi"] <= 0.5
@@ -101,7 +101,7 @@ def test_question_metrics_hand_computed():
 
 def test_question_metrics_empty_subsets_are_nan():
     m = question_metrics([_rec("what", [], [[0, 4]], "x", "y")])
-    assert m["n_when"] == 0 and math.isnan(m["r1@0.5"]) and math.isnan(m["miou"]) and math.isnan(m["tvg_f1"])
+    assert m["n_when"] == 0 and math.isnan(m["r1_iou0.5"]) and math.isnan(m["miou"]) and math.isnan(m["tvg_f1"])
     assert m["n_grounded"] == 0 and math.isnan(m["answer_acc_grounded"])
     assert math.isnan(m["answer_acc_refer"]) and m["answer_acc"] == 0.0
     assert m["span_iou"] == 0.0
@@ -125,7 +125,7 @@ def test_chance_matches_analytic_values():
     # so IoU >= θ  <=>  u <= 5(1 - θ)/(1 + θ): R@0.5 = 1/3; mIoU = 2 ln 2 - 1.
     c = chance_localisation([[0, 5]] * 10, duration=10, samples=3000)
     for t in (0.3, 0.5, 0.7):
-        assert c[f"r1@{t}"] == pytest.approx((1 - t) / (1 + t), abs=0.015)
+        assert c[f"r1_iou{t}"] == pytest.approx((1 - t) / (1 + t), abs=0.015)
     assert c["miou"] == pytest.approx(2 * math.log(2) - 1, abs=0.01)
     assert c == chance_localisation([[0, 5]] * 10, duration=10, samples=3000)
 
@@ -133,7 +133,7 @@ def test_chance_matches_analytic_values():
 def test_chance_full_length_and_per_query_durations():
     c = chance_localisation([[0, 10], [0, 4]], duration=[10, 4], samples=50)
     # lengths drawn from {10, 4}, capped at the duration: query 2 always exact; query 1 exact half the time
-    assert c["r1@0.7"] == pytest.approx(0.75, abs=0.15)
+    assert c["r1_iou0.7"] == pytest.approx(0.75, abs=0.15)
     with pytest.raises(ValueError, match="1 durations for 2"):
         chance_localisation([[0, 10], [0, 4]], duration=[10])
     with pytest.raises(ValueError, match="positive"):

@@ -333,3 +333,177 @@ def gallery(*, data_dir: str, models: list[str], figure: str, table: str, split:
         run.log_metrics({f"attribution_inside.{e}.{c}": v for (e, c), v in means.items() if v == v}  # NaN: all-zero map
                         | {f"figure_area.{c}": v for c, v in frame.groupby("category")["figure_area"].mean().items()})
     return paths
+
+
+# --- temporal grounding (grounding_plan.py) ---------------------------------------------------
+
+def grounding_data(*, out_dir: str, data: dict, events: dict, workers: int = 1, results_dir: str = "results") -> dict:
+    """The event videos (train/val/test) of the grounding table: long noise videos in which one to
+    three figures appear, each only through opposing motion during its own span."""
+    p = dict(locals())
+    from timeblind.data.grounding import write_grounding_dataset
+
+    with tracking.step_run("grounding_data", p, {"categories": ",".join(data["categories"])}, results_dir) as run:
+        manifest = write_grounding_dataset(resolve(out_dir), data, events, workers=workers)
+        run.log_metrics({f"videos_{k}": v for k, v in manifest["counts"].items()})
+        run.log_artifact(resolve(out_dir) / "manifest.json")
+    return manifest
+
+
+def _grounding_features(encoder_model: Path, split_videos: dict, stride: int) -> tuple[dict, int]:
+    """Frame tokens of every split from the frozen encoder (its clip length is the window)."""
+    import numpy as np
+    import torch
+
+    from timeblind.data.torch_data import to_model_input
+    from timeblind.models import load_model
+    from timeblind.models.grounded_decoder import window_features
+
+    net, payload = load_model(encoder_model)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    encoder = net.encoder.to(device)
+    window = int(payload["extra"]["frame_shape"][0])  # the clip length the encoder was trained on
+    features = {}
+    for split, videos in split_videos.items():
+        chunks = [window_features(encoder, to_model_input(torch.from_numpy(np.asarray(videos[a:a + 32])).to(device)),
+                                  window, stride).float().cpu() for a in range(0, len(videos), 32)]
+        features[split] = torch.cat(chunks)  # (N, S, D)
+    return features, window
+
+
+def grounding_stage(*, data_dir: str, out_dir: str, stage: str, variant: str, encoder: str, seed: int,
+                    encoder_model: str, align_dir: str, previous: str, time_tokens: int, window_stride: int,
+                    decoder: dict, max_tokens: int, batch_size: int, max_steps: int, lr: float, weight_decay: float,
+                    val_every: int, beta: float = 0.1, results_dir: str = "results") -> dict:
+    """One progressive stage of one decoder variant: align (frame tokens from the frozen encoder,
+    written to align_dir, and a decoder that says what appears), time (time tokens or evidence
+    tokens: what + when) or instruct (all question kinds, FPO for its variants; then the test
+    questions answered and scored). Writes out_dir/decoder.pt and metrics.json."""
+    p = dict(locals())
+    import torch
+
+    from timeblind.data.grounding import load_grounding_split
+    from timeblind.data.questions import QuestionSet, Vocab, WindowGrid, make_questions
+    from timeblind.evaluation.grounded_answers import answer_questions
+    from timeblind.evaluation.grounding import question_metrics
+    from timeblind.models.grounded_decoder import GroundedDecoder, GroundedDecoderConfig, load_decoder, save_decoder
+    from timeblind.training.grounding import STAGES, VARIANTS, fit_stage
+
+    out, data_path = resolve(out_dir), resolve(data_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    splits = {s: load_grounding_split(data_path, s) for s in ("train", "val", "test")}
+    manifest = splits["train"][2]
+    frames = int(manifest["events"]["frames"])
+    names = {c: sorted(ns) for c, ns in manifest["classes"]["train"].items()}
+    closed = sorted({n for per_split in manifest["classes"].values() for c, ns in per_split.items() if c != "words"
+                     for n in ns})
+    spec, fmt = STAGES[stage], VARIANTS[variant].fmt
+    tags = {"stage": stage, "variant": "all" if stage == "align" else variant, "encoder": encoder, "seed": seed}
+    with tracking.step_run("grounding_stage", p, tags, results_dir) as run:
+        if stage == "align":
+            features, window = _grounding_features(resolve(encoder_model), {s: v[0] for s, v in splits.items()},
+                                                   window_stride)
+            torch.save({"features": features, "window": window, "stride": window_stride},
+                       resolve(align_dir) / "features.pt")
+            vocab, grid = Vocab(closed, time_tokens), WindowGrid(frames, window, window_stride)
+            net = GroundedDecoder(GroundedDecoderConfig(
+                video_dim=features["train"].shape[-1], vocab_size=len(vocab), frame_tokens=grid.count,
+                max_tokens=max_tokens, **decoder))
+            seen: set[int] = set()
+        else:
+            stored = torch.load(resolve(align_dir) / "features.pt", weights_only=True)
+            features, grid = stored["features"], WindowGrid(frames, stored["window"], stored["stride"])
+            net, info = load_decoder(resolve(previous) / "decoder.pt")
+            vocab, seen = Vocab(closed, time_tokens), set(info["seen_tokens"])
+        questions = {s: make_questions(splits[s][1], spec.kinds, seed=manifest["seed"]) for s in ("train", "val")}
+        stage_fmt = "text" if spec.text_only else fmt
+        reject = VARIANTS[variant].reject if spec.preference else ()
+        sets = {s: QuestionSet(features[s], questions[s], stage_fmt, vocab, grid, max_tokens,
+                               reject=reject if s == "train" else (), names=names, seed=seed)
+                for s in ("train", "val")}
+        used = {int(t) for i in range(len(sets["train"])) for t in sets["train"][i]["tokens"].tolist()}
+        if seen and used - seen:  # tokens new in this stage (time tokens, <evi>) start at the mean of trained rows
+            net.init_rows_to_mean(torch.tensor(sorted(used - seen)), torch.tensor(sorted(seen)))
+        metrics = fit_stage(net, sets["train"], sets["val"], variant=variant, stage=stage, seed=seed,
+                            max_steps=max_steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                            val_every=val_every, beta=beta, tracking=run)
+        metrics |= {"train_questions": len(sets["train"]), "parameters": sum(x.numel() for x in net.parameters())}
+        if stage == "instruct":
+            test_questions = make_questions(splits["test"][1], STAGES["instruct"].kinds, seed=manifest["seed"])
+            records = answer_questions(net.cpu(), features["test"], test_questions, vocab, grid, fmt,
+                                       VARIANTS[variant].evidence_embedding)
+            _write_json(out / "predictions.json", {"frames": frames, "records": records})
+            scores = question_metrics(records)
+            metrics |= {f"test.{k}": v for k, v in scores.items()}
+            run.log_artifact(out / "predictions.json")
+        save_decoder(out / "decoder.pt", net.cpu(), {
+            "variant": variant, "stage": stage, "encoder": encoder, "seed": seed, "names": closed,
+            "time_tokens": time_tokens, "window": grid.window, "stride": grid.stride, "frames": frames,
+            "seen_tokens": sorted(seen | used)})
+        run.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and v == v})
+        _write_json(out / "metrics.json", {**metrics, "variant": variant, "encoder": encoder, "seed": seed,
+                                           "stage": stage, "mlflow_run_id": run.run_id})
+    return metrics
+
+
+GROUNDING_KEYS = ("r1_iou0.3", "r1_iou0.5", "r1_iou0.7", "miou", "tvg_f1", "answer_acc", "answer_acc_grounded")
+GROUNDING_ROWS = {"coupled": "coupled (time tokens in the answer)", "factorised": "factorised: <evi> then answer",
+                  "evidence": "+ span-mean evidence embedding", "consistency": "+ consistency L1",
+                  "fpo_grounding": "+ FPO, grounding perturbed", "fpo_text": "+ FPO, text perturbed",
+                  "fpo_both": "+ FPO, both perturbations"}
+
+
+def grounding_table(*, runs: list[str], data_dir: str, tables_dir: str, figures_dir: str, first_encoder: str,
+                    best: str, results_dir: str = "results") -> pd.DataFrame:
+    """The grounding table from the instruct stages' test scores: one row per variant (first
+    encoder) and per swapped encoder, mean over seeds with 95% intervals, beside a random-span
+    chance row; the figures (metrics, predicted against true spans) and an MLflow parent run with
+    a child run per row."""
+    p = dict(locals())
+    from timeblind.data.grounding import load_grounding_split
+    from timeblind.evaluation.grounding import chance_localisation, summarise_seeds
+    from timeblind.plots.grounding import grounding_figure, spans_figure
+
+    tables, figures = resolve(tables_dir), resolve(figures_dir)
+    tables.mkdir(parents=True, exist_ok=True)
+    records = []
+    for run_dir in runs:
+        m = json.loads((resolve(run_dir) / "metrics.json").read_text())
+        records.append({"row": f"{GROUNDING_ROWS[m['variant']]} · {m['encoder']}",
+                        "variant": m["variant"], "encoder": m["encoder"], "seed": m["seed"], "run_dir": run_dir,
+                        **{k: m[f"test.{k}"] for k in GROUNDING_KEYS},
+                        **{f"{k}_{b}": m.get(f"test.{k}_{b}") for k in GROUNDING_KEYS for b in ("lo", "hi")},
+                        "n_when": m["test.n_when"], "n_answer": m["test.n_answer"], "mlflow_run_id": m["mlflow_run_id"]})
+    per_seed = pd.DataFrame(records)
+    _, events, manifest = load_grounding_split(resolve(data_dir), "test")
+    frames = manifest["events"]["frames"]
+    chance = chance_localisation([(e.start, e.end) for video in events for e in video], frames)
+    rows = []
+    for (row, variant, encoder), group in per_seed.groupby(["row", "variant", "encoder"], sort=False):
+        summary = summarise_seeds(group.to_dict("records"), GROUNDING_KEYS)
+        rows.append({"row": row, "variant": variant, "encoder": encoder, **summary,
+                     "seeds": " ".join(str(s) for s in sorted(group["seed"]))})
+    summary = pd.DataFrame(rows)
+    chance_row = {"row": "chance (random span of a true length)", "variant": "chance", "encoder": "",
+                  **{k: chance.get(k, float("nan")) for k in GROUNDING_KEYS}}
+    with tracking.step_run("grounding_table", p, {"rows": len(summary)}, results_dir) as run:
+        for name, frame in (("grounding", per_seed), ("grounding_summary", pd.concat([summary, pd.DataFrame([chance_row])]))):
+            _write_csv(frame, tables / f"{name}.csv")
+            run.log_artifact(tables / f"{name}.csv", "tables")
+        seeds = " ".join(str(s) for s in sorted(per_seed["seed"].unique()))
+        paths = grounding_figure(summary, per_seed, chance, figures / "grounding",
+                                 title=f"temporal grounding: {len(summary)} rows, seeds {seeds}, "
+                                       f"{manifest['counts']['test']} test videos of {frames} frames")
+        shown = per_seed[per_seed["seed"] == per_seed["seed"].min()].drop_duplicates("row")
+        shown = shown[shown["variant"].isin(["coupled", best]) | (shown["encoder"] != first_encoder)]
+        predictions = {r.row: json.loads((resolve(r.run_dir) / "predictions.json").read_text())
+                       for r in shown.itertuples()}
+        paths += spans_figure(predictions, figures / "grounding_spans")
+        for path in paths:
+            run.log_artifact(path, "figures")
+        for r in summary.to_dict("records"):
+            run.child_run(f"grounding-{r['variant']}-{r['encoder']}", {"kind": "grounding_row", "variant": r["variant"],
+                                                                     "encoder": r["encoder"], "seeds": r["seeds"]},
+                          {}, {k: r[k] for k in GROUNDING_KEYS if r[k] == r[k]})
+        run.log_metrics({f"chance.{k}": v for k, v in chance.items() if k in GROUNDING_KEYS})
+    return summary

@@ -59,6 +59,12 @@ def _validate_config():
         validate_studies(config)
     except StudyError as error:
         raise ValueError(f"invalid timeblind config:\n  {error}") from None
+    from timeblind.grounding_plan import GroundingError, validate as validate_grounding
+
+    try:
+        validate_grounding(config)
+    except GroundingError as error:
+        raise ValueError(f"invalid timeblind config:\n  {error}") from None
 
 
 _validate_config()
@@ -105,15 +111,28 @@ def all_models():
 # the same training share one job.
 from timeblind import studies as study_plan
 
+from timeblind import grounding_plan
+
 STUDY_POINTS = study_plan.expand(config)
-STUDY_MODELS = study_plan.models(STUDY_POINTS)
-STUDY_DATA = study_plan.datasets(STUDY_POINTS)
+# the grounding encoders are trained like study models, so the same settings are one job
+STUDY_MODELS = {**study_plan.models(STUDY_POINTS), **grounding_plan.models(config)}
+STUDY_DATA = {**study_plan.datasets(STUDY_POINTS), **grounding_plan.datasets(config)}
+GROUNDING_RUNS = grounding_plan.runs(config)
 STUDIES = study_plan.study_names(config)
 STUDY_CONFIG = {key: config[key] for key in ("data", "training", "encoders", "studies")}
 
 
 def study_outputs():
     return [f"{RESULTS}/figures/study_{name}.png" for name in STUDIES]
+
+
+def grounding_run(wildcards):
+    """The run (any seed-matching one: align is shared by the variants of an encoder)."""
+    for run in GROUNDING_RUNS:
+        if run.encoder == wildcards.encoder and run.seed == int(wildcards.seed) and \
+                (wildcards.get("variant") is None or run.variant == wildcards.variant):
+            return run
+    raise ValueError(f"no grounding run for {dict(wildcards)}")
 
 
 def study_model(wildcards):
@@ -128,6 +147,7 @@ def final_outputs():
         f"{RESULTS}/tables/snr_summary.csv",
         f"{RESULTS}/tables/spookybench_export_table1.csv",
         *study_outputs(),
+        *([f"{RESULTS}/figures/grounding.png"] if GROUNDING_RUNS else []),
         f"{RESULTS}/figures/gallery.png",
         f"{RESULTS}/config.yaml",
     ]

@@ -102,7 +102,7 @@ def tvg_f1(
 
 
 def _key(threshold: float) -> str:
-    return f"r1@{threshold:g}"
+    return f"r1_iou{threshold:g}"  # MLflow metric names allow no "@"
 
 
 def _bootstrap_mean(values: np.ndarray, resamples: int = 1000, seed: int = 0) -> tuple[float, float]:

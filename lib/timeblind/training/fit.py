@@ -52,8 +52,9 @@ class HeadlessProgress(Callback):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         m = trainer.callback_metrics
-        self.emit(f"step {trainer.global_step}/{trainer.max_steps} · train loss {m['train/loss']:.3f} · "
-                  f"val loss {m['val/loss']:.3f} · val acc {m['val/acc']:.3f} · "
+        shown = " · ".join(f"{name.replace('/', ' ')} {m[name]:.3f}" for name in ("train/loss", "val/loss", "val/acc")
+                           if name in m)
+        self.emit(f"step {trainer.global_step}/{trainer.max_steps} · {shown} · "
                   f"{time.perf_counter() - self.start:.0f} s", flush=True)
 
 

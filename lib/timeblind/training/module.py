@@ -76,8 +76,13 @@ class VideoTaskModule(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        warmup = torch.optim.lr_scheduler.LinearLR(optimizer, 0.01, 1.0, total_iters=hp.warmup_steps)
-        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, hp.max_steps - hp.warmup_steps))
-        schedule = torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], [hp.warmup_steps])
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        return warmup_cosine(self.parameters(), hp.lr, hp.weight_decay, hp.warmup_steps, hp.max_steps)
+
+
+def warmup_cosine(parameters, lr: float, weight_decay: float, warmup_steps: int, max_steps: int) -> dict:
+    """AdamW with a linear warm-up and a cosine decay, stepped every optimiser step."""
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, 0.01, 1.0, total_iters=warmup_steps)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, max_steps - warmup_steps))
+    schedule = torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], [warmup_steps])
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
