@@ -429,13 +429,16 @@ def timeblind_expectations(workdir: Path) -> dict:
     notebooks = sorted((results / "notebooks").glob("*.html"))
     if not animations or not notebooks:
         raise ReportCheckError(f"{results} has no animations or no notebooks: check a finished run")
+    grounding = (results / "figures/grounding.png").exists()  # a run with a grounding section
     return dict(
         categories=["1. Stimuli", "2. Result", "4. Notebooks", "5. Configuration"],
         main_says=["This run", profile],
-        images=["results/figures/accuracy.png", "results/figures/stimuli.png"],
+        images=["results/figures/accuracy.png", "results/figures/stimuli.png",
+                *(["results/figures/grounding.png", "results/figures/grounding_spans.png"] if grounding else [])],
         caption_images=[str(p.relative_to(workdir)) for p in animations],
         tables=["results/tables/table1.csv", "results/tables/accuracy.csv",
-                "results/tables/spookybench_export_table1.csv", "results/tables/snr_summary.csv"],
+                "results/tables/spookybench_export_table1.csv", "results/tables/snr_summary.csv",
+                *(["results/tables/grounding_summary.csv"] if grounding else [])],
         notebooks=[str(p.relative_to(workdir)) for p in notebooks],
         literal=["results/config.yaml"],
         captions_say=["What was run", profile],

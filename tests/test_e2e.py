@@ -25,7 +25,8 @@ def planned_jobs(workdir, env, configfile=TINY) -> set[str]:
     out = snakemake(workdir, env, "--dry-run", "--quiet", "rules", configfile=configfile)
     assert out.returncode == 0, out.stderr[-3000:]
     rules = {"init_tracking", "generate", "snr", "train", "evaluate", "plot", "spookybench_export", "gallery",
-             "study_data", "study_train", "study", "all"}
+             "study_data", "study_train", "study", "grounding_data", "grounding_align", "grounding_stage",
+             "grounding_table", "all"}
     return {line.split()[0] for line in out.stdout.splitlines() if line.split() and line.split()[0] in rules}
 
 
@@ -77,10 +78,12 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     experiment = client.get_experiment_by_name("timeblind")
     every_run = client.search_runs([experiment.experiment_id])
     runs = [r for r in every_run if "mlflow.parentRunId" not in r.data.tags]  # one per step
-    points = [r for r in every_run if "mlflow.parentRunId" in r.data.tags]  # one per study point
+    points = [r for r in every_run if r.data.tags.get("kind") == "study_point"]
     # 2 study data sets (base, 6 frames), 4 study models (base, 6 frames, difference stem, noise), 3 studies
-    assert sorted(r.data.tags["step"] for r in runs) == ["evaluate", "gallery", *["generate"] * 3, "plot", "snr",
-                                                         "spookybench_export", *["study"] * 3, *["train"] * 6]
+    # grounding: its data, align per encoder, time and instruct per run, the table; framewise's base model
+    assert sorted(r.data.tags["step"] for r in runs) == sorted([
+        "evaluate", "gallery", *["generate"] * 3, "plot", "snr", "spookybench_export", *["study"] * 3,
+        *["train"] * 7, "grounding_data", *["grounding_stage"] * 6, "grounding_table"])
     for r in runs:
         assert r.info.status == "FINISHED"
         assert r.data.tags["config_hash"] and r.data.tags["git_commit"]
@@ -88,7 +91,7 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
         attached = {Path(a.path).suffix for a in client.list_artifacts(r.info.run_id, "notebook")}
         assert attached == {".ipynb", ".html"}, r.info.run_name
     train = [r for r in runs if r.data.tags["step"] == "train"]
-    assert sorted(r.data.tags["encoder"] for r in train) == ["early_temporal"] * 5 + ["framewise"]
+    assert sorted(r.data.tags["encoder"] for r in train) == ["early_temporal"] * 5 + ["framewise"] * 2
     assert all("train/loss" in r.data.metrics and "val/acc" in r.data.metrics for r in train)
     assert "test_acc.early_temporal.shapes" in next(r for r in runs if r.data.tags["step"] == "evaluate").data.metrics
 
@@ -119,13 +122,30 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     assert sorted(zip(context.panel, context.x)) == [("frames", "4"), ("frames", "6"), ("stem", "conv3d"),
                                                       ("stem", "difference")]
 
+    # Grounding: every stage of every run, the table with a chance row, the figures, a child run per row.
+    stages = [r for r in runs if r.data.tags["step"] == "grounding_stage"]
+    assert sorted((r.data.tags["stage"], r.data.tags["encoder"]) for r in stages) == sorted(
+        (stage, encoder) for stage in ("align", "time", "instruct") for encoder in ("early_temporal", "framewise"))
+    assert all("test.r1_iou0.5" in r.data.metrics for r in stages if r.data.tags["stage"] == "instruct")
+    grounding = pd.read_csv(results / "tables/grounding_summary.csv")
+    assert list(grounding.variant) == ["fpo_both", "fpo_both", "chance"]
+    assert list(grounding.encoder.fillna("")) == ["early_temporal", "framewise", ""]
+    assert grounding["r1_iou0.5"].between(0, 1).all() and grounding["miou"].between(0, 1).all()
+    table_run = next(r for r in runs if r.data.tags["step"] == "grounding_table")
+    rows = [r for r in every_run if r.data.tags.get("mlflow.parentRunId") == table_run.info.run_id]
+    assert sorted(r.data.tags["encoder"] for r in rows) == ["early_temporal", "framewise"]
+    for name in ("grounding.png", "grounding_spans.png"):
+        assert (results / "figures" / name).stat().st_size > 1000
+    predictions = yaml.safe_load((results / "grounding/runs/fpo_both-framewise/seed0/instruct/predictions.json").read_text())
+    assert {r["kind"] for r in predictions["records"]} <= {"what", "when", "refer", "order"}
+
     # The report holds the figures, the tables and the notebooks.
     report = snakemake(tmp_path, env, "--report", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr[-3000:]
     html = (tmp_path / "report.html").read_text()
     for name in ("accuracy.png", "stimuli.png", "table1.csv", "spookybench_export_table1.csv", "accuracy.csv",
                  "accuracy_by_model.csv", "evaluate.html",
-                 "snr_summary.csv", ".gif"):
+                 "snr_summary.csv", ".gif", "grounding.png", "grounding_summary.csv"):
         assert name in html, name
 
     # Nothing changed: nothing to do. One parameter changed: only the jobs it affects.
@@ -136,7 +156,8 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     changed_file.write_text(yaml.safe_dump(changed))
     # (study models start from the Table 1 training section, so they retrain too)
     assert planned_jobs(tmp_path, env, changed_file) == {"train", "evaluate", "plot", "spookybench_export",
-                                                         "gallery", "study_train", "study", "all"}
+                                                         "gallery", "study_train", "study", "grounding_align",
+                                                         "grounding_stage", "grounding_table", "all"}
     check_report(tmp_path, env)  # what a reader sees in the report, rendered in headless Chromium
 
 

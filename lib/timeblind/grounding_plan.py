@@ -37,7 +37,19 @@ class GroundingRun:
     def stage_dir(self, stage: str) -> str:
         if stage == "align":  # what appears, text only: the same for every variant of an encoder
             return f"{RESULTS}/grounding/align/{self.encoder}/seed{self.seed}"
+        if stage == "time":  # preference optimisation starts after it: FPO variants share their base's
+            return f"{RESULTS}/grounding/runs/{time_recipe(self.variant)}-{self.encoder}/seed{self.seed}/time"
         return f"{RESULTS}/grounding/runs/{self.name}/seed{self.seed}/{stage}"
+
+
+def time_recipe(variant: str) -> str:
+    """The variant whose time stage `variant` shares: the same one without preference optimisation."""
+    from dataclasses import replace
+
+    from timeblind.training.grounding import VARIANTS
+
+    base = replace(VARIANTS[variant], reject=())
+    return next(name for name, recipe in VARIANTS.items() if recipe == base)
 
 
 def enabled(config: dict) -> bool:
@@ -112,5 +124,5 @@ def validate(config: dict) -> None:
                                  "distinct events per video; use more classes or fewer events")
 
 
-__all__ = ["STAGES", "DATA_DIR", "GroundingError", "GroundingRun", "enabled", "data_section", "encoder_model",
+__all__ = ["STAGES", "DATA_DIR", "GroundingError", "GroundingRun", "time_recipe", "enabled", "data_section", "encoder_model",
            "runs", "models", "datasets", "validate"]

@@ -472,7 +472,8 @@ def grounding_table(*, runs: list[str], data_dir: str, tables_dir: str, figures_
         records.append({"row": f"{GROUNDING_ROWS[m['variant']]} · {m['encoder']}",
                         "variant": m["variant"], "encoder": m["encoder"], "seed": m["seed"], "run_dir": run_dir,
                         **{k: m[f"test.{k}"] for k in GROUNDING_KEYS},
-                        **{f"{k}_{b}": m.get(f"test.{k}_{b}") for k in GROUNDING_KEYS for b in ("lo", "hi")},
+                        **{f"{k}_{b}": m[f"test.{k}_{b}"] for k in GROUNDING_KEYS for b in ("lo", "hi")
+                           if f"test.{k}_{b}" in m},  # within-seed intervals, where the metric has one
                         "n_when": m["test.n_when"], "n_answer": m["test.n_answer"], "mlflow_run_id": m["mlflow_run_id"]})
     per_seed = pd.DataFrame(records)
     _, events, manifest = load_grounding_split(resolve(data_dir), "test")

@@ -127,10 +127,13 @@ def study_outputs():
 
 
 def grounding_run(wildcards):
-    """The run (any seed-matching one: align is shared by the variants of an encoder)."""
+    """A run a grounding job serves: align is shared by every variant of an encoder and seed, a
+    time stage by the variants that differ only in preference optimisation."""
+    variant = wildcards.get("variant")
     for run in GROUNDING_RUNS:
-        if run.encoder == wildcards.encoder and run.seed == int(wildcards.seed) and \
-                (wildcards.get("variant") is None or run.variant == wildcards.variant):
+        if run.encoder == wildcards.encoder and run.seed == int(wildcards.seed) and (
+                variant is None or variant == run.variant
+                or (wildcards.get("stage") == "time" and variant == grounding_plan.time_recipe(run.variant))):
             return run
     raise ValueError(f"no grounding run for {dict(wildcards)}")
 

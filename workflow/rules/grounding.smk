@@ -4,13 +4,14 @@
 # the table over every run.
 
 G = config["grounding"]
+from timeblind.training.grounding import VARIANTS as GROUNDING_VARIANTS
 GROUNDING = f"{RESULTS}/grounding"
 
 
 def grounding_stage_params(wildcards, stage, out_dir, previous):
     run = grounding_run(wildcards)
     return nb_params(
-        data_dir=grounding_plan.DATA_DIR, out_dir=out_dir, stage=stage, variant=run.variant if stage != "align" else G["best"],
+        data_dir=grounding_plan.DATA_DIR, out_dir=out_dir, stage=stage, variant=wildcards.get("variant", G["best"]),
         encoder=run.encoder, seed=run.seed, encoder_model=run.model.path, align_dir=run.stage_dir("align"),
         previous=previous, time_tokens=G["time_tokens"], window_stride=G["window_stride"], decoder=G["decoder"],
         max_tokens=G["max_tokens"], max_steps=G["steps"][stage], **G["training"],
@@ -85,7 +86,7 @@ rule grounding_stage:
         notebook=f"{RESULTS}/logs/grounding/{{stage}}_{{variant}}-{{encoder}}_seed{{seed}}.ipynb",
         stdout=f"{RESULTS}/logs/grounding/{{stage}}_{{variant}}-{{encoder}}_seed{{seed}}.log",
     wildcard_constraints:
-        variant="|".join(G["variants"]) or "no-variant",
+        variant="|".join(GROUNDING_VARIANTS),
         encoder="|".join(G["encoders"]) or "no-encoder",
         stage="time|instruct",
         seed=r"\d+",

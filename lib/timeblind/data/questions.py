@@ -229,7 +229,7 @@ def encode(q: Question, fmt: str, vocab: Vocab, grid: WindowGrid, length: int) -
         response += [vocab["<evi>"]] * E
     sequence = prompt + response + [vocab["<eos>"]]
     if len(sequence) > length:
-        raise ValueError(f"a {q.kind} question needs {len(sequence)} tokens; the decoder holds {length} "
+        raise ValueError(f"this {q.kind} question needs {len(sequence)} tokens; the decoder holds {length} "
                          "(raise grounding.max_tokens)")
     tokens = torch.full((length,), vocab["<pad>"], dtype=torch.long)
     tokens[:len(sequence)] = torch.tensor(sequence)

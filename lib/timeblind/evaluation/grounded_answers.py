@@ -105,7 +105,8 @@ def answer_questions(net: GroundedDecoder, features: torch.Tensor, questions: li
                 q = questions[i]
                 text, spans = _read(rows[b].tolist(), start, vocab, grid, scores[b] if factorised else None,
                                     ground[b] if factorised else None, factorised)
-                records[i] = {"video": q.video, "kind": q.kind, "pred_spans": spans,
+                asked = " / ".join(p[1] if p[0] == "item" else f"t={p[1]}" for p in q.prompt)
+                records[i] = {"video": q.video, "kind": q.kind, "asked": asked, "pred_spans": spans,
                               "true_spans": [list(s) for s in q.spans], "pred_text": text, "true_text": q.answer}
     return records
 

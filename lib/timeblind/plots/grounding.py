@@ -10,8 +10,8 @@ import seaborn as sns
 
 from timeblind.plots.figures import PALETTE, _save
 
-PANELS = (("r1_iou0.5", "R@1, IoU ≥ 0.5 (%)"), ("miou", "mIoU (%)"), ("answer_acc", "answer accuracy (%)"),
-          ("answer_acc_grounded", "answer accuracy | IoU ≥ 0.5 (%)"))
+PANELS = (("r1_iou0.5", "R@1, IoU ≥ 0.5 (%)"), ("miou", "mIoU (%)"), ("answer_acc", "answers right (%)"),
+          ("answer_acc_grounded", "right when grounded (%)"))
 
 
 def grounding_figure(summary: pd.DataFrame, per_seed: pd.DataFrame, chance: dict, stem: str | Path,
@@ -44,33 +44,35 @@ def grounding_figure(summary: pd.DataFrame, per_seed: pd.DataFrame, chance: dict
 
 def spans_figure(predictions: dict[str, dict], stem: str | Path, videos: int = 6) -> list[Path]:
     """Predicted against true spans of `when` questions on the first test videos: one panel per
-    video, one lane per question and model (bars: frames [start, end))."""
+    video, per question the true span (black) and each model's predicted span (colours)."""
     first = next(iter(predictions.values()))
     frames = first["frames"]
     shown = sorted({r["video"] for r in first["records"] if r["kind"] == "when"})[:videos]
     models = list(predictions)
     colours = dict(zip(models, sns.color_palette(PALETTE, len(models))))
-    fig, axes = plt.subplots(len(shown), 1, figsize=(8, 0.6 + 0.9 * len(shown) * (1 + len(models)) / 3),
-                             sharex=True, squeeze=False)
+    lanes = 1 + len(models)
+    sizes = [sum(r["video"] == v and r["kind"] == "when" for r in first["records"]) * lanes for v in shown]
+    fig, axes = plt.subplots(len(shown), 1, figsize=(8, 1.2 + 0.16 * sum(sizes)), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": sizes})
     for ax, video in zip(axes[:, 0], shown):
         questions = [i for i, r in enumerate(first["records"]) if r["video"] == video and r["kind"] == "when"]
-        lane, labels = 0, []
-        for i in questions:
+        for q, i in enumerate(questions):
+            top = q * lanes
             start, end = first["records"][i]["true_spans"][0]
-            ax.barh(lane, end - start, left=start, color="black", height=0.8)
-            labels.append(f"truth {i}")
-            lane += 1
-            for model in models:
-                record = predictions[model]["records"][i]
-                for s, e in record["pred_spans"][:1]:
-                    ax.barh(lane, max(e - s, 0.5), left=s, color=colours[model], height=0.8)
-                labels.append(model)
-                lane += 1
-        ax.set_yticks(range(lane), labels, fontsize=6)
-        ax.invert_yaxis()
+            ax.barh(top, end - start, left=start, color="black", height=0.8)
+            for m, model in enumerate(models):
+                for s, e in predictions[model]["records"][i]["pred_spans"][:1]:
+                    ax.barh(top + 1 + m, max(e - s, 0.5), left=s, color=colours[model], height=0.8)
+        ax.set_yticks([q * lanes for q in range(len(questions))],
+                      [f"when {first['records'][i].get('asked', '?')}?" for i in questions], fontsize=7)
+        ax.set_ylim(len(questions) * lanes - 0.5, -0.5)
         ax.set_title(f"test video {video}", fontsize=8, loc="left")
     axes[-1, 0].set_xlim(0, frames)
     axes[-1, 0].set_xlabel("time (frames)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color="black")] + [plt.Rectangle((0, 0), 1, 1, color=colours[m])
+                                                              for m in models]
+    fig.legend(handles, ["true span", *models], loc="upper center", ncol=1, fontsize=7, frameon=False,
+               bbox_to_anchor=(0.5, 1.0 + 0.02 * len(models)))
     fig.tight_layout()
     return _save(fig, Path(stem))
 
