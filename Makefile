@@ -1,12 +1,15 @@
 # timeblind: `make reproduce` runs the whole study, `make test` runs the test suite.
 # Both create or update .venv first. Variables: CORES, TORCH (e.g. TORCH="torch==2.13.0 --index-url ..."
-# for a CUDA build), PYTHON (the interpreter that creates .venv), PORT (MLflow UI).
+# for a CUDA build), PYTHON (the interpreter that creates .venv), PORT (MLflow UI), PROFILE (quick,
+# the default: config/config.yaml alone; any other name reads config/<PROFILE>.yaml on top, e.g. paper).
 
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 2
 TORCH ?= torch==2.13.0
 PORT ?= 5000
+PROFILE ?= quick
+PROFILE_CONFIG := $(if $(filter-out quick,$(PROFILE)),config/$(PROFILE).yaml)
 BIN := $(abspath $(VENV))/bin
 REPORT := results/report.html
 export PATH := $(BIN):$(PATH)
@@ -24,9 +27,11 @@ $(VENV)/.installed: envs/requirements.txt pyproject.toml
 
 # The report is rebuilt only when a result is newer than it, so a no-op rerun does no work.
 reproduce: $(VENV)/.installed
-	$(BIN)/snakemake --cores $(CORES)
+	@if [ -n "$(PROFILE_CONFIG)" ] && [ ! -f "$(PROFILE_CONFIG)" ]; then \
+		echo "PROFILE=$(PROFILE): no $(PROFILE_CONFIG); expected quick or one of: $$(ls config/*.yaml | xargs -n1 basename | sed 's/.yaml//' | grep -v '^config$$' | tr '\n' ' ')"; exit 2; fi
+	$(BIN)/snakemake --cores $(CORES) $(if $(PROFILE_CONFIG),--configfile $(PROFILE_CONFIG))
 	@if [ ! -f $(REPORT) ] || [ -n "$$(find results/tables results/figures results/notebooks results/config.yaml -newer $(REPORT) | head -n 1)" ]; \
-	then $(BIN)/snakemake --report $(REPORT); else echo "report up to date"; fi
+	then $(BIN)/snakemake --report $(REPORT) $(if $(PROFILE_CONFIG),--configfile $(PROFILE_CONFIG)); else echo "report up to date"; fi
 	@echo
 	@echo "report:  $(abspath $(REPORT))  (open it in a browser)"
 	@echo "tables:  $(abspath results/tables)"

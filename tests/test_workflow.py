@@ -95,6 +95,12 @@ def test_lint_is_clean(env):
     ({"data": {"shapes": ["circle", "blob"]}}, "data: unknown shapes ['blob']; expected names from"),
     ({"data": {"categories": ["videos"], "frames": 4}}, "data: 2 moving figures cannot be drawn at this size"),
     ({"data": {"noise": "pink"}}, "data.noise: 'pink' is not one of ['binary', 'gaussian', 'blurred']"),
+    ({"grounding": {"encoders": ["vit3000"]}}, "grounding.encoders: ['vit3000'] are not in the encoders section"),
+    ({"grounding": {"variants": ["coupled", "magic"]}}, "grounding.variants.1: 'magic' is not one of ['coupled'"),
+    ({"grounding": {"events": {"frames": 96, "events": [1, 5], "event_frames": [8, 14], "gap": 3}}},
+     "grounding.events.events: up to 5 events; the decoder holds at most 3"),
+    ({"grounding": {"events": {"frames": 30, "events": [1, 3], "event_frames": [8, 14], "gap": 3}}},
+     "grounding: events=(1, 3), event_frames=(8, 14), gap=3: 3 events of 8 frames with gaps need 30 frames"),
 ])
 def test_bad_config_is_rejected_before_any_job(tmp_path, env, bad, message):
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -128,3 +134,19 @@ def test_conda_env_pins_the_same_versions_as_the_requirements():
         key = re.sub(r"[-_.]+", "-", name).lower()
         assert key in pinned or key == "torch", f"{name} is a dependency but not in envs/timeblind.yaml"
         assert key in locked or key == "torch", f"{name} is a dependency but not in envs/requirements.txt"
+
+
+@pytest.mark.slow
+def test_paper_profile_plans_three_seeds_every_study_and_the_full_grounding_table(tmp_path, env):
+    """`make reproduce PROFILE=paper` reads config/paper.yaml on top of the quick config: the same
+    rules, sized for a GPU. A dry run validates it and plans every job."""
+    out = subprocess.run(SNAKEMAKE + ["--directory", str(tmp_path), "--configfile", str(REPO / "config/paper.yaml"),
+                                      "--dry-run", "--cores", "16"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout, re.M))
+    assert int(counts["train"]) == 6 * 3  # six encoders, three seeds
+    assert int(counts["study"]) == 6
+    assert int(counts["grounding_align"]) == 4 * 3  # four encoders, three seeds
+    # instruct: 7 variants + 3 swaps; time: 4 (FPO variants share consistency's) + 3 swaps; per seed
+    assert int(counts["grounding_stage"]) == (10 + 7) * 3
+    assert not (tmp_path / "results").exists()

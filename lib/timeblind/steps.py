@@ -447,10 +447,10 @@ def grounding_stage(*, data_dir: str, out_dir: str, stage: str, variant: str, en
 
 
 GROUNDING_KEYS = ("r1_iou0.3", "r1_iou0.5", "r1_iou0.7", "miou", "tvg_f1", "answer_acc", "answer_acc_grounded")
-GROUNDING_ROWS = {"coupled": "coupled (time tokens in the answer)", "factorised": "factorised: <evi> then answer",
+GROUNDING_ROWS = {"coupled": "coupled: time tokens in the answer", "factorised": "factorised: <evi> then answer",
                   "evidence": "+ span-mean evidence embedding", "consistency": "+ consistency L1",
-                  "fpo_grounding": "+ FPO, grounding perturbed", "fpo_text": "+ FPO, text perturbed",
-                  "fpo_both": "+ FPO, both perturbations"}
+                  "fpo_grounding": "+ FPO (grounding perturbed)", "fpo_text": "+ FPO (text perturbed)",
+                  "fpo_both": "+ FPO (both perturbations)"}
 
 
 def grounding_table(*, runs: list[str], data_dir: str, tables_dir: str, figures_dir: str, first_encoder: str,
