@@ -13,7 +13,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 TINY = REPO / "tests" / "config" / "tiny.yaml"
-GPU_RULES = {"train", "study_train"}
+GPU_RULES = {"train", "study_train", "grounding_align", "grounding_stage"}
 # The resources snakemake-executor-plugin-slurm turns into sbatch options (its docs and
 # submit_string.py), plus Snakemake's own: anything else in the profile would be a typo.
 SLURM_RESOURCES = {"slurm_partition", "slurm_account", "runtime", "mem", "mem_mb", "mem_mb_per_cpu", "cpus_per_task",
