@@ -112,6 +112,7 @@ def all_models():
 from timeblind import studies as study_plan
 
 from timeblind import grounding_plan
+from timeblind.training.grounding import VARIANTS as GROUNDING_VARIANTS
 
 STUDY_POINTS = study_plan.expand(config)
 # the grounding encoders are trained like study models, so the same settings are one job
@@ -154,3 +155,25 @@ def final_outputs():
         f"{RESULTS}/figures/gallery.png",
         f"{RESULTS}/config.yaml",
     ]
+
+
+# Temporal grounding (grounding.smk)
+G = config["grounding"]
+GROUNDING = f"{RESULTS}/grounding"
+
+
+def grounding_stage_params(wildcards, stage, out_dir, previous):
+    """The 10_grounding_stage notebook's parameters for one stage job."""
+    run = grounding_run(wildcards)
+    return nb_params(
+        data_dir=grounding_plan.DATA_DIR, out_dir=out_dir, stage=stage, variant=wildcards.get("variant", G["best"]),
+        encoder=run.encoder, seed=run.seed, encoder_model=run.model.path, align_dir=run.stage_dir("align"),
+        previous=previous, time_tokens=G["time_tokens"], window_stride=G["window_stride"], decoder=G["decoder"],
+        max_tokens=G["max_tokens"], max_steps=G["steps"][stage], **G["training"],
+    )
+
+
+def previous_grounding_stage(wildcards):
+    """The folder of the stage a time or instruct job starts from."""
+    run = grounding_run(wildcards)
+    return run.stage_dir({"time": "align", "instruct": "time"}[wildcards.stage])

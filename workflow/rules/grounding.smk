@@ -3,20 +3,6 @@
 # instruct stages (Grounded-VideoLLM's progressive training, one job and MLflow run each), and
 # the table over every run.
 
-G = config["grounding"]
-from timeblind.training.grounding import VARIANTS as GROUNDING_VARIANTS
-GROUNDING = f"{RESULTS}/grounding"
-
-
-def grounding_stage_params(wildcards, stage, out_dir, previous):
-    run = grounding_run(wildcards)
-    return nb_params(
-        data_dir=grounding_plan.DATA_DIR, out_dir=out_dir, stage=stage, variant=wildcards.get("variant", G["best"]),
-        encoder=run.encoder, seed=run.seed, encoder_model=run.model.path, align_dir=run.stage_dir("align"),
-        previous=previous, time_tokens=G["time_tokens"], window_stride=G["window_stride"], decoder=G["decoder"],
-        max_tokens=G["max_tokens"], max_steps=G["steps"][stage], **G["training"],
-    )
-
 
 rule grounding_data:
     input:
@@ -63,16 +49,11 @@ rule grounding_align:
         RUN_NOTEBOOK
 
 
-def _previous_stage(wildcards):
-    run = grounding_run(wildcards)
-    return run.stage_dir({"time": "align", "instruct": "time"}[wildcards.stage])
-
-
 rule grounding_stage:
     input:
         notebook=notebook("10_grounding_stage"),
         data=rules.grounding_data.output.data,
-        previous=lambda wildcards: f"{_previous_stage(wildcards)}/decoder.pt",
+        previous=lambda wildcards: f"{previous_grounding_stage(wildcards)}/decoder.pt",
         features=lambda wildcards: f"{grounding_run(wildcards).stage_dir('align')}/features.pt",
     output:
         decoder=f"{GROUNDING}/runs/{{variant}}-{{encoder}}/seed{{seed}}/{{stage}}/decoder.pt",
@@ -81,7 +62,7 @@ rule grounding_stage:
     params:
         nb=lambda wildcards: grounding_stage_params(wildcards, wildcards.stage,
                                                     grounding_run(wildcards).stage_dir(wildcards.stage),
-                                                    _previous_stage(wildcards)),
+                                                    previous_grounding_stage(wildcards)),
     log:
         notebook=f"{RESULTS}/logs/grounding/{{stage}}_{{variant}}-{{encoder}}_seed{{seed}}.ipynb",
         stdout=f"{RESULTS}/logs/grounding/{{stage}}_{{variant}}-{{encoder}}_seed{{seed}}.log",

@@ -23,6 +23,7 @@ rule study_data:
     wildcard_constraints:
         data_id="[0-9a-f]{10}",
     threads: 1
+    priority: 2  # cheap, and it unlocks study training: started late, it leaves one core idle at the end
     conda:
         "../../envs/timeblind.yaml"
     shell:
@@ -51,6 +52,7 @@ rule study_train:
         model_id=r"[A-Za-z0-9_]+-[0-9a-f]{10}",
         seed=r"\d+",
     threads: 1
+    priority: 1  # the longest jobs after Table 1's: the grounding chain fills the cores around them
     conda:
         "../../envs/timeblind.yaml"
     shell:
