@@ -438,7 +438,7 @@ def timeblind_expectations(workdir: Path) -> dict:
         caption_images=[str(p.relative_to(workdir)) for p in animations],
         tables=["results/tables/table1.csv", "results/tables/accuracy.csv",
                 "results/tables/spookybench_export_table1.csv", "results/tables/snr_summary.csv",
-                *(["results/tables/grounding_summary.csv"] if grounding else [])],
+                *(["results/tables/grounding_table.csv"] if grounding else [])],
         notebooks=[str(p.relative_to(workdir)) for p in notebooks],
         literal=["results/config.yaml"],
         captions_say=["What was run", profile],

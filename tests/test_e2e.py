@@ -145,7 +145,7 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     html = (tmp_path / "report.html").read_text()
     for name in ("accuracy.png", "stimuli.png", "table1.csv", "spookybench_export_table1.csv", "accuracy.csv",
                  "accuracy_by_model.csv", "evaluate.html",
-                 "snr_summary.csv", ".gif", "grounding.png", "grounding_summary.csv"):
+                 "snr_summary.csv", ".gif", "grounding.png", "grounding_table.csv"):
         assert name in html, name
 
     # Nothing changed: nothing to do. One parameter changed: only the jobs it affects.

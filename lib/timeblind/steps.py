@@ -448,9 +448,28 @@ def grounding_stage(*, data_dir: str, out_dir: str, stage: str, variant: str, en
 
 GROUNDING_KEYS = ("r1_iou0.3", "r1_iou0.5", "r1_iou0.7", "miou", "tvg_f1", "answer_acc", "answer_acc_grounded")
 GROUNDING_ROWS = {"coupled": "coupled: time tokens in the answer", "factorised": "factorised: <evi> then answer",
-                  "evidence": "+ span-mean evidence embedding", "consistency": "+ consistency L1",
-                  "fpo_grounding": "+ FPO (grounding perturbed)", "fpo_text": "+ FPO (text perturbed)",
-                  "fpo_both": "+ FPO (both perturbations)"}
+                  "evidence": "factorised + span-mean evidence", "consistency": "factorised + evidence + consistency",
+                  "fpo_grounding": "factorised + FPO (grounding perturbed)",
+                  "fpo_text": "factorised + FPO (text perturbed)", "fpo_both": "factorised + FPO (both perturbations)"}
+
+
+def _grounding_display(summary: pd.DataFrame) -> pd.DataFrame:
+    """The table a reader sees: % with the 95% interval where there is one."""
+    shown = {"r1_iou0.3": "R@1 IoU≥0.3", "r1_iou0.5": "R@1 IoU≥0.5", "r1_iou0.7": "R@1 IoU≥0.7", "miou": "mIoU",
+             "tvg_f1": "TVG F1", "answer_acc": "answers right", "answer_acc_grounded": "right when grounded"}
+    rows = []
+    for r in summary.to_dict("records"):
+        row = {"row": r["row"]}
+        for key, title in shown.items():
+            value, low, high = r.get(key), r.get(f"{key}_lo"), r.get(f"{key}_hi")
+            if value is None or value != value:
+                row[title] = "–"
+            elif low is not None and low == low:
+                row[title] = f"{100 * value:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+            else:
+                row[title] = f"{100 * value:.1f}"
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def grounding_table(*, runs: list[str], data_dir: str, tables_dir: str, figures_dir: str, first_encoder: str,
@@ -488,7 +507,9 @@ def grounding_table(*, runs: list[str], data_dir: str, tables_dir: str, figures_
     chance_row = {"row": "chance (random span of a true length)", "variant": "chance", "encoder": "",
                   **{k: chance.get(k, float("nan")) for k in GROUNDING_KEYS}}
     with tracking.step_run("grounding_table", p, {"rows": len(summary)}, results_dir) as run:
-        for name, frame in (("grounding", per_seed), ("grounding_summary", pd.concat([summary, pd.DataFrame([chance_row])]))):
+        full = pd.concat([summary, pd.DataFrame([chance_row])], ignore_index=True)
+        for name, frame in (("grounding", per_seed), ("grounding_summary", full),
+                            ("grounding_table", _grounding_display(full))):
             _write_csv(frame, tables / f"{name}.csv")
             run.log_artifact(tables / f"{name}.csv", "tables")
         seeds = " ".join(str(s) for s in sorted(per_seed["seed"].unique()))

@@ -85,8 +85,9 @@ rule grounding_table:
         runs=[f"{run.stage_dir('instruct')}/metrics.json" for run in GROUNDING_RUNS],
     output:
         table=f"{RESULTS}/tables/grounding.csv",
-        summary=report(f"{RESULTS}/tables/grounding_summary.csv", caption="../report/grounding_table.rst",
-                       category="2. Result", subcategory="Temporal grounding"),
+        summary=f"{RESULTS}/tables/grounding_summary.csv",
+        shown=report(f"{RESULTS}/tables/grounding_table.csv", caption="../report/grounding_table.rst",
+                     category="2. Result", subcategory="Temporal grounding"),
         figure=report(f"{RESULTS}/figures/grounding.png", caption="../report/grounding_figure.rst",
                       category="2. Result", subcategory="Temporal grounding"),
         spans=report(f"{RESULTS}/figures/grounding_spans.png", caption="../report/grounding_spans.rst",
