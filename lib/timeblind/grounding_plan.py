@@ -57,7 +57,7 @@ def enabled(config: dict) -> bool:
 
 
 def encoder_data(config: dict) -> dict:
-    return studies._merge(config["data"], config.get("studies", {}).get("base", {}).get("data", {}))
+    return studies.merge_config(config["data"], config.get("studies", {}).get("base", {}).get("data", {}))
 
 
 def data_section(config: dict) -> dict:
@@ -67,9 +67,9 @@ def data_section(config: dict) -> dict:
 
 
 def encoder_model(config: dict, encoder: str, seed: int) -> ModelSpec:
-    training = studies._merge({k: v for k, v in config["training"].items() if k != "seeds"},
+    training = studies.merge_config({k: v for k, v in config["training"].items() if k != "seeds"},
                               config.get("studies", {}).get("base", {}).get("training", {}))
-    return studies._model(encoder, seed, encoder_data(config), training, config["encoders"][encoder], False)
+    return studies.model_spec(encoder, seed, encoder_data(config), training, config["encoders"][encoder], False)
 
 
 def runs(config: dict) -> list[GroundingRun]:

@@ -120,11 +120,12 @@ class StudyError(ValueError):
     pass
 
 
-def _merge(base: dict, change: dict) -> dict:
+def merge_config(base: dict, change: dict) -> dict:
+    """base with change laid over it, nested sections merged key by key (neither is modified)."""
     out = dict(base)
     for key, value in change.items():
-        out[key] = _merge(out.get(key) or {}, value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
-            else value
+        nested = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge_config(out[key], value) if nested else value
     return out
 
 
@@ -174,8 +175,9 @@ def _check_training(where: str, training: dict, config: dict) -> None:
                          f"{sorted(k for k in config['training'] if k != 'seeds')}")
 
 
-def _model(encoder: str, seed: int, data: dict, training: dict, options: dict,
-           table1: bool) -> ModelSpec:
+def model_spec(encoder: str, seed: int, data: dict, training: dict, options: dict, table1: bool) -> ModelSpec:
+    """The model trained for (encoder, seed) on these data and training settings; its id hashes
+    everything that changes the weights, so studies and grounding share identical models."""
     options = dict(options)
     kind = options.pop("encoder", encoder)
     dataset = DataSet.of(data if table1 else {**data, "test_size": 0})  # study test sets are made by the study step
@@ -200,9 +202,10 @@ def expand(config: dict) -> list[Point]:
         test_axes = [a for a in axes if a[0] == "test"]
         table1 = not train_side
         own = study.get("base", {})  # this study's own changes, on top of studies.base
-        data = config["data"] if table1 else _merge(_merge(config["data"], base.get("data", {})), own.get("data", {}))
-        training = table1_training if table1 else _merge(_merge(table1_training, base.get("training", {})),
-                                                         own.get("training", {}))
+        data = config["data"] if table1 else merge_config(merge_config(config["data"], base.get("data", {})),
+                                                          own.get("data", {}))
+        training = table1_training if table1 else merge_config(
+            merge_config(table1_training, base.get("training", {})), own.get("training", {}))
         for encoder in study.get("encoders") or list(config["encoders"]):
             options = config["encoders"][encoder]
             # (train axis, value label, data, training, options) of each model: the base, then each change
@@ -212,7 +215,8 @@ def expand(config: dict) -> list[Point]:
                     if kind == "train":
                         if lookup(data, axis) == value:
                             continue
-                        variants.append((axis, label(value), _merge(data, nested(axis, value)), training, options))
+                        changed = merge_config(data, nested(axis, value))
+                        variants.append((axis, label(value), changed, training, options))
                     elif kind == "options":
                         if option_value(options, encoder, axis) == value:
                             continue
@@ -222,7 +226,7 @@ def expand(config: dict) -> list[Point]:
                         variants.append(("augment", value, data, {**training, "augment": settings}, options))
             for seed in seeds:
                 for train_axis, train_value, d, t, o in variants:
-                    model = _model(encoder, seed, d, t, o, table1)
+                    model = model_spec(encoder, seed, d, t, o, table1)
                     own = {**{k: v for k, v in d.items() if not k.endswith("_size")}, "test_size": test_size}
                     tests = [("", BASE, own)] if not test_axes else []
                     for _, axis, values in test_axes:

@@ -74,6 +74,7 @@ import multiprocessing
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -319,3 +320,21 @@ def summarize_snr(df: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         low, high = t_interval(x, confidence) if n > 1 else (math.nan, math.nan)  # scipy.stats.t
         rows.append({"metric": metric, "n": n, "mean": mean, "std": std, "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows).set_index("metric")
+
+
+def snr_clips(source: Path, *, split: str = "val", per_category: int = 32):
+    """(name, category, grey clip) to measure: the first `per_category` clips of each category of a
+    stored split, or every video of a SpookyBench folder at its own size, with the folder's skipped
+    items. Patterns are brightness-coded, not motion-coded: left out."""
+    from timeblind.data.dataset import StimulusDataset
+
+    if (source / "manifest.json").exists():
+        data = StimulusDataset(source, split)
+        wanted = [i for c in data.manifest["categories"] if c != "patterns"
+                  for i in data.samples.index[data.samples.category == c][:per_category]]
+        return [(f"{split}/{i}", data.samples.category[i], data.clip(int(i))) for i in wanted], []
+    from timeblind.io.spookybench import SpookyBenchFolder
+
+    folder = SpookyBenchFolder(source)
+    clips = [(entry.rel, entry.category, clip) for entry, clip in folder.videos()]
+    return clips, folder.skipped

@@ -37,8 +37,7 @@ def write_test_sets(points: list[Point], out_dir: Path, workers: int = 1) -> dic
 
 def measure_test_snr(folder: Path, workers: int = 1) -> float:
     """Mean SNR (dB) of the first clips of each motion-coded category of a test set."""
-    from timeblind.analysis.snr import analyze_clips
-    from timeblind.steps import snr_clips
+    from timeblind.analysis.snr import analyze_clips, snr_clips
 
     clips, _ = snr_clips(folder, split="test", per_category=SNR_CLIPS)
     if not clips:
