@@ -14,7 +14,7 @@ BIN := $(abspath $(VENV))/bin
 REPORT := results/report.html
 export PATH := $(BIN):$(PATH)
 
-.PHONY: reproduce test test-all lab mlflow mlflow-server mlflow-server-stop bench lint clean
+.PHONY: reproduce test lab mlflow mlflow-server mlflow-server-stop bench lint clean
 
 # Torch first and pinned: an unpinned torch would pull gigabytes of CUDA wheels on a CPU machine.
 $(VENV)/.installed: envs/requirements.txt pyproject.toml
