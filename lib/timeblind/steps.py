@@ -132,30 +132,12 @@ def plot(*, tables_dir: str, figure: str, results_dir: str = "results") -> list[
     return paths
 
 
-def snr_clips(source: Path, *, split: str = "val", per_category: int = 32):
-    """(name, category, grey clip) to measure: the first `per_category` clips of each category of a
-    stored split, or every video of a SpookyBench folder at its own size, with the folder's skipped
-    items. Patterns are brightness-coded, not motion-coded: left out."""
-    from timeblind.data.dataset import StimulusDataset
-
-    if (source / "manifest.json").exists():
-        data = StimulusDataset(source, split)
-        wanted = [i for c in data.manifest["categories"] if c != "patterns"
-                  for i in data.samples.index[data.samples.category == c][:per_category]]
-        return [(f"{split}/{i}", data.samples.category[i], data.clip(int(i))) for i in wanted], []
-    from timeblind.io.spookybench import SpookyBenchFolder
-
-    folder = SpookyBenchFolder(source)
-    clips = [(entry.rel, entry.category, clip) for entry, clip in folder.videos()]
-    return clips, folder.skipped
-
-
 def measure_snr(*, source: str, table: str, split: str = "val", per_category: int = 32, workers: int = 1,
                 results_dir: str = "results") -> pd.DataFrame:
     """The SpookyBench analyzer's SNRs (dB) per clip of a data set or SpookyBench folder; writes the
     per-clip table and a per-category summary (mean, 95% t-interval) beside it, logs the means."""
     p = dict(locals())
-    from timeblind.analysis.snr import METRICS, analyze_clips, summarize_snr
+    from timeblind.analysis.snr import METRICS, analyze_clips, snr_clips, summarize_snr
 
     if not resolve(source).is_dir():
         raise FileNotFoundError(f"{source}: expected a generated data set (with manifest.json) or a SpookyBench "
