@@ -137,12 +137,33 @@ def test_a_failing_encoder_is_reported_and_the_others_still_measured(capsys, mon
     assert all(x["baseline"] is None for x in lines)  # no framewise measured in this run
 
 
+def test_compiled_steps_are_measured_against_eager_ones_of_the_same_run(capsys, monkeypatch):
+    compiled = []
+    plain_compile = nn.Module.compile
+    # the aot_eager backend: dynamo traces as in the bench, without inductor's minutes of C++ build here
+    monkeypatch.setattr(nn.Module, "compile", lambda self, **kw: compiled.append(type(self).__name__)
+                        or plain_compile(self, backend="aot_eager", **kw))
+    monkeypatch.setitem(ENCODERS, "map_probe", (MapEncoder, MapConfig))
+    sizes = {k: v for k, v in TINY.items() if k != "seconds"}
+    assert bench.compile_bench(["map_probe"], seconds=TINY["seconds"], devices=["cpu"],
+                               **{**sizes, "frames": MapConfig.frames}) == 0
+    assert compiled == ["PooledClassifier"]  # once: the eager measurement stays eager
+    lines = {x["name"]: x for x in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert set(lines) == {"train_clips_per_s_compiled.map_probe.cpu", "compile_seconds.map_probe.cpu"}
+    speed = lines["train_clips_per_s_compiled.map_probe.cpu"]
+    assert speed["value"] > 0 and speed["baseline"] > 0 and speed["unit"] == "clips/s"
+    assert speed["ratio"] == pytest.approx(speed["value"] / speed["baseline"], rel=1e-2)
+    assert lines["compile_seconds.map_probe.cpu"]["baseline"] > 0
+
+
 def test_main_runs_all_parts_by_default_or_the_ones_named(monkeypatch):
     calls = []
     monkeypatch.setattr(bench, "stimulus_fps", lambda: calls.append("stimulus"))
     monkeypatch.setattr(bench, "step_overhead", lambda workdir: calls.append("step"))
     monkeypatch.setattr(bench, "noop_rerun", lambda workdir: calls.append("pipeline"))
     monkeypatch.setattr(bench, "encoder_bench", lambda: calls.append("encoders") or 0)
+    monkeypatch.setattr(bench, "compile_bench", lambda: calls.append("compile") or 0)
+    monkeypatch.setattr(bench, "ddp_speedup", lambda workdir: calls.append("ddp"))
     bench.main([])
     assert calls == list(bench.PARTS)
     calls.clear()

@@ -7,7 +7,13 @@ Every value comes with a baseline measured in the same run on the same machine:
   size: training throughput, parameter count and forward FLOPs per clip, against the framewise
   (VLM-like) encoder; on CPU, and also on CUDA with bf16 autocast when torch sees a GPU;
 - stimulus generation in frames/s at 224x224 and 64x64 against the seed document's reference
-  generator (stimuli/reference.py), timed in the same run.
+  generator (stimuli/reference.py), timed in the same run;
+- for every encoder, training throughput with torch.compile (Module.compile, inductor) against
+  the same step uncompiled, and the seconds the first compiled step takes (the compilation)
+  against the first uncompiled one: whether `training.torch_compile` pays on this machine;
+- data-parallel training (Lightning DDP through timeblind's fit) on two devices against one: two
+  gloo processes of one thread each against one process with both threads on CPU, two GPUs
+  against one when torch sees two.
 """
 
 from __future__ import annotations
@@ -204,23 +210,27 @@ def forward_flops(module, *inputs) -> int:
 def encoder_costs(encoders=None, *, device: str = "cpu", batch: int = ENCODER_BATCH,
                   frames: int = QUICK_INPUT["frames"], height: int = QUICK_INPUT["height"],
                   width: int = QUICK_INPUT["width"], num_classes: int = 8, seconds: float = 3.0,
-                  repeats: int = 3, warmup: int = 2, config: str | Path = PIPELINE_CONFIG) -> list[dict]:
+                  repeats: int = 3, warmup: int = 2, compiled: bool = False,
+                  config: str | Path = PIPELINE_CONFIG) -> list[dict]:
     """One record per encoder (default: all of timeblind.models.ENCODERS, in registry order):
     training clips/s (full step: forward, cross-entropy on a linear head over the pooled features,
     backward, AdamW step; best of `repeats` windows of seconds/repeats after `warmup` steps),
     encoder parameters, forward FLOPs per clip. On CUDA the forward and loss run under bf16
-    autocast. The input is the training input: binary noise clips mapped to [-1, 1]."""
+    autocast. The input is the training input: binary noise clips mapped to [-1, 1]. compiled: the
+    model is compiled (Module.compile) after its FLOPs are counted; first_step_s times the first
+    step, which compiles."""
     from timeblind.models import ENCODERS
 
     options = encoder_options(config)
     sizes = {"batch": batch, "frames": frames, "height": height, "width": width}
     return [_encoder_record(name, *options.get(name, ({}, "defaults")), device=device, num_classes=num_classes,
-                            seconds=seconds, repeats=repeats, warmup=warmup, **sizes)
+                            seconds=seconds, repeats=repeats, warmup=warmup, compiled=compiled, **sizes)
             for name in (list(ENCODERS) if encoders is None else encoders)]
 
 
 def _encoder_record(name: str, opts: dict, source: str, *, device: str, batch: int, frames: int, height: int,
-                    width: int, num_classes: int, seconds: float, repeats: int, warmup: int) -> dict:
+                    width: int, num_classes: int, seconds: float, repeats: int, warmup: int,
+                    compiled: bool = False) -> dict:
     import contextlib
 
     import torch
@@ -258,12 +268,17 @@ def _encoder_record(name: str, opts: dict, source: str, *, device: str, batch: i
         if on_cuda:
             torch.cuda.synchronize()
 
+    if compiled:
+        model.compile()
+    start = time.perf_counter()
+    step()  # compiles, when compiled
+    first_step_s = time.perf_counter() - start
     return {
         "encoder": name, "device": device, "dtype": "bf16 autocast" if on_cuda else "float32", "options": source,
         "option_values": opts, "clips_per_s": _rate(step, batch, seconds, repeats, warmup=warmup),
         "parameters": parameters, "head_parameters": sum(p.numel() for p in model.head.parameters()),
         "flops_per_clip": flops / batch, "feature_shape": shapes[0], "out_dim": encoder.out_dim, "batch": batch,
-        "input": f"{frames}x{height}x{width}",
+        "input": f"{frames}x{height}x{width}", "compiled": compiled, "first_step_s": first_step_s,
     }
 
 
@@ -315,7 +330,67 @@ def encoder_bench(encoders=None, seconds: float = 3.0, devices: list[str] | None
     return failures
 
 
-PARTS = ("stimulus", "step", "pipeline", "encoders")
+def compile_bench(encoders=None, seconds: float = 3.0, devices: list[str] | None = None, **sizes) -> int:
+    """Each encoder's training step compiled against the same step eager, measured back to back:
+    train_clips_per_s_compiled (baseline: eager clips/s) and compile_seconds (the first compiled
+    step, baseline: the first eager step). Failures as in encoder_bench; returns their number."""
+    import torch
+
+    from timeblind.models import ENCODERS
+
+    if devices is None:
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    failures = 0
+    for device in devices:
+        for name in ENCODERS if encoders is None else encoders:
+            try:
+                eager, fast = (encoder_costs([name], device=device, seconds=seconds, compiled=c, **sizes)[0]
+                               for c in (False, True))
+            except Exception as err:  # noqa: BLE001  one encoder that does not compile must not hide the others
+                failures += 1
+                print(f"bench: compiling encoder {name!r} on {device} failed: {type(err).__name__}: {err}",
+                      file=sys.stderr, flush=True)
+                continue
+            extra = {"encoder": name, "device": device, "dtype": fast["dtype"], "input": fast["input"],
+                     "batch": fast["batch"], "threads": torch.get_num_threads()}
+            emit(f"train_clips_per_s_compiled.{name}.{device}", fast["clips_per_s"], "clips/s", eager["clips_per_s"],
+                 f"train_clips_per_s.{name}.{device} (eager, this run)",
+                 ratio=round(fast["clips_per_s"] / eager["clips_per_s"], 3), **extra)
+            emit(f"compile_seconds.{name}.{device}", fast["first_step_s"], "s", eager["first_step_s"],
+                 f"first eager step of {name} on {device}", **extra)
+    return failures
+
+
+def ddp_speedup(workdir: Path, encoder: str = "early_temporal", steps: int = 60, batch: int = ENCODER_BATCH) -> None:
+    """fit() for `steps` steps of `batch` clips (the global batch) on 1 and on 2 devices, on the
+    quick input size; the training seconds fit() reports (start-up and export left out). On CPU the
+    machine's threads are shared: one process gets them all, two processes half each."""
+    import torch
+
+    from timeblind.data.dataset import StimulusConfig, write_dataset
+    from timeblind.stimuli import MotionConfig
+    from timeblind.training.fit import fit
+
+    data = workdir / "data"
+    cfg = StimulusConfig(height=QUICK_INPUT["height"], width=QUICK_INPUT["width"], categories=("shapes",),
+                         motion=MotionConfig(frames=QUICK_INPUT["frames"]))
+    write_dataset(data, cfg, 0, {"train": steps * batch, "val": batch, "test": 0}, log=lambda *_: None)
+    options = encoder_options().get(encoder, ({}, "defaults"))[0]
+    accelerators = [("cpu", "cpu")] + ([("gpu", "cuda")] if torch.cuda.device_count() >= 2 else [])
+    for accelerator, device in accelerators:
+        rates = {}
+        for devices in (1, 2):
+            metrics = fit(data, workdir / f"{device}{devices}", encoder=encoder, seed=0, max_steps=steps,
+                          batch_size=batch, lr=2e-3, weight_decay=0.05, val_every=steps, encoder_options=options,
+                          devices=devices, accelerator=accelerator, log=lambda *a, **k: None)
+            rates[devices] = steps * batch / metrics["train_seconds"]
+        emit(f"ddp_train_clips_per_s.{encoder}.2x{device}", rates[2], "clips/s", rates[1],
+             f"ddp_train_clips_per_s.{encoder}.1x{device}", speedup=round(rates[2] / rates[1], 3),
+             threads=torch.get_num_threads(), input=f"{QUICK_INPUT['frames']}x{QUICK_INPUT['height']}x"
+             f"{QUICK_INPUT['width']}", batch=batch, steps=steps)
+
+
+PARTS = ("stimulus", "step", "pipeline", "encoders", "compile", "ddp")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -329,14 +404,18 @@ def main(argv: list[str] | None = None) -> None:
     failures = 0
     if "stimulus" in parts:
         stimulus_fps()
-    if "step" in parts or "pipeline" in parts:
+    if {"step", "pipeline", "ddp"} & set(parts):
         with tempfile.TemporaryDirectory(prefix="timeblind-bench-") as tmp:
             if "step" in parts:
                 step_overhead(Path(tmp) / "step")
             if "pipeline" in parts:
                 noop_rerun(Path(tmp) / "pipeline")
+            if "ddp" in parts:
+                ddp_speedup(Path(tmp) / "ddp")
     if "encoders" in parts:
         failures += encoder_bench()
+    if "compile" in parts:
+        failures += compile_bench()
     if failures:
         sys.exit(1)
 

@@ -199,12 +199,14 @@ def _write_record(out_dir: Path, record: dict) -> None:
 def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, max_steps: int, batch_size: int,
         lr: float, weight_decay: float, val_every: int, encoder_options: dict | None = None,
         stream: bool = False, augment: dict | None = None, devices: int = 1, accelerator: str = "auto",
-        resume_key: str | None = None, tracking=None, log=print) -> dict:
+        torch_compile: bool = False, resume_key: str | None = None, tracking=None, log=print) -> dict:
     """Train and write out_dir/model.pt (best validation accuracy). Returns summary metrics.
 
     An encoder that reads masks (the motion-energy observer) is trained on the clean figure masks
     and validated on the noise clips, through its fixed front end.
     batch_size is the global batch: with devices > 1 each device takes batch_size / devices clips.
+    torch_compile: compile the model's forward with torch.compile (Module.compile, so the exported
+    weights keep their names); it pays where kernel launches dominate, see `make bench`.
     resume_key: continue from out_dir/checkpoints/last.ckpt if out_dir/resume.json was written
     under this key (an interrupted run of the same training); otherwise, and without a key, start
     clean. tracking: the step's open MLflow run (anything with tracking_uri and run_id)."""
@@ -231,7 +233,7 @@ def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, m
     args = dict(data_dir=str(Path(data_dir).resolve()), out_dir=str(out_dir), encoder=encoder, seed=seed,
                 max_steps=max_steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, val_every=val_every,
                 encoder_options=encoder_options, stream=stream, augment=augment, devices=devices,
-                accelerator=accelerator, ckpt_path=str(ckpt_path) if ckpt_path else None)
+                accelerator=accelerator, torch_compile=torch_compile, ckpt_path=str(ckpt_path) if ckpt_path else None)
     if devices > 1:
         from timeblind.training.ddp import launch
 
@@ -244,7 +246,8 @@ def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, m
 
 def train_here(*, data_dir: str, out_dir: str, encoder: str, seed: int, max_steps: int, batch_size: int, lr: float,
                weight_decay: float, val_every: int, encoder_options: dict | None, stream: bool, augment: dict | None,
-               devices: int, accelerator: str, ckpt_path: str | None, tracking=None, log=print) -> dict | None:
+               devices: int, accelerator: str, ckpt_path: str | None, torch_compile: bool = False, tracking=None,
+               log=print) -> dict | None:
     """fit()'s training in this process (one process per device under DDP). Rank 0 exports the
     model and returns the metrics, other ranks return None."""
     out_dir = Path(out_dir)
@@ -254,6 +257,8 @@ def train_here(*, data_dir: str, out_dir: str, encoder: str, seed: int, max_step
     kind = options.pop("encoder", encoder)  # a named variant of a registered encoder, or the encoder itself
     net = build_model(kind, TaskSpec.from_manifest(manifest), **options)
     on_masks = hasattr(net.encoder, "read_masks")
+    if torch_compile:
+        net.compile()  # in place: state_dict keys stay those of the plain model
     module = VideoTaskModule(net, lr=lr, weight_decay=weight_decay, max_steps=max_steps, train_on_masks=on_masks,
                              augment=augment, seed=seed)
     best = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val/acc", mode="max")
@@ -301,4 +306,5 @@ def train_here(*, data_dir: str, out_dir: str, encoder: str, seed: int, max_step
         "parameters": sum(p.numel() for p in net.parameters()),
         "device": str(trainer.strategy.root_device),
         "devices": devices,
+        "torch_compile": torch_compile,
     }
