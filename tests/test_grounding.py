@@ -170,6 +170,7 @@ def _train_and_score(variant: str, signal: bool, steps: int = 150) -> dict:
         seen |= used
         fit_stage(net, *sets, variant=variant, stage=name, seed=0, max_steps=steps, batch_size=32, lr=3e-3,
                   weight_decay=0.01, val_every=steps, log=lambda *a, **k: None)
+        assert sets[0].epoch > 0  # the module moved the training set to later epochs (fresh FPO rejects)
     records = answer_questions(net, test[1], make_questions(test[0], STAGES["instruct"].kinds, 0), vocab, GRID,
                                v.fmt, v.evidence_embedding)
     return question_metrics(records)
@@ -185,3 +186,21 @@ def test_decoder_localises_events_only_when_frame_tokens_carry_them():
     assert informed["r1_iou0.5"] > blind["r1_iou0.5"] + 0.15, (informed, blind)
     assert informed["answer_acc_what"] > blind["answer_acc_what"] + 0.2, (informed, blind)
     assert blind["answer_acc_what"] < 0.1  # names cannot be read from noise
+
+
+def test_fpo_rejects_are_drawn_anew_each_epoch_and_reproducibly():
+    events = [[Event("star", "shapes", 2, 10), Event("ring", "shapes", 20, 30)], [Event("heart", "shapes", 5, 15)]] * 8
+    questions = make_questions(events, ("what", "when", "refer", "order"), seed=0)
+    data = QuestionSet(torch.zeros(len(events), GRID.count, 6), questions, "factorised", Vocab(NAMES, 24), GRID, 24,
+                       reject=("grounding", "text", "both"), names={"shapes": NAMES}, seed=0)
+
+    def rejects():
+        return [data[i]["rejected_tokens"].tolist() + data[i]["rejected_spans"].flatten().tolist()
+                for i in range(len(data))]
+
+    first = rejects()
+    assert rejects() == first  # the same epoch: the same rejects
+    data.set_epoch(1)
+    assert rejects() != first
+    data.set_epoch(0)
+    assert rejects() == first

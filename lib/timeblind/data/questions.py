@@ -255,13 +255,19 @@ def prompt_length(q: Question, vocab: Vocab) -> int:
 
 class QuestionSet(torch.utils.data.Dataset):
     """(frame tokens, encoded question) pairs of one split; with `reject`, each item also carries
-    a rejected response (key prefix rejected_) drawn from those perturbations, for FPO."""
+    a rejected response (key prefix rejected_) drawn from those perturbations, for FPO. The reject
+    is drawn anew each epoch (set_epoch), as D2VLM samples one per example, and is a pure function
+    of (seed, epoch, index)."""
 
     def __init__(self, features: torch.Tensor, questions: list[Question], fmt: str, vocab: Vocab,
                  grid: WindowGrid, length: int, reject: tuple[str, ...] = (), names: dict | None = None,
                  seed: int = 0):
         self.features, self.questions, self.fmt, self.vocab = features, questions, fmt, vocab
         self.grid, self.length, self.reject, self.names, self.seed = grid, length, reject, names or {}, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.questions)
@@ -271,7 +277,7 @@ class QuestionSet(torch.utils.data.Dataset):
         item = {"frames": self.features[q.video], "index": torch.tensor(i),
                 **encode(q, self.fmt, self.vocab, self.grid, self.length)}
         if self.reject:
-            rng = np.random.default_rng([self.seed, i])
+            rng = np.random.default_rng([self.seed, self.epoch, i])
             how = self.reject[int(rng.integers(len(self.reject)))]
             rejected = perturb(q, how, self.grid.frames, self.names, rng)
             item["has_rejected"] = torch.tensor(rejected != q)
