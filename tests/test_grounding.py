@@ -164,7 +164,7 @@ def _train_and_score(variant: str, signal: bool, steps: int = 150) -> dict:
         sets = [QuestionSet(f, make_questions(e, stage.kinds, 0), fmt, vocab, GRID, 24,
                             reject=v.reject if stage.preference and i == 0 else (), names={"shapes": NAMES})
                 for i, (e, f) in enumerate((train, val))]
-        used = {int(t) for i in range(len(sets[0])) for t in sets[0][i]["tokens"].tolist()}
+        used = sets[0].token_ids()
         if seen and used - seen:
             net.init_rows_to_mean(torch.tensor(sorted(used - seen)), torch.tensor(sorted(seen)))
         seen |= used

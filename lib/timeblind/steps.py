@@ -404,7 +404,7 @@ def grounding_stage(*, data_dir: str, out_dir: str, stage: str, variant: str, en
         sets = {s: QuestionSet(features[s], questions[s], stage_fmt, vocab, grid, max_tokens,
                                reject=reject if s == "train" else (), names=names, seed=seed)
                 for s in ("train", "val")}
-        used = {int(t) for i in range(len(sets["train"])) for t in sets["train"][i]["tokens"].tolist()}
+        used = sets["train"].token_ids()
         if seen and used - seen:  # tokens new in this stage (time tokens, <evi>) start at the mean of trained rows
             net.init_rows_to_mean(torch.tensor(sorted(used - seen)), torch.tensor(sorted(seen)))
         metrics = fit_stage(net, sets["train"], sets["val"], variant=variant, stage=stage, seed=seed,

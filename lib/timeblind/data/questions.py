@@ -272,6 +272,11 @@ class QuestionSet(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.questions)
 
+    def token_ids(self) -> set[int]:
+        """The ids the questions' own sequences use, padding included; rejects are left out."""
+        return {t for q in self.questions
+                for t in encode(q, self.fmt, self.vocab, self.grid, self.length)["tokens"].tolist()}
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         q = self.questions[i]
         item = {"frames": self.features[q.video], "index": torch.tensor(i),
