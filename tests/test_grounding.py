@@ -47,7 +47,7 @@ def test_factorised_sequence_has_evidence_twice_and_targets_only_on_the_response
     q = _question()
     item = encode(q, "factorised", vocab, GRID, 32)
     tokens, targets = item["tokens"], item["targets"]
-    start = prompt_length(q, vocab)
+    start = prompt_length(q, vocab, "factorised")
     words = [vocab.tokens[t] for t in tokens[:start]]
     assert words == ["<bos>", "<order>", "star", "<sep>", "h", "e", "l", "l", "o", "<sep>"]
     response = [vocab.tokens[t] for t in tokens[start:start + 11]]
@@ -57,12 +57,36 @@ def test_factorised_sequence_has_evidence_twice_and_targets_only_on_the_response
     assert item["ground_pos"].tolist() == [start, start + 1, -1]
     assert item["answer_pos"].tolist() == [start + 8, start + 9, -1]
     assert item["spans"][:2].tolist() == [list(GRID.to_windows(20, 30)), list(GRID.to_windows(2, 10))]
+    assert item["question_pos"].tolist() == [-1]  # no time range in the question
+
+
+def test_a_refer_question_carries_its_range_as_question_side_evidence():
+    vocab = Vocab(NAMES, 24)
+    q = Question(0, "refer", (("time", 2), ("time", 10)), ((2, 10),), (("star", "shapes"),))
+    item = encode(q, "factorised", vocab, GRID, 32)
+    start = prompt_length(q, vocab, "factorised")
+    assert [vocab.tokens[t] for t in item["tokens"][:start]] == ["<bos>", "<refer>", "<1>", "<5>", "<evi>", "<sep>"]
+    assert item["question_pos"].tolist() == [4] and item["question_spans"].tolist() == [list(GRID.to_windows(2, 10))]
+    assert item["ground_pos"].tolist() == [start, -1, -1]  # the response's own evidence comes after
+    coupled = encode(q, "coupled", vocab, GRID, 32)
+    assert prompt_length(q, vocab, "coupled") == start - 1 and coupled["question_pos"].tolist() == [-1]
+    # the decoder adds the mean input frame embedding over the range at that <evi>, and nothing elsewhere
+    net = _net(vocab_size=len(vocab), max_tokens=32, frame_tokens=GRID.count)
+    frames, tokens = torch.randn(1, GRID.count, 6), item["tokens"][None]
+    asked = item["question_pos"][None], item["question_spans"][None]
+    a, b = item["question_spans"][0].tolist()
+    offsets = net.evidence_offsets(net.project(frames), *asked, 32)
+    assert torch.allclose(offsets[0, 4], net.project(frames)[0, a:b + 1].mean(0))
+    assert offsets[0, :4].abs().sum() == 0 and offsets[0, 5:].abs().sum() == 0
+    with_range, without = net(frames, tokens, None, None, *asked)["logits"][0], net(frames, tokens)["logits"][0]
+    assert torch.allclose(with_range[:4], without[:4], atol=1e-6)  # causal: nothing before the <evi> changes
+    assert not torch.allclose(with_range[4:], without[4:])
 
 
 def test_coupled_sequence_carries_time_tokens_and_no_evidence():
     vocab = Vocab(NAMES, 24)
     item = encode(_question("refer"), "coupled", vocab, GRID, 32)
-    start = prompt_length(_question("refer"), vocab)
+    start = prompt_length(_question("refer"), vocab, "coupled")
     assert [vocab.tokens[t] for t in item["tokens"][start:start + 4]] == ["star", "<1>", "<5>", "<eos>"]
     assert (item["ground_pos"] == -1).all() and (item["answer_pos"] == -1).all()
     with pytest.raises(ValueError, match="order question needs 20 tokens; the decoder holds 8"):
@@ -89,8 +113,9 @@ def test_questions_cover_every_kind_and_perturbations_change_what_they_say():
 
 def _net(**changes):
     torch.manual_seed(0)
-    return GroundedDecoder(GroundedDecoderConfig(video_dim=6, vocab_size=40, frame_tokens=5, max_tokens=8, dim=16,
-                                                 layers=2, heads=2, **changes)).eval()
+    options = {"video_dim": 6, "vocab_size": 40, "frame_tokens": 5, "max_tokens": 8, "dim": 16, "layers": 2,
+               "heads": 2, **changes}
+    return GroundedDecoder(GroundedDecoderConfig(**options)).eval()
 
 
 def test_frames_see_frames_only_and_text_is_causal():

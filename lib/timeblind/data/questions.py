@@ -9,7 +9,10 @@ Four kinds of question (each with the events it is about, `spans`, and its text 
 Two response formats over one vocabulary:
     coupled     items, then a start and end time token per span (timestamps in the text, one pass)
     factorised  one <evi> per span (grounded against the frame tokens), <ans>, the items, then
-                one <evi> per span again: the answer refers back to the evidence (D2VLM)
+                one <evi> per span again: the answer refers back to the evidence (D2VLM). A
+                time range in the question (refer) is followed by an <evi> of its own, which
+                the decoder gives the mean input frame embedding over that range (D2VLM's
+                question-side events)
 and `text`, the alignment stage's answer: the items alone.
 
 Time tokens <0>..<M> as in Grounded-VideoLLM: k = min(int(M t / T), M), t = T k / M. Spans are
@@ -199,7 +202,8 @@ def encode(q: Question, fmt: str, vocab: Vocab, grid: WindowGrid, length: int) -
     tokens (L,) [<bos> <kind> prompt <sep> response <eos> <pad>...]; targets (L,) the next token
     where it belongs to the response, else IGNORE; ground_pos / answer_pos (E,) positions of the
     grounding-phase and answer-phase <evi> inputs (-1: none); spans (E, 2) window spans, inclusive
-    (-1: none); n_spans ()."""
+    (-1: none); n_spans (); question_pos (1,) and question_spans (1, 2): the question's own <evi>
+    and the windows of its time range (factorised refer questions; else -1)."""
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r}: expected one of {list(FORMATS)}")
     T = grid.frames
@@ -211,6 +215,11 @@ def encode(q: Question, fmt: str, vocab: Vocab, grid: WindowGrid, length: int) -
             prompt += vocab.item(entry[1], entry[2])
         else:
             prompt.append(vocab.time(entry[1], T))
+    question_pos, question_span = -1, (-1, -1)
+    times = [entry[1] for entry in q.prompt if entry[0] == "time"]
+    if fmt == "factorised" and times:
+        question_pos, question_span = len(prompt), grid.to_windows(min(times), max(times))
+        prompt.append(vocab["<evi>"])
     prompt.append(vocab["<sep>"])
     items: list[int] = []
     for i, (name, category) in enumerate(q.items):
@@ -244,13 +253,15 @@ def encode(q: Question, fmt: str, vocab: Vocab, grid: WindowGrid, length: int) -
         ground[:len(ground_pos)] = torch.tensor(ground_pos, dtype=torch.long)
         answer[:len(answer_pos)] = torch.tensor(answer_pos, dtype=torch.long)
     return {"tokens": tokens, "targets": targets, "ground_pos": ground, "answer_pos": answer, "spans": spans,
-            "n_spans": torch.tensor(E if fmt != "text" else 0)}
+            "n_spans": torch.tensor(E if fmt != "text" else 0), "question_pos": torch.tensor([question_pos]),
+            "question_spans": torch.tensor([question_span])}
 
 
-def prompt_length(q: Question, vocab: Vocab) -> int:
+def prompt_length(q: Question, vocab: Vocab, fmt: str) -> int:
     """Tokens before the response (<bos> ... <sep>), where decoding starts."""
     n = 2 + sum(len(vocab.item(p[1], p[2])) + (i > 0) if p[0] == "item" else 1 for i, p in enumerate(q.prompt))
-    return n + 1
+    question_evidence = fmt == "factorised" and any(p[0] == "time" for p in q.prompt)
+    return n + question_evidence + 1
 
 
 class QuestionSet(torch.utils.data.Dataset):

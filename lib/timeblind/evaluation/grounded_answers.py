@@ -5,7 +5,8 @@ Coupled answers: the text is the tokens before the first time token, the spans a
 tokens read in pairs. Factorised answers: the <evi> tokens before <ans> are the grounding (each
 grounded on the frame tokens by D2VLM's rule), the text runs from <ans> to the next <evi>; with
 the evidence embedding, answer-phase <evi> inputs carry the mean frame state of the span their
-grounding-phase twin found.
+grounding-phase twin found, and a refer question's own <evi> the mean input frame embedding over
+its range (given with the question, as in training).
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from timeblind.data.questions import MAX_EVENTS, Question, Vocab, WindowGrid, en
 from timeblind.models.grounded_decoder import GroundedDecoder, span_from_scores
 
 
-def _evidence_layout(rows: torch.Tensor, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
-    """Grounding-phase and answer-phase <evi> positions (B, E) of decoded rows (-1: none)."""
+def _evidence_layout(rows: torch.Tensor, start: int, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grounding-phase and answer-phase <evi> positions (B, E) of the responses from `start` on
+    of decoded rows (-1: none); a question's own <evi> sits before `start`."""
     evi, ans = vocab["<evi>"], vocab["<ans>"]
     ground = torch.full((len(rows), MAX_EVENTS), -1, dtype=torch.long)
     answer = ground.clone()
     for b, row in enumerate(rows.tolist()):
         seen_ans, g, a = False, [], []
-        for pos, tok in enumerate(row):
+        for pos, tok in enumerate(row[start:], start):
             if tok == ans:
                 seen_ans = True
             elif tok == evi:
@@ -38,19 +40,22 @@ def _evidence_layout(rows: torch.Tensor, vocab: Vocab) -> tuple[torch.Tensor, to
 
 @torch.no_grad()
 def _decode(net: GroundedDecoder, frames: torch.Tensor, tokens: torch.Tensor, start: int, vocab: Vocab,
-            factorised: bool, evidence_embedding: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """Greedy continuation from position `start` (all rows share it). Returns the tokens (B, L),
-    the grounding scores (B, E, S) of factorised rows and the grounding-phase positions (B, E)."""
+            factorised: bool, evidence_embedding: bool,
+            question: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Greedy continuation from position `start` (all rows share it). question: the prompts' own
+    <evi> positions (B, 1) and ranges (B, 1, 2). Returns the tokens (B, L), the grounding scores
+    (B, E, S) of factorised rows and the grounding-phase positions (B, E)."""
     L = tokens.shape[1]
     tokens = tokens.clone()
     tokens[:, start:] = vocab["<pad>"]
     done = torch.zeros(len(tokens), dtype=torch.bool)
     spans = torch.full((len(tokens), MAX_EVENTS, 2), -1, dtype=torch.long)
     scores = ground = None
+    inject = factorised and evidence_embedding
+    asked = question if inject else (None, None)
     for pos in range(start, L):
-        ground, answer = _evidence_layout(tokens[:, :pos], vocab) if factorised else (None, None)
-        inject = factorised and evidence_embedding
-        out = net(frames, tokens, answer if inject else None, spans if inject else None)
+        ground, answer = _evidence_layout(tokens[:, :pos], start, vocab) if factorised else (None, None)
+        out = net(frames, tokens, answer if inject else None, spans if inject else None, *asked)
         nxt = out["logits"][:, pos - 1].argmax(-1)
         tokens[:, pos] = torch.where(done, torch.full_like(nxt, vocab["<pad>"]), nxt)
         done |= nxt == vocab["<eos>"]
@@ -60,9 +65,9 @@ def _decode(net: GroundedDecoder, frames: torch.Tensor, tokens: torch.Tensor, st
                 spans[b, e] = torch.tensor(span_from_scores(scores[b, e]))
         if done.all():
             break
-    if factorised:
-        ground, _ = _evidence_layout(tokens, vocab)
-        scores = net.scores(net(frames, tokens), ground)
+    if factorised:  # the grounding phase precedes the answer's <evi>: only the question's evidence reaches it
+        ground, _ = _evidence_layout(tokens, start, vocab)
+        scores = net.scores(net(frames, tokens, None, None, *asked), ground)
     return tokens, scores, ground
 
 
@@ -93,14 +98,16 @@ def answer_questions(net: GroundedDecoder, features: torch.Tensor, questions: li
     factorised = fmt == "factorised"
     groups: dict[int, list[int]] = defaultdict(list)
     for i, q in enumerate(questions):
-        groups[prompt_length(q, vocab)].append(i)
+        groups[prompt_length(q, vocab, fmt)].append(i)
     records: list[dict | None] = [None] * len(questions)
     for start, members in sorted(groups.items()):
         for a in range(0, len(members), batch_size):
             chunk = members[a:a + batch_size]
-            tokens = torch.stack([encode(questions[i], fmt, vocab, grid, net.cfg.max_tokens)["tokens"] for i in chunk])
+            encoded = [encode(questions[i], fmt, vocab, grid, net.cfg.max_tokens) for i in chunk]
+            tokens = torch.stack([e["tokens"] for e in encoded])
+            question = tuple(torch.stack([e[k] for e in encoded]) for k in ("question_pos", "question_spans"))
             frames = features[[questions[i].video for i in chunk]]
-            rows, scores, ground = _decode(net, frames, tokens, start, vocab, factorised, evidence_embedding)
+            rows, scores, ground = _decode(net, frames, tokens, start, vocab, factorised, evidence_embedding, question)
             for b, i in enumerate(chunk):
                 q = questions[i]
                 text, spans = _read(rows[b].tolist(), start, vocab, grid, scores[b] if factorised else None,

@@ -89,17 +89,23 @@ class GroundedDecoder(nn.Module):
         return x
 
     def forward(self, frames: torch.Tensor, tokens: torch.Tensor, answer_pos: torch.Tensor | None = None,
-                spans: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                spans: torch.Tensor | None = None, question_pos: torch.Tensor | None = None,
+                question_spans: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """frames (B, S, Dv), tokens (B, L). With answer_pos (B, E) and spans (B, E, 2) (window
         indices, inclusive; -1 = none) the answer-phase <evi> inputs carry their span's mean frame
-        state. Returns logits (B, L, V) for the text positions, frame keys (B, S, d) and the
-        evidence queries at every text position (B, L, d)."""
+        state; with question_pos (B, Q) and question_spans (B, Q, 2) the question's own <evi>
+        inputs carry the mean input frame embedding over their range (D2VLM's question side).
+        Returns logits (B, L, V) for the text positions, frame keys (B, S, d) and the evidence
+        queries at every text position (B, L, d)."""
         B, S, _ = frames.shape
         L = tokens.shape[1]
+        video = self.project(frames)  # (B, S, d): the input frame embeddings
         text = self.embed(tokens)  # (B, L, d)
         if answer_pos is not None and spans is not None:
             text = text + self.evidence_offsets(self.frame_states(frames), answer_pos, spans, L)
-        x = torch.cat([self.project(frames), text], dim=1) + self.position[:S + L]  # (B, S+L, d)
+        if question_pos is not None and question_spans is not None:
+            text = text + self.evidence_offsets(video, question_pos, question_spans, L)
+        x = torch.cat([video, text], dim=1) + self.position[:S + L]  # (B, S+L, d)
         mask = self.mask[:S + L, :S + L]
         for block in self.blocks[:-1]:
             x = block(x, src_mask=mask)

@@ -66,8 +66,9 @@ def _gather(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
 
 def _pass(net: GroundedDecoder, batch: dict, variant: Variant, prefix: str = ""):
     inject = variant.evidence_embedding and variant.fmt == "factorised"
-    out = net(batch["frames"], batch[prefix + "tokens"], batch[prefix + "answer_pos"] if inject else None,
-              batch[prefix + "spans"] if inject else None)
+    evidence = ((batch[prefix + k] for k in ("answer_pos", "spans", "question_pos", "question_spans")) if inject
+                else (None,) * 4)
+    out = net(batch["frames"], batch[prefix + "tokens"], *evidence)
     scores = net.scores(out, batch[prefix + "ground_pos"]) if variant.fmt == "factorised" else None
     return out, scores
 
