@@ -306,26 +306,36 @@ def encoder_lines(records: list[dict]) -> None:
                  **({"head_parameters": r["head_parameters"]} if metric == "params" else {}), **notes, **extra)
 
 
-def encoder_bench(encoders=None, seconds: float = 3.0, devices: list[str] | None = None, **sizes) -> int:
-    """encoder_costs and encoder_lines for every registered encoder (or `encoders`) on CPU, and on
-    CUDA too when torch sees a GPU. An encoder that fails is reported on stderr and skipped, so
-    one broken encoder does not hide the others' numbers; returns the number of failures."""
+def _each_encoder(measure, what: str, encoders=None, devices: list[str] | None = None) -> tuple[dict, int]:
+    """measure(name, device) for every registered encoder (or `encoders`) on CPU, and on CUDA too
+    when torch sees a GPU: ({device: [results]}, failures). An encoder that fails is reported on
+    stderr and skipped, so one broken encoder does not hide the others' numbers."""
     import torch
 
     from timeblind.models import ENCODERS
 
     if devices is None:
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    failures = 0
+    results, failures = {}, 0
     for device in devices:
-        records = []
+        results[device] = []
         for name in ENCODERS if encoders is None else encoders:
             try:
-                records += encoder_costs([name], device=device, seconds=seconds, **sizes)
+                results[device].append(measure(name, device))
             except Exception as err:  # noqa: BLE001  one broken encoder must not hide the others
                 failures += 1
-                print(f"bench: encoder {name!r} on {device} failed: {type(err).__name__}: {err}",
+                print(f"bench: {what} {name!r} on {device} failed: {type(err).__name__}: {err}",
                       file=sys.stderr, flush=True)
+    return results, failures
+
+
+def encoder_bench(encoders=None, seconds: float = 3.0, devices: list[str] | None = None, **sizes) -> int:
+    """encoder_costs and encoder_lines for every encoder on every device (_each_encoder); returns
+    the number of failures."""
+    results, failures = _each_encoder(
+        lambda name, device: encoder_costs([name], device=device, seconds=seconds, **sizes)[0],
+        "encoder", encoders, devices)
+    for records in results.values():
         encoder_lines(records)
     return failures
 
@@ -336,21 +346,14 @@ def compile_bench(encoders=None, seconds: float = 3.0, devices: list[str] | None
     step, baseline: the first eager step). Failures as in encoder_bench; returns their number."""
     import torch
 
-    from timeblind.models import ENCODERS
+    def measure(name: str, device: str) -> tuple[dict, dict]:
+        return tuple(encoder_costs([name], device=device, seconds=seconds, compiled=c, **sizes)[0]
+                     for c in (False, True))
 
-    if devices is None:
-        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    failures = 0
-    for device in devices:
-        for name in ENCODERS if encoders is None else encoders:
-            try:
-                eager, fast = (encoder_costs([name], device=device, seconds=seconds, compiled=c, **sizes)[0]
-                               for c in (False, True))
-            except Exception as err:  # noqa: BLE001  one encoder that does not compile must not hide the others
-                failures += 1
-                print(f"bench: compiling encoder {name!r} on {device} failed: {type(err).__name__}: {err}",
-                      file=sys.stderr, flush=True)
-                continue
+    results, failures = _each_encoder(measure, "compiling encoder", encoders, devices)
+    for device, pairs in results.items():
+        for eager, fast in pairs:
+            name = fast["encoder"]
             extra = {"encoder": name, "device": device, "dtype": fast["dtype"], "input": fast["input"],
                      "batch": fast["batch"], "threads": torch.get_num_threads()}
             emit(f"train_clips_per_s_compiled.{name}.{device}", fast["clips_per_s"], "clips/s", eager["clips_per_s"],
