@@ -68,7 +68,7 @@ def data_section(config: dict) -> dict:
 
 def encoder_model(config: dict, encoder: str, seed: int) -> ModelSpec:
     training = studies.merge_config({k: v for k, v in config["training"].items() if k != "seeds"},
-                              config.get("studies", {}).get("base", {}).get("training", {}))
+                                    config.get("studies", {}).get("base", {}).get("training", {}))
     return studies.model_spec(encoder, seed, encoder_data(config), training, config["encoders"][encoder], False)
 
 

@@ -216,9 +216,9 @@ def encode(q: Question, fmt: str, vocab: Vocab, grid: WindowGrid, length: int) -
         else:
             prompt.append(vocab.time(entry[1], T))
     question_pos, question_span = -1, (-1, -1)
-    times = [entry[1] for entry in q.prompt if entry[0] == "time"]
-    if fmt == "factorised" and times:
-        question_pos, question_span = len(prompt), grid.to_windows(min(times), max(times))
+    asked = _asked_range(q, fmt)
+    if asked:
+        question_pos, question_span = len(prompt), grid.to_windows(*asked)
         prompt.append(vocab["<evi>"])
     prompt.append(vocab["<sep>"])
     items: list[int] = []
@@ -257,11 +257,16 @@ def encode(q: Question, fmt: str, vocab: Vocab, grid: WindowGrid, length: int) -
             "question_spans": torch.tensor([question_span])}
 
 
+def _asked_range(q: Question, fmt: str) -> tuple[float, float] | None:
+    """The time range a factorised question gives its own <evi> for (refer questions), else None."""
+    times = [entry[1] for entry in q.prompt if entry[0] == "time"]
+    return (min(times), max(times)) if fmt == "factorised" and times else None
+
+
 def prompt_length(q: Question, vocab: Vocab, fmt: str) -> int:
     """Tokens before the response (<bos> ... <sep>), where decoding starts."""
     n = 2 + sum(len(vocab.item(p[1], p[2])) + (i > 0) if p[0] == "item" else 1 for i, p in enumerate(q.prompt))
-    question_evidence = fmt == "factorised" and any(p[0] == "time" for p in q.prompt)
-    return n + question_evidence + 1
+    return n + (_asked_range(q, fmt) is not None) + 1
 
 
 class QuestionSet(torch.utils.data.Dataset):

@@ -109,9 +109,7 @@ class GroundingModule(L.LightningModule):
         self.net, self.variant, self.stage = net, VARIANTS[variant], STAGES[stage]
 
     def on_train_epoch_start(self):
-        dataset = self.trainer.train_dataloader.dataset
-        if hasattr(dataset, "set_epoch"):  # fresh FPO rejects every epoch
-            dataset.set_epoch(self.current_epoch)
+        self.trainer.train_dataloader.dataset.set_epoch(self.current_epoch)  # fresh FPO rejects every epoch
 
     def training_step(self, batch, batch_idx):
         losses = grounding_losses(self.net, batch, self.variant, self.stage, self.hparams.beta)
