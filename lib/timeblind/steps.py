@@ -198,7 +198,7 @@ def spookybench_export(*, data: dict, shift: dict, out_dir: str, models: list[st
 
     from timeblind.data.dataset import StimulusConfig, shifted_stimulus, write_dataset
     from timeblind.evaluation.evaluate import ANSWER, category_chance, reproduction_table, summarise
-    from timeblind.evaluation.spookybench import evaluate_folder, write_predictions
+    from timeblind.evaluation.spookybench import score_folder, write_predictions
     from timeblind.models import load_model
 
     cfg = StimulusConfig.from_pipeline(shifted_stimulus(data, shift))
@@ -211,9 +211,9 @@ def spookybench_export(*, data: dict, shift: dict, out_dir: str, models: list[st
         chance = category_chance([c.category for c in cfg.classes])
         rows = []
         for path in models:
-            info = load_model(resolve(path))[1]
+            model, info = load_model(resolve(path))
             encoder, model_seed = info["extra"].get("name", info["encoder"]), info["extra"].get("seed")
-            predictions, table, skipped = evaluate_folder(resolve(path), out / "official")
+            predictions, table, skipped = score_folder(model, info, out / "official")
             write_predictions(predictions, out / "predictions" / f"{encoder}_seed{model_seed}.json")
             for r in table[table.category != "all"].itertuples():
                 rows.append({"encoder": encoder, "seed": model_seed, "category": r.category, "task": ANSWER,

@@ -40,6 +40,15 @@ def evaluate_folder(model_path: str | Path, dataset: str | Path, *, csv: str | P
                     width: int | None = None, method: str = "motion", log=print) -> tuple[dict, pd.DataFrame, list]:
     """Predictions {Path: text}, a per-category accuracy table (Wilson 95%) and the skipped items."""
     model, info = load_model(model_path)
+    return score_folder(model, info, dataset, csv=csv, categories=categories, frames=frames, height=height,
+                        width=width, method=method, log=log)
+
+
+@torch.no_grad()
+def score_folder(model, info: dict, dataset: str | Path, *, csv: str | Path | None = None,
+                 categories: list[str] | None = None, frames: int | None = None, height: int | None = None,
+                 width: int | None = None, method: str = "motion", log=print) -> tuple[dict, pd.DataFrame, list]:
+    """evaluate_folder for a model already loaded (model, info = load_model(path))."""
     T, H, W = input_shape(info, frames, height, width)
     folder = SpookyBenchFolder(Path(dataset), Path(csv) if csv else None)
     if categories:
@@ -82,4 +91,4 @@ def write_predictions(predictions: dict, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["evaluate_folder", "accuracy_table", "write_predictions", "input_shape"]
+__all__ = ["evaluate_folder", "score_folder", "accuracy_table", "write_predictions", "input_shape"]
