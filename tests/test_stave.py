@@ -165,3 +165,55 @@ def test_time_embedding_tells_the_values_which_frame_they_come_from():
             outputs[flag] = encoder(video), encoder(video.flip(1))
     assert torch.allclose(*outputs[False], atol=1e-5)
     assert not torch.allclose(*outputs[True], atol=1e-5)
+
+
+@pytest.mark.parametrize("patch_size", [2, 4, 8])
+def test_conv_stem_keeps_the_patch_grid_and_frame_independence(patch_size):
+    """The conv stem reads each frame alone: without temporal attention, frame order is invisible."""
+    torch.manual_seed(0)
+    model = StaveEncoder(StaveConfig(stem="conv", patch_size=patch_size, dim=16, depth=1, heads=2,
+                                     image_size=32, temporal_blocks=0)).eval()
+    video = torch.randn(2, 4, 32, 24)
+    with torch.no_grad():
+        out = model(video)
+        assert out.shape == (2, 16, 32 // patch_size, 24 // patch_size)
+        odd = model(torch.randn(1, 2, 30, 18))  # each stride-2 stage rounds up
+        assert odd.shape[-2:] == model.grid(30, 18) == (-(-30 // patch_size), -(-18 // patch_size))
+        assert torch.allclose(out, model(video.flip(1)), atol=1e-5)
+
+
+@pytest.mark.parametrize("stem", ["patch", "conv"])
+def test_temporal_patch_reads_frame_pairs_and_pads_an_odd_clip(stem):
+    """temporal_patch=2 (Qwen2-VL's tubelets): order inside a pair matters even with no temporal
+    attention, the order of whole pairs does not; 5 frames become 3 tokens per position."""
+    torch.manual_seed(0)
+    model = StaveEncoder(StaveConfig(stem=stem, temporal_patch=2, dim=16, depth=1, heads=2, image_size=16,
+                                     temporal_blocks=0)).eval()
+    video = torch.randn(2, 6, 16, 16)
+    with torch.no_grad():
+        out = model(video)
+        pairs_swapped = model(video[:, [2, 3, 0, 1, 4, 5]])
+        inside_swapped = model(video[:, [1, 0, 2, 3, 4, 5]])
+        assert model.tokens(video[:, :5]).shape == (2, 3, 16, 16)
+    assert torch.allclose(out, pairs_swapped, atol=1e-5)
+    assert not torch.allclose(out, inside_swapped, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"stem": "resnet"}, r"stem='resnet'.*patch.*conv"),
+        ({"stem": "conv", "patch_size": 6, "image_size": 36}, r"patch_size=6.*power of 2"),
+        ({"temporal_patch": 0}, r"temporal_patch=0"),
+    ],
+)
+def test_stem_validation_messages(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        StaveConfig(**kwargs)
+
+
+def test_too_many_temporal_patches_is_named():
+    model = StaveEncoder(StaveConfig(dim=16, depth=1, max_frames=2, temporal_patch=2))
+    model(torch.randn(1, 4, 8, 8))  # two pairs fit
+    with pytest.raises(ValueError, match="5 frames.*max_frames=2 temporal patches of 2"):
+        model(torch.randn(1, 5, 8, 8))
