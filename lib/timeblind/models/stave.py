@@ -35,8 +35,8 @@ linearly and is pretrained):
     by frame, so time enters only through the temporal attention.
   * ``temporal_patch=2``: patches of two frames, as in Qwen2-VL (STAVEQ2's base model).
 
-What was measured (shapes, 32x32, 2000 training clips, 8 frames, seed 0; a plain AdamW loop over
-the encoder and a linear head on its mean-pooled map, one-cycle lr 0.002, batch 32; validation):
+What was measured with `python -m timeblind.analysis.probe` (shapes, 32x32, 2000 training clips,
+8 frames, seed 0, config widths; the encoder and a linear head on its mean-pooled map; validation):
   * Reading is the first bottleneck. Given the clean figure masks as static frames, the linear
     patch embedding reaches 38.5% after 300 steps, the conv stem 96.5%.
   * Motion is the second, and the conv stem does not help with it: on the noise clips the conv
