@@ -33,3 +33,20 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_shapes(tmp_path_factory):
+    """Writes a small stored shapes data set (16x16, 4 frames) and returns its folder:
+    tiny_shapes({"train": 48, "val": 16}, shapes=("circle", "star"))."""
+    from timeblind.data.dataset import StimulusConfig, write_dataset
+    from timeblind.stimuli import MotionConfig
+
+    def write(sizes: dict, shapes: tuple[str, ...] = ("circle", "star")) -> Path:
+        out = tmp_path_factory.mktemp("shapes")
+        cfg = StimulusConfig(height=16, width=16, motion=MotionConfig(frames=4), categories=("shapes",),
+                             shapes=shapes)
+        write_dataset(out, cfg, 0, sizes, log=lambda *_: None)
+        return out
+
+    return write

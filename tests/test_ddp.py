@@ -4,18 +4,12 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from timeblind.data.dataset import StimulusConfig, write_dataset
 from timeblind.models import load_model
-from timeblind.stimuli import MotionConfig
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("data")
-    cfg = StimulusConfig(height=16, width=16, motion=MotionConfig(frames=4), categories=("shapes",),
-                         shapes=("circle", "star"))
-    write_dataset(out, cfg, 0, {"train": 64, "val": 16, "test": 8}, log=lambda *_: None)
-    return out
+def tiny_data(tiny_shapes):
+    return tiny_shapes({"train": 64, "val": 16, "test": 8})
 
 
 TRAINING = {"encoder": "early_temporal", "seed": 3, "max_steps": 4, "batch_size": 16, "lr": 2e-3,

@@ -11,12 +11,8 @@ from timeblind.stimuli import MotionConfig
 
 
 @pytest.fixture(scope="module")
-def two_shapes(tmp_path_factory):
-    out = tmp_path_factory.mktemp("shapes")
-    cfg = StimulusConfig(height=16, width=16, motion=MotionConfig(frames=4), categories=("shapes",),
-                         shapes=("circle", "cross"))
-    write_dataset(out, cfg, 0, {"train": 96, "val": 32}, log=lambda *_: None)
-    return out
+def two_shapes(tiny_shapes):
+    return tiny_shapes({"train": 96, "val": 32}, shapes=("circle", "cross"))
 
 
 def test_masks_are_the_figure_in_every_frame_and_clips_are_noise(two_shapes):

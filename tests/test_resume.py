@@ -12,9 +12,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from timeblind.data.dataset import StimulusConfig, write_dataset
 from timeblind.models import load_model
-from timeblind.stimuli import MotionConfig
 
 # The train step in its own process, as a notebook kernel runs it; `slow_step_s` stretches each
 # step so the test can kill it between two checkpoints.
@@ -36,12 +34,8 @@ TRAIN = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("data")
-    cfg = StimulusConfig(height=16, width=16, motion=MotionConfig(frames=4), categories=("shapes",),
-                         shapes=("circle", "star"))
-    write_dataset(out, cfg, 0, {"train": 48, "val": 16, "test": 8}, log=lambda *_: None)
-    return out
+def tiny_data(tiny_shapes):
+    return tiny_shapes({"train": 48, "val": 16, "test": 8})
 
 
 def train_args(data, tmp_path, **changes):
