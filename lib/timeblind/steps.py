@@ -389,6 +389,7 @@ def grounding_stage(*, data_dir: str, out_dir: str, stage: str, variant: str, en
             torch.save({"features": features, "window": window, "stride": window_stride},
                        resolve(align_dir) / "features.pt")
             vocab, grid = Vocab(closed, time_tokens), WindowGrid(frames, window, window_stride)
+            torch.manual_seed(seed)  # the decoder's first weights belong to the run: same seed, same decoder
             net = GroundedDecoder(GroundedDecoderConfig(
                 video_dim=features["train"].shape[-1], vocab_size=len(vocab), frame_tokens=grid.count,
                 max_tokens=max_tokens, **decoder))
