@@ -17,19 +17,19 @@ Three design points matter in the paper:
    temporal attention is zero-initialised: a fresh block passes its input through unchanged and
    the projection still receives gradient on the first backward.
 
-What this small version keeps: per-frame patch embedding (Conv2d, stride = patch size) plus a
-learned spatial position table (bilinearly resized for other frame sizes), ``depth`` pre-norm
+What this small version keeps: per-frame patch embedding (a linear patch projection, stride =
+patch size; or the conv stem below) plus a learned spatial position table (bilinearly resized for other frame sizes), ``depth`` pre-norm
 blocks ``x += SpatialAttn(LN1 x); x += TemporalAttn(LN3 x); x += MLP(LN2 x)`` (or temporal
 first), temporal attention in every block or only the last ``temporal_blocks``, then a final
 LayerNorm and a mean over frames, which leaves a (dim, H/P, W/P) map of patch tokens. Not
-kept: pretrained weights, LoRA, 2-D spatial RoPE, temporal patches of two frames.
+kept: pretrained weights, LoRA, 2-D spatial RoPE; temporal patches of two frames are an option.
 
 Why it can see motion: the temporal attention works on individual patch tokens, at each patch
 position, *before* any spatial pooling, so it can compare the content of one patch across
 frames (a displaced texture, a flickering region) instead of comparing whole-frame summaries.
 
 Two options for training from scratch, both off by default (the paper's ViT patchifies one frame
-linearly and is pretrained):
+linearly and is pretrained); the profiles use the conv stem:
   * ``stem="conv"``: log2(P) stride-2 3x3 convolutions per frame instead of the linear patch
     embedding (Xiao et al. 2021, "Early convolutions help transformers see better"). Still frame
     by frame, so time enters only through the temporal attention.
@@ -230,7 +230,7 @@ def conv_stem(dim: int, patch_size: int, temporal_patch: int) -> nn.Sequential:
     layers, c_in = [], 1
     stages = patch_size.bit_length() - 1
     for i in range(stages):
-        c_out = dim // 2 ** (stages - 1 - i) if stages else dim
+        c_out = dim // 2 ** (stages - 1 - i)  # widths double up to dim
         t = temporal_patch if i == 0 else 1
         layers += [nn.Conv3d(c_in, c_out, (t, 3, 3), stride=(t, 2, 2), padding=(0, 1, 1)), nn.BatchNorm3d(c_out), nn.GELU()]
         c_in = c_out
