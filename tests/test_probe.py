@@ -16,8 +16,9 @@ def two_shapes(tiny_shapes):
 
 
 def test_masks_are_the_figure_in_every_frame_and_clips_are_noise(two_shapes):
-    masks, labels = _split(str(two_shapes), "val", "masks")
-    clips, same_labels = _split(str(two_shapes), "val", "clips")
+    masks, labels, classes = _split(str(two_shapes), "val", "masks")
+    clips, same_labels, _ = _split(str(two_shapes), "val", "clips")
+    assert classes == 2
     assert masks.shape == clips.shape == (32, 4, 16, 16)
     assert torch.equal(labels, same_labels) and set(labels.tolist()) == {0, 1}
     assert torch.equal(masks, masks[:, :1].expand_as(masks))  # static

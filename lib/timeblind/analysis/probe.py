@@ -28,7 +28,8 @@ from timeblind.models.registry import build_encoder
 INPUTS = ("clips", "masks")
 
 
-def _split(data_dir: str, split: str, inputs: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _split(data_dir: str, split: str, inputs: str) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Inputs (N, T, H, W) in [-1, 1], class indices (N,) and the number of classes."""
     data = StimulusDataset(data_dir, split)
     cfg = StimulusConfig.from_dict(data.manifest["config"])
     categories = sorted(set(data.samples.category))
@@ -41,7 +42,7 @@ def _split(data_dir: str, split: str, inputs: str) -> tuple[torch.Tensor, torch.
     if inputs == "masks":  # the figure itself, the same in every frame
         masks = np.stack([cfg.layout(data.manifest["seed"], split, i).mask for i in range(len(data))])
         clips = np.repeat(masks[:, None].astype(np.uint8) * 255, clips.shape[1], axis=1)
-    return to_model_input(torch.from_numpy(clips)), labels
+    return to_model_input(torch.from_numpy(clips)), labels, len(names)
 
 
 def probe(data_dir: str, *, encoder: str, options: dict | None = None, inputs: str = "clips", steps: int = 300,
@@ -49,11 +50,11 @@ def probe(data_dir: str, *, encoder: str, options: dict | None = None, inputs: s
     """Validation accuracy every `every` steps: [{step, train_loss, val_acc}, ...]."""
     if inputs not in INPUTS:
         raise ValueError(f"inputs={inputs!r}: expected one of {list(INPUTS)}")
-    train_x, train_y = _split(data_dir, "train", inputs)
-    val_x, val_y = _split(data_dir, "val", inputs)
+    train_x, train_y, classes = _split(data_dir, "train", inputs)
+    val_x, val_y, _ = _split(data_dir, "val", inputs)
     torch.manual_seed(seed)
     net = build_encoder(encoder, **(options or {}))
-    head = torch.nn.Linear(net.out_dim, int(train_y.max()) + 1)
+    head = torch.nn.Linear(net.out_dim, classes)
     params = [*net.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.05)
