@@ -1,6 +1,7 @@
 """Parallel jobs never lose an MLflow run on the embedded SQLite store."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -74,3 +75,22 @@ def test_init_writes_store_description(tmp_path, env):
     assert store["experiment"] == "timeblind" and store["tracking_uri"].endswith("/r/mlflow.db")
     experiment = MlflowClient(store["tracking_uri"]).get_experiment_by_name("timeblind")
     assert experiment.artifact_location == (tmp_path / "r" / "mlartifacts").as_uri()
+
+
+def test_a_step_in_process_does_not_redirect_the_next_steps_logging(tiny_shapes, tmp_path, monkeypatch):
+    """Lightning's MLFlowLogger sets MLFLOW_TRACKING_URI for the whole process (through
+    mlflow.set_tracking_uri): without the guard, a second step called from the same process with
+    another results folder logged its run into the first step's store."""
+    from timeblind import steps
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    data = tiny_shapes({"train": 16, "val": 8})
+    for name in ("first", "second"):
+        steps.train(data_dir=str(data), out_dir=str(tmp_path / name / "model"), encoder="framewise", seed=0,
+                    max_steps=2, batch_size=8, lr=1e-3, weight_decay=0.0, val_every=2,
+                    encoder_options={"width": 4, "dim": 8}, results_dir=str(tmp_path / name / "results"))
+        assert "MLFLOW_TRACKING_URI" not in os.environ
+    for name in ("first", "second"):
+        client = MlflowClient(f"sqlite:///{tmp_path / name / 'results' / 'mlflow.db'}")
+        experiment = client.get_experiment_by_name("timeblind")
+        assert len(client.search_runs([experiment.experiment_id], "tags.step = 'train'")) == 1, name

@@ -21,6 +21,7 @@ import os
 import shutil
 import time
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
@@ -40,6 +41,21 @@ from timeblind.training.module import VideoTaskModule
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda record: "litlogger" not in record.getMessage())
 
 RESUME_RECORD = "resume.json"
+
+
+@contextmanager
+def keeps_tracking_uri():
+    """Lightning's MLFlowLogger calls mlflow.set_tracking_uri, which also sets MLFLOW_TRACKING_URI
+    for the whole process: every later step of the same process (a script or test calling several
+    steps) would log to this run's store. Put the variable and mlflow's default back after training."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        yield
+    finally:
+        if os.environ.get("MLFLOW_TRACKING_URI") != before:
+            import mlflow
+
+            mlflow.set_tracking_uri(before)  # None clears both
 
 
 class HeadlessProgress(Callback):
@@ -285,7 +301,8 @@ def train_here(*, data_dir: str, out_dir: str, encoder: str, seed: int, max_step
     datamodule = _datamodule(Path(data_dir), manifest, stream=stream, batch_size=batch_size, seed=seed,
                              on_masks=on_masks)
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    with keeps_tracking_uri():
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     train_seconds = time.perf_counter() - start
     if not trainer.is_global_zero:
         return None

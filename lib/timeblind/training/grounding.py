@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from timeblind.data.questions import IGNORE, KINDS, QuestionSet
 from timeblind.models.grounded_decoder import (GroundedDecoder, grounding_bce, grounding_logprob, token_logprob)
-from timeblind.training.fit import HeadlessProgress
+from timeblind.training.fit import HeadlessProgress, keeps_tracking_uri
 from timeblind.training.module import warmup_cosine
 
 
@@ -149,7 +149,8 @@ def fit_stage(net: GroundedDecoder, train: QuestionSet, val: QuestionSet, *, var
                           generator=generator),
                DataLoader(val, batch_size=256))
     start = time.perf_counter()
-    trainer.fit(module, *loaders)
+    with keeps_tracking_uri():
+        trainer.fit(module, *loaders)
     seconds = time.perf_counter() - start
     net.eval()
     return {"train_seconds": seconds, "seconds_per_step": seconds / max(1, trainer.global_step),
