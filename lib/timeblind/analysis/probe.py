@@ -21,8 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from timeblind.data.dataset import StimulusConfig, StimulusDataset
-from timeblind.data.torch_data import to_model_input
+from timeblind.data.torch_data import ClipDataset, to_model_input
 from timeblind.models.registry import build_encoder
 
 INPUTS = ("clips", "masks")
@@ -30,19 +29,19 @@ INPUTS = ("clips", "masks")
 
 def _split(data_dir: str, split: str, inputs: str) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Inputs (N, T, H, W) in [-1, 1], class indices (N,) and the number of classes."""
-    data = StimulusDataset(data_dir, split)
-    cfg = StimulusConfig.from_dict(data.manifest["config"])
-    categories = sorted(set(data.samples.category))
+    data = ClipDataset(data_dir, split, with_masks=inputs == "masks")
+    manifest, samples = data.manifest, data.data.samples
+    categories = sorted(set(samples.category))
     if len(categories) != 1 or categories[0] not in ("shapes", "images"):
         raise ValueError(f"{data_dir}: the probe needs one category of static figures, shapes or images; "
                          f"found {categories}")
-    names = sorted(c.name for c in cfg.classes if c.category == categories[0])
-    labels = torch.tensor([names.index(label) for label in data.samples.label])
-    clips = np.stack([data.clip(i) for i in range(len(data))])  # (N, T, H, W) uint8
+    names = sorted(n for n, c in zip(manifest["classes"], manifest["class_categories"]) if c == categories[0])
+    labels = torch.tensor([names.index(label) for label in samples.label])
     if inputs == "masks":  # the figure itself, the same in every frame
-        masks = np.stack([cfg.layout(data.manifest["seed"], split, i).mask for i in range(len(data))])
-        clips = np.repeat(masks[:, None].astype(np.uint8) * 255, clips.shape[1], axis=1)
-    return to_model_input(torch.from_numpy(clips)), labels, len(names)
+        frames = torch.stack([data.mask(i) for i in range(len(data))]).to(torch.uint8) * 255
+    else:
+        frames = torch.from_numpy(np.stack([data.data.clip(i) for i in range(len(data))]))
+    return to_model_input(frames), labels, len(names)
 
 
 def probe(data_dir: str, *, encoder: str, options: dict | None = None, inputs: str = "clips", steps: int = 300,
