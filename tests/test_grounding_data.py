@@ -4,8 +4,8 @@
 import json
 
 import numpy as np
-import torch
 import pytest
+import torch
 
 from timeblind.data.grounding import (grounding_sample, load_grounding_split, stimulus_config,
                                       write_grounding_dataset)
