@@ -23,6 +23,20 @@ def env() -> dict:
     return e
 
 
+@pytest.fixture(scope="session")
+def logged_runs():
+    """The runs a pipeline logged to its embedded store: logged_runs(results_dir, "tags.step = 'train'")
+    -> (client, runs), every run of the `timeblind` experiment that matches the filter."""
+    from mlflow.tracking import MlflowClient
+
+    def search(results_dir: Path, filter_string: str = ""):
+        client = MlflowClient(f"sqlite:///{Path(results_dir) / 'mlflow.db'}")
+        experiment = client.get_experiment_by_name("timeblind")
+        return client, client.search_runs([experiment.experiment_id], filter_string, max_results=1000)
+
+    return search
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny models on a busy 2-core machine: a second intra-op thread only adds contention

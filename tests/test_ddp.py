@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
 
 from timeblind.models import load_model
 
@@ -17,7 +16,7 @@ TRAINING = {"encoder": "early_temporal", "seed": 3, "max_steps": 4, "batch_size"
 
 
 @pytest.mark.slow
-def test_two_gloo_processes_train_log_once_and_repeat_exactly(tiny_data, tmp_path, monkeypatch):
+def test_two_gloo_processes_train_log_once_and_repeat_exactly(tiny_data, tmp_path, monkeypatch, logged_runs):
     from timeblind import steps
     from timeblind.training import fit as fit_module
 
@@ -40,9 +39,7 @@ def test_two_gloo_processes_train_log_once_and_repeat_exactly(tiny_data, tmp_pat
     assert first["global_step"] == second["global_step"] == 4
     assert all(torch.equal(first["state_dict"][k], second["state_dict"][k]) for k in first["state_dict"])
     # rank 0 alone logged into the step's run: one value per logged step
-    client = MlflowClient(f"sqlite:///{tmp_path / 'results' / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("timeblind")
-    (run,) = client.search_runs([experiment.experiment_id])
+    client, (run,) = logged_runs(tmp_path / "results")
     assert run.info.status == "FINISHED" and run.data.params["devices"] == "2"
     history = client.get_metric_history(run.info.run_id, "train/loss")
     assert history and len({m.step for m in history}) == len(history)

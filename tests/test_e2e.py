@@ -7,7 +7,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
 from snakemake.utils import validate
 from report_check import check_report
 
@@ -31,7 +30,7 @@ def planned_jobs(workdir, env, configfile=TINY) -> set[str]:
 
 
 @pytest.mark.e2e
-def test_tiny_pipeline_end_to_end(tmp_path, env):
+def test_tiny_pipeline_end_to_end(tmp_path, env, logged_runs):
     run = snakemake(tmp_path, env, "--cores", "2")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     results = tmp_path / "results"
@@ -74,9 +73,7 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
     assert "step 4/4" in (results / "logs/train_early_temporal_seed0.log").read_text()
 
     # MLflow: every step's run arrived, finished, with provenance, metrics and its notebook.
-    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("timeblind")
-    every_run = client.search_runs([experiment.experiment_id])
+    client, every_run = logged_runs(results)
     runs = [r for r in every_run if "mlflow.parentRunId" not in r.data.tags]  # one per step
     points = [r for r in every_run if r.data.tags.get("kind") == "study_point"]
     # 2 study data sets (base, 6 frames), 4 study models (base, 6 frames, difference stem, noise), 3 studies
@@ -162,7 +159,7 @@ def test_tiny_pipeline_end_to_end(tmp_path, env):
 
 
 @pytest.mark.e2e
-def test_failing_step_keeps_its_notebook_and_leaves_no_outputs(tmp_path, env):
+def test_failing_step_keeps_its_notebook_and_leaves_no_outputs(tmp_path, env, logged_runs):
     config = yaml.safe_load(TINY.read_text())
     config["encoders"] = {"framewise": {"width": 4, "dim": 16, "heads": 3}}  # 16 is not divisible by 3
     del config["studies"], config["grounding"]  # both name early_temporal, which this config drops
@@ -178,8 +175,7 @@ def test_failing_step_keeps_its_notebook_and_leaves_no_outputs(tmp_path, env):
     assert "divisible by num_heads" in notebook and "papermill-error-cell-tag" in notebook
     assert "divisible by num_heads" in (results / "logs/train_framewise_seed0.html").read_text()
     assert "failed in cell" in (results / "logs/train_framewise_seed0.log").read_text()
-    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("timeblind").experiment_id])
+    client, runs = logged_runs(results)
     statuses = {r.data.tags["step"]: r.info.status for r in runs}
     assert statuses.pop("snr", "FINISHED") == "FINISHED"  # may run beside the failing job
     assert statuses == {"generate": "FINISHED", "train": "FAILED"}

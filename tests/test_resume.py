@@ -10,7 +10,6 @@ import time
 
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
 
 from timeblind.models import load_model
 
@@ -53,14 +52,8 @@ def final_weights(path):
     return load_model(path)[0].state_dict()
 
 
-def train_runs(results):
-    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("timeblind")
-    return client, client.search_runs([experiment.experiment_id], "tags.step = 'train'")
-
-
 @pytest.mark.slow
-def test_killed_training_resumes_into_the_same_run(tiny_data, tmp_path, env, capsys):
+def test_killed_training_resumes_into_the_same_run(tiny_data, tmp_path, env, capsys, logged_runs):
     out, results = tmp_path / "model", tmp_path / "results"
     args = train_args(tiny_data, tmp_path)
     # 1. a real kill: SIGKILL just after the second checkpoint (step 16 of 24). Validation accuracy
@@ -84,7 +77,7 @@ def test_killed_training_resumes_into_the_same_run(tiny_data, tmp_path, env, cap
     killed_at = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
     assert killed_at == 16 and not (out / "model.pt").exists()
     assert torch.load(out / "checkpoints" / "best.ckpt", weights_only=True)["global_step"] == 8  # as said above
-    client, runs = train_runs(results)
+    client, runs = logged_runs(results, "tags.step = 'train'")
     assert [r.info.run_id for r in runs] == [record["run_id"]] and runs[0].info.status == "RUNNING"
     shutil.copytree(out, tmp_path / "copy")  # the interrupted state, for the changed-parameters case below
 
@@ -96,7 +89,7 @@ def test_killed_training_resumes_into_the_same_run(tiny_data, tmp_path, env, cap
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["mlflow_run_id"] == record["run_id"] and metrics["resumed_from_step"] == killed_at
     assert not (out / "resume.json").exists()  # finished: the next run is a new training
-    client, runs = train_runs(results)
+    client, runs = logged_runs(results, "tags.step = 'train'")
     assert len(runs) == 1
     run = client.get_run(record["run_id"])
     assert run.info.status == "FINISHED" and run.data.tags["resumed"] == "1"
@@ -124,6 +117,6 @@ def test_killed_training_resumes_into_the_same_run(tiny_data, tmp_path, env, cap
     changed = steps.train(**train_args(tiny_data, tmp_path, out_dir=str(tmp_path / "copy"), lr=1e-3))
     assert f"starting clean in {tmp_path / 'copy'}" in capsys.readouterr().out
     assert changed["resumed_from_step"] == 0
-    client, runs = train_runs(results)
+    client, runs = logged_runs(results, "tags.step = 'train'")
     new = [r for r in runs if r.info.run_id != record["run_id"]]
     assert len(runs) == 2 and len(new) == 1 and "resumed" not in new[0].data.tags

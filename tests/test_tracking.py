@@ -31,22 +31,16 @@ def run_writers(results_dir, env, n=8):
     return [(p.wait(timeout=240), p.stderr.read()) for p in procs]
 
 
-def finished_runs(results_dir):
-    client = MlflowClient(f"sqlite:///{results_dir / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("timeblind")
-    return client, client.search_runs([experiment.experiment_id], max_results=100)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("initialised_first", [True, False], ids=["pipeline-init-first", "no-init"])
-def test_eight_parallel_writers_on_a_fresh_store_lose_nothing(tmp_path, env, initialised_first):
+def test_eight_parallel_writers_on_a_fresh_store_lose_nothing(tmp_path, env, initialised_first, logged_runs):
     results = tmp_path / "results"
     if initialised_first:  # what the pipeline's init_tracking rule does before fanning out
         subprocess.run([sys.executable, "-m", "timeblind", "init-tracking", "--results-dir", str(results)],
                        env=env, check=True, capture_output=True)
     outcomes = run_writers(results, env)
     assert [code for code, _ in outcomes] == [0] * 8, [err[-2000:] for code, err in outcomes if code]
-    client, runs = finished_runs(results)
+    client, runs = logged_runs(results)
     assert len(runs) == 8
     assert sorted(int(r.data.params["seed"]) for r in runs) == list(range(8))
     for run in runs:
@@ -77,7 +71,8 @@ def test_init_writes_store_description(tmp_path, env):
     assert experiment.artifact_location == (tmp_path / "r" / "mlartifacts").as_uri()
 
 
-def test_a_step_in_process_does_not_redirect_the_next_steps_logging(tiny_shapes, tmp_path, monkeypatch):
+def test_a_step_in_process_does_not_redirect_the_next_steps_logging(tiny_shapes, tmp_path, monkeypatch,
+                                                                      logged_runs):
     """Lightning's MLFlowLogger sets MLFLOW_TRACKING_URI for the whole process (through
     mlflow.set_tracking_uri): without the guard, a second step called from the same process with
     another results folder logged its run into the first step's store."""
@@ -91,6 +86,4 @@ def test_a_step_in_process_does_not_redirect_the_next_steps_logging(tiny_shapes,
                     encoder_options={"width": 4, "dim": 8}, results_dir=str(tmp_path / name / "results"))
         assert "MLFLOW_TRACKING_URI" not in os.environ
     for name in ("first", "second"):
-        client = MlflowClient(f"sqlite:///{tmp_path / name / 'results' / 'mlflow.db'}")
-        experiment = client.get_experiment_by_name("timeblind")
-        assert len(client.search_runs([experiment.experiment_id], "tags.step = 'train'")) == 1, name
+        assert len(logged_runs(tmp_path / name / "results", "tags.step = 'train'")[1]) == 1, name
