@@ -265,14 +265,13 @@ class StaveEncoder(nn.Module):
             pos = F.interpolate(pos, size=(gh, gw), mode="bilinear", align_corners=False)
         return pos.flatten(2).transpose(1, 2)  # (1, gh*gw, D)
 
-    def grid(self, H: int, W: int) -> tuple[int, int]:
-        """The patch grid of tokens() for H x W frames: the patch stem drops a partial patch, the
-        conv stem's padded stride-2 stages keep it (ceil(H / P))."""
-        P = self.cfg.patch_size
-        return (H // P, W // P) if self.cfg.stem == "patch" else (-(-H // P), -(-W // P))
-
     def tokens(self, video: torch.Tensor) -> torch.Tensor:
         """Per-frame patch tokens after the blocks and final norm: (B, T, N, D)."""
+        return self.tokens_on_grid(video)[0]
+
+    def tokens_on_grid(self, video: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """tokens() and the patch grid (gh, gw) they lie on, N = gh * gw: the patch stem drops a
+        partial patch, the conv stem's padded stride-2 stages keep it."""
         B, T, H, W = video.shape
         if H < self.cfg.patch_size or W < self.cfg.patch_size:
             raise ValueError(f"frame {H}x{W} is smaller than patch_size={self.cfg.patch_size}")
@@ -291,10 +290,9 @@ class StaveEncoder(nn.Module):
         rope = (self.rope_cos[:T], self.rope_sin[:T])  # (T, hd) each
         for block in self.blocks:
             x = block(x, rope)
-        return self.norm(x)  # (B, T, N, D)
+        return self.norm(x), (gh, gw)  # (B, T, N, D)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        B, _, H, W = video.shape
-        gh, gw = self.grid(H, W)
-        tokens = self.tokens(video).mean(dim=1)  # (B, N, D): patch tokens averaged over frames
-        return tokens.transpose(1, 2).reshape(B, -1, gh, gw)  # (B, D, gh, gw)
+        tokens, (gh, gw) = self.tokens_on_grid(video)
+        tokens = tokens.mean(dim=1)  # (B, N, D): patch tokens averaged over frames
+        return tokens.transpose(1, 2).reshape(len(video), -1, gh, gw)  # (B, D, gh, gw)
