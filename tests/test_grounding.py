@@ -4,16 +4,19 @@ it learns to localise events from frame tokens that carry them (and not from tok
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
 
 from timeblind.data.questions import (IGNORE, MAX_EVENTS, Question, QuestionSet, Vocab, WindowGrid, encode,
                                       from_time_token, make_questions, perturb, prompt_length, to_time_token)
 from timeblind.evaluation.grounded_answers import answer_questions
 from timeblind.evaluation.grounding import question_metrics
 from timeblind.models.grounded_decoder import (GroundedDecoder, GroundedDecoderConfig, grounding_logprob,
-                                               load_decoder, save_decoder, soft_targets, span_from_scores)
+                                               load_decoder, save_decoder, soft_targets, span_from_scores,
+                                               token_logprob)
 from timeblind.stimuli.categories import ClassInfo
 from timeblind.stimuli.events import Event, EventConfig, draw_events
-from timeblind.training.grounding import STAGES, VARIANTS, fit_stage
+from timeblind.training.grounding import STAGES, VARIANTS, fit_stage, grounding_losses
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -229,3 +232,28 @@ def test_fpo_rejects_are_drawn_anew_each_epoch_and_reproducibly():
     assert rejects() != first
     data.set_epoch(0)
     assert rejects() == first
+
+
+def test_fpo_loss_from_one_packed_pass_equals_two_separate_passes():
+    """Chosen and rejected responses go through the decoder as one stacked batch; each response's
+    log-likelihood must be what a pass of its own gives."""
+    events = [[Event("star", "shapes", 2, 10), Event("ring", "shapes", 20, 30)], [Event("heart", "shapes", 5, 15)]] * 4
+    vocab = Vocab(NAMES, 24)
+    torch.manual_seed(0)
+    data = QuestionSet(torch.randn(len(events), GRID.count, 6), make_questions(events, STAGES["instruct"].kinds, 0),
+                       "factorised", vocab, GRID, 24, reject=("grounding", "text", "both"), names={"shapes": NAMES})
+    batch = next(iter(DataLoader(data, batch_size=len(data))))
+    net = _net(vocab_size=len(vocab), max_tokens=24, frame_tokens=GRID.count)
+    losses = grounding_losses(net, batch, VARIANTS["fpo_both"], STAGES["instruct"], beta=0.1)
+
+    def logprob(prefix):
+        evidence = (batch[prefix + k] for k in ("answer_pos", "spans", "question_pos", "question_spans"))
+        out = net(batch["frames"], batch[prefix + "tokens"], *evidence)
+        scores = net.scores(out, batch[prefix + "ground_pos"])
+        return token_logprob(out["logits"], batch[prefix + "targets"]) + grounding_logprob(scores, batch[prefix + "spans"])
+
+    keep = batch["has_rejected"]
+    assert keep.any()
+    expected = -F.logsigmoid(0.1 * (logprob("") - logprob("rejected_")))[keep].mean()
+    assert torch.allclose(losses["fpo"], expected, atol=1e-5), (losses["fpo"], expected)
+    assert losses["fpo"] > 0 and {"ce", "grounding", "consistency"} <= set(losses)

@@ -64,12 +64,17 @@ def _gather(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     return x.gather(1, positions.clamp(min=0).unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
-def _pass(net: GroundedDecoder, batch: dict, variant: Variant, prefix: str = ""):
+def _pass(net: GroundedDecoder, batch: dict, variant: Variant, prefixes: tuple[str, ...] = ("",)):
+    """One forward over the responses named by each prefix ("" chosen, "rejected_"), stacked along
+    the batch in that order: (B * len(prefixes), ...) outputs and grounding scores."""
+    def stacked(key: str) -> torch.Tensor:
+        return torch.cat([batch[prefix + key] for prefix in prefixes])
+
     inject = variant.evidence_embedding and variant.fmt == "factorised"
-    evidence = ((batch[prefix + k] for k in ("answer_pos", "spans", "question_pos", "question_spans")) if inject
+    evidence = ((stacked(k) for k in ("answer_pos", "spans", "question_pos", "question_spans")) if inject
                 else (None,) * 4)
-    out = net(batch["frames"], batch[prefix + "tokens"], *evidence)
-    scores = net.scores(out, batch[prefix + "ground_pos"]) if variant.fmt == "factorised" else None
+    out = net(batch["frames"].repeat(len(prefixes), 1, 1), stacked("tokens"), *evidence)
+    scores = net.scores(out, stacked("ground_pos")) if variant.fmt == "factorised" else None
     return out, scores
 
 
@@ -79,7 +84,12 @@ def grounding_losses(net: GroundedDecoder, batch: dict, variant: Variant, stage:
     -log sigma(beta (log p_chosen - log p_rejected)), log p = text + grounding log-likelihoods
     (D2VLM: no reference model)."""
     grounded = variant if not stage.text_only else Variant("coupled")
-    out, scores = _pass(net, batch, grounded)
+    keep = batch["has_rejected"] if stage.preference and variant.reject and "rejected_tokens" in batch else None
+    prefer = keep is not None and bool(keep.any())
+    out, scores = _pass(net, batch, grounded, ("", "rejected_") if prefer else ("",))
+    if prefer:  # chosen and rejected went through the net together: split them again
+        out, out_r = ({k: v.chunk(2)[half] for k, v in out.items()} for half in (0, 1))
+        scores, scores_r = scores.chunk(2)
     losses = {"ce": F.cross_entropy(out["logits"].transpose(1, 2), batch["targets"], ignore_index=IGNORE)}
     if scores is not None:
         losses["grounding"] = GROUNDING_WEIGHT * grounding_bce(scores, batch["spans"])
@@ -88,14 +98,11 @@ def grounding_losses(net: GroundedDecoder, batch: dict, variant: Variant, stage:
             if valid.any():
                 g, a = _gather(out["evidence"], batch["ground_pos"]), _gather(out["evidence"], batch["answer_pos"])
                 losses["consistency"] = CONSISTENCY_WEIGHT * F.l1_loss(g[valid], a[valid])
-    if stage.preference and variant.reject and "rejected_tokens" in batch:
-        keep = batch["has_rejected"]
-        if keep.any():
-            chosen = token_logprob(out["logits"], batch["targets"]) + grounding_logprob(scores, batch["spans"])
-            out_r, scores_r = _pass(net, batch, grounded, prefix="rejected_")
-            rejected = (token_logprob(out_r["logits"], batch["rejected_targets"])
-                        + grounding_logprob(scores_r, batch["rejected_spans"]))
-            losses["fpo"] = -F.logsigmoid(beta * (chosen - rejected))[keep].mean()
+    if prefer:
+        chosen = token_logprob(out["logits"], batch["targets"]) + grounding_logprob(scores, batch["spans"])
+        rejected = (token_logprob(out_r["logits"], batch["rejected_targets"])
+                    + grounding_logprob(scores_r, batch["rejected_spans"]))
+        losses["fpo"] = -F.logsigmoid(beta * (chosen - rejected))[keep].mean()
     return losses
 
 
