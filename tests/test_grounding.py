@@ -250,7 +250,8 @@ def test_fpo_loss_from_one_packed_pass_equals_two_separate_passes():
         evidence = (batch[prefix + k] for k in ("answer_pos", "spans", "question_pos", "question_spans"))
         out = net(batch["frames"], batch[prefix + "tokens"], *evidence)
         scores = net.scores(out, batch[prefix + "ground_pos"])
-        return token_logprob(out["logits"], batch[prefix + "targets"]) + grounding_logprob(scores, batch[prefix + "spans"])
+        return (token_logprob(out["logits"], batch[prefix + "targets"])
+                + grounding_logprob(scores, batch[prefix + "spans"]))
 
     keep = batch["has_rejected"]
     assert keep.any()

@@ -34,7 +34,6 @@ def input_shape(info: dict, frames: int | None, height: int | None, width: int |
     return shape
 
 
-@torch.no_grad()
 def evaluate_folder(model_path: str | Path, dataset: str | Path, *, csv: str | Path | None = None,
                     categories: list[str] | None = None, frames: int | None = None, height: int | None = None,
                     width: int | None = None, method: str = "motion", log=print) -> tuple[dict, pd.DataFrame, list]:

@@ -18,9 +18,10 @@ Three design points matter in the paper:
    the projection still receives gradient on the first backward.
 
 What this small version keeps: per-frame patch embedding (a linear patch projection, stride =
-patch size; or the conv stem below) plus a learned spatial position table (bilinearly resized for other frame sizes), ``depth`` pre-norm
-blocks ``x += SpatialAttn(LN1 x); x += TemporalAttn(LN3 x); x += MLP(LN2 x)`` (or temporal
-first), temporal attention in every block or only the last ``temporal_blocks``, then a final
+patch size; or the conv stem below) plus a learned spatial position table (bilinearly resized
+for other frame sizes), ``depth`` pre-norm blocks
+``x += SpatialAttn(LN1 x); x += TemporalAttn(LN3 x); x += MLP(LN2 x)`` (or temporal first),
+temporal attention in every block or only the last ``temporal_blocks``, then a final
 LayerNorm and a mean over frames, which leaves a (dim, H/P, W/P) map of patch tokens. Not
 kept: pretrained weights, LoRA, 2-D spatial RoPE; temporal patches of two frames are an option.
 
@@ -232,7 +233,8 @@ def conv_stem(dim: int, patch_size: int, temporal_patch: int) -> nn.Sequential:
     for i in range(stages):
         c_out = dim // 2 ** (stages - 1 - i)  # widths double up to dim
         t = temporal_patch if i == 0 else 1
-        layers += [nn.Conv3d(c_in, c_out, (t, 3, 3), stride=(t, 2, 2), padding=(0, 1, 1)), nn.BatchNorm3d(c_out), nn.GELU()]
+        layers += [nn.Conv3d(c_in, c_out, (t, 3, 3), stride=(t, 2, 2), padding=(0, 1, 1)), nn.BatchNorm3d(c_out),
+                   nn.GELU()]
         c_in = c_out
     t = temporal_patch if not stages else 1
     return nn.Sequential(*layers, nn.Conv3d(c_in, dim, (t, 1, 1), stride=(t, 1, 1)))
