@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from timeblind.evaluation.evaluate import pattern_rows, reproduction_table, summarise
-from timeblind.models.heads import TaskHeads, task_losses
+from timeblind.models.heads import TaskHeads, objective, task_losses
 from timeblind.tasks import ALPHABET, IGNORE, TaskSpec, category_ids, decode_greedy, encode_word, letters_of, targets_for
 
 SPEC = TaskSpec(classes=("circle", "star", "CAT", "DOG", "spikes", "morse"),
@@ -45,14 +45,18 @@ def test_answers_stay_inside_the_clips_category():
     assert category.tolist() == [0, 2, -1]
 
 
+def _mixed_batch():
+    """Four clips: a shape, a word, a pattern (a class and three sequence tasks), a shape."""
+    bits = np.array([[-1] * 6, [-1] * 6, [1, 0, 1, 1, -1, -1], [-1] * 6])
+    return {k: torch.from_numpy(v) for k, v in targets_for(
+        SPEC, np.array([1, 3, 4, 0]), bits, np.array([-1, -1, 4, -1]), np.array([-1, -1, 0, -1])).items()}
+
+
 def test_every_task_loss_trains_only_on_the_clips_that_carry_it():
     torch.manual_seed(0)
     heads = TaskHeads(8, SPEC)
     fmap = torch.randn(4, 8, 2, 5, requires_grad=True)
-    labels = np.array([1, 3, 4, 0])
-    bits = np.array([[-1] * 6, [-1] * 6, [1, 0, 1, 1, -1, -1], [-1] * 6])
-    targets = {k: torch.from_numpy(v) for k, v in targets_for(
-        SPEC, labels, bits, np.array([-1, -1, 4, -1]), np.array([-1, -1, 0, -1])).items()}
+    targets = _mixed_batch()
     losses = task_losses(heads, heads(fmap), targets)
     assert set(losses) == {"class", "reading", "bits", "length", "next_bit"}
     assert all(torch.isfinite(v) for v in losses.values())
@@ -61,6 +65,21 @@ def test_every_task_loss_trains_only_on_the_clips_that_carry_it():
     # A batch of shapes alone trains the class head only: no NaN from tasks nobody carries.
     only_shapes = {k: v[[0, 3]] for k, v in targets.items()}
     assert set(task_losses(heads, heads(fmap[[0, 3]]), only_shapes)) == {"class"}
+
+
+def test_objective_weighs_each_task_by_the_share_of_clips_that_carry_it():
+    targets = _mixed_batch()
+    losses = {"class": torch.tensor(2.0), "reading": torch.tensor(10.0), "bits": torch.tensor(0.6),
+              "length": torch.tensor(1.2), "next_bit": torch.tensor(0.9)}
+    weights = {"class": 1.0, "reading": 1.0, "patterns": 1.0}
+    # 3 of 4 clips have a class, 1 a word, 1 a pattern sequence whose three losses split its share
+    expected = 3 / 4 * 2.0 + 1 / 4 * 10.0 + 1 / 4 * (0.6 + 1.2 + 0.9) / 3
+    assert objective(losses, targets, weights).item() == pytest.approx(expected)
+    # group weights scale their tasks only; a group left out keeps its default (reading 0.1)
+    assert objective(losses, targets, {"patterns": 0.0}).item() == pytest.approx(3 / 4 * 2.0 + 1 / 4 * 10.0 * 0.1)
+    # a batch of one category is its task's plain mean loss, so single-category training is unchanged
+    shapes = {k: v[[0, 3]] for k, v in targets.items()}
+    assert objective({"class": torch.tensor(2.0)}, shapes).item() == pytest.approx(2.0)
 
 
 def test_reading_head_handles_a_single_column_map():

@@ -69,7 +69,7 @@ def generate(*, out_dir: str, preview: str, seed: int, train_size: int, val_size
 def train(*, data_dir: str, out_dir: str, encoder: str, seed: int, max_steps: int, batch_size: int, lr: float,
           weight_decay: float, val_every: int, encoder_options: dict, stream: bool = False,
           augment: dict | None = None, devices: int = 1, torch_compile: bool = False,
-          results_dir: str = "results") -> dict:
+          task_weights: dict | None = None, results_dir: str = "results") -> dict:
     """Train one encoder with one seed; writes model.pt and metrics.json into out_dir.
 
     A job killed halfway continues from its last checkpoint into the same MLflow run when it runs
@@ -92,7 +92,8 @@ def train(*, data_dir: str, out_dir: str, encoder: str, seed: int, max_steps: in
                       max_steps=p["max_steps"], batch_size=p["batch_size"], lr=p["lr"],
                       weight_decay=p["weight_decay"], val_every=p["val_every"],
                       encoder_options=p["encoder_options"], stream=p["stream"], augment=p["augment"],
-                      devices=p["devices"], torch_compile=p["torch_compile"], resume_key=key, tracking=run)
+                      devices=p["devices"], torch_compile=p["torch_compile"], task_weights=p["task_weights"],
+                      resume_key=key, tracking=run)
         run.log_metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
         _write_json(out_dir / "metrics.json", {**metrics, "mlflow_run_id": run.run_id})
     return metrics

@@ -91,6 +91,33 @@ class TaskHeads(nn.Module):
         return texts
 
 
+TASK_GROUPS = {"class": "class", "reading": "reading", "bits": "patterns", "length": "patterns", "next_bit": "patterns"}
+DEFAULT_TASK_WEIGHTS = {"class": 1.0, "reading": 0.1, "patterns": 1.0}
+
+
+def objective(losses: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+              weights: dict[str, float] | None = None) -> torch.Tensor:
+    """The training loss: each task's mean loss (task_losses) weighted by the share of the batch's
+    clips that carry it, then by its group's weight (class, reading, patterns; defaults
+    DEFAULT_TASK_WEIGHTS). The three pattern-sequence tasks split their clips' share.
+
+    A plain sum of task means gave a task the same weight whatever its number of clips: the fifth
+    of clips that are words (one CTC loss) and the fifth that are patterns (three losses)
+    outweighed the clips with a class. Reading weighs 0.1: at 1.0 CTC's gradients into the shared
+    trunk slowed the learning of classes about threefold, and at 0.1 the reading loss fell as fast
+    (README, "Measured")."""
+    weights = {**DEFAULT_TASK_WEIGHTS, **(weights or {})}
+    carried = {"class": targets["label"] != IGNORE, "reading": targets["text_length"] > 0,
+               "patterns": targets["length"] != IGNORE}  # (B,) bool each
+    per_group = {"class": 1, "reading": 1, "patterns": 3}  # losses a clip of the group carries
+    total = 0.0
+    for task, loss in losses.items():
+        group = TASK_GROUPS[task]
+        share = carried[group].float().mean()
+        total = total + weights[group] * share / per_group[group] * loss
+    return total
+
+
 def task_losses(heads: TaskHeads, out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict:
     """The loss of each task over the clips that carry it (a task no clip of the batch carries is
     left out, so the sum is always defined)."""

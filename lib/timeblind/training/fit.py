@@ -215,13 +215,15 @@ def _write_record(out_dir: Path, record: dict) -> None:
 def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, max_steps: int, batch_size: int,
         lr: float, weight_decay: float, val_every: int, encoder_options: dict | None = None,
         stream: bool = False, augment: dict | None = None, devices: int = 1, accelerator: str = "auto",
-        torch_compile: bool = False, resume_key: str | None = None, tracking=None, log=print) -> dict:
+        torch_compile: bool = False, task_weights: dict | None = None, resume_key: str | None = None, tracking=None,
+        log=print) -> dict:
     """Train and write out_dir/model.pt (best validation accuracy). Returns summary metrics.
 
     An encoder that reads masks (the motion-energy observer) is trained on the clean figure masks
     and validated on the noise clips, through its fixed front end.
     batch_size is the global batch: with devices > 1 each device takes batch_size / devices clips.
-    torch_compile: compile the model's forward with torch.compile (Module.compile, so the exported
+    task_weights: the weight of each task group in the loss (heads.objective; unset groups keep
+    their defaults). torch_compile: compile the model's forward with torch.compile (Module.compile, so the exported
     weights keep their names); it pays where kernel launches dominate, see `make bench`.
     resume_key: continue from out_dir/checkpoints/last.ckpt if out_dir/resume.json was written
     under this key (an interrupted run of the same training); otherwise, and without a key, start
@@ -249,7 +251,7 @@ def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, m
     args = dict(data_dir=str(Path(data_dir).resolve()), out_dir=str(out_dir), encoder=encoder, seed=seed,
                 max_steps=max_steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, val_every=val_every,
                 encoder_options=encoder_options, stream=stream, augment=augment, devices=devices,
-                accelerator=accelerator, torch_compile=torch_compile, ckpt_path=str(ckpt_path) if ckpt_path else None)
+                accelerator=accelerator, torch_compile=torch_compile, task_weights=task_weights, ckpt_path=str(ckpt_path) if ckpt_path else None)
     if devices > 1:
         from timeblind.training.ddp import launch
 
@@ -262,8 +264,8 @@ def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, m
 
 def train_here(*, data_dir: str, out_dir: str, encoder: str, seed: int, max_steps: int, batch_size: int, lr: float,
                weight_decay: float, val_every: int, encoder_options: dict | None, stream: bool, augment: dict | None,
-               devices: int, accelerator: str, ckpt_path: str | None, torch_compile: bool = False, tracking=None,
-               log=print) -> dict | None:
+               devices: int, accelerator: str, ckpt_path: str | None, torch_compile: bool = False,
+               task_weights: dict | None = None, tracking=None, log=print) -> dict | None:
     """fit()'s training in this process (one process per device under DDP). Rank 0 exports the
     model and returns the metrics, other ranks return None."""
     out_dir = Path(out_dir)
@@ -276,7 +278,7 @@ def train_here(*, data_dir: str, out_dir: str, encoder: str, seed: int, max_step
     if torch_compile:
         net.compile()  # in place: state_dict keys stay those of the plain model
     module = VideoTaskModule(net, lr=lr, weight_decay=weight_decay, max_steps=max_steps, train_on_masks=on_masks,
-                             augment=augment, seed=seed)
+                             augment=augment, seed=seed, task_weights=task_weights)
     best = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val/acc", mode="max")
     # Lightning's save_last writes only when `best` does (a new best); resuming needs every validation.
     # Listed after `best`, so the file holds best's updated state.

@@ -8,7 +8,7 @@ import torchmetrics
 
 from timeblind.data.augment import AugmentConfig, augment
 from timeblind.models import VideoModel
-from timeblind.models.heads import task_losses
+from timeblind.models.heads import objective, task_losses
 from timeblind.tasks import IGNORE, decode_greedy, letters_of
 
 
@@ -28,7 +28,8 @@ def answers_correct(net: VideoModel, out: dict[str, torch.Tensor], targets: dict
 
 
 class VideoTaskModule(L.LightningModule):
-    """Trains a VideoModel on every task of its data set at once (the sum of the task losses).
+    """Trains a VideoModel on every task of its data set at once (heads.objective: every clip
+    counts once, times its task's weight in task_weights).
 
     train_on_masks: the model reads clean figure masks in training (the motion-energy observer's
     spatial reader) and noise clips, through its fixed front end, in validation.
@@ -36,7 +37,8 @@ class VideoTaskModule(L.LightningModule):
     with `seed` on the training device; validation clips are never augmented."""
 
     def __init__(self, net: VideoModel, lr: float = 2e-3, weight_decay: float = 0.05, max_steps: int = 1000,
-                 warmup_steps: int = 50, train_on_masks: bool = False, augment: dict | None = None, seed: int = 0):
+                 warmup_steps: int = 50, train_on_masks: bool = False, augment: dict | None = None, seed: int = 0,
+                 task_weights: dict | None = None):
         super().__init__()
         self.save_hyperparameters(ignore=["net"], logger=False)
         self.net = net
@@ -54,7 +56,8 @@ class VideoTaskModule(L.LightningModule):
             video = augment(video, self.augment, self.generator)
         out = self.net.from_masks(targets["mask"]) if from_masks else self.net(video)
         losses = task_losses(self.net.heads, out, targets)
-        return sum(losses.values()), losses, answers_correct(self.net, out, targets)
+        loss = objective(losses, targets, self.hparams.task_weights)
+        return loss, losses, answers_correct(self.net, out, targets)
 
     def training_step(self, batch, batch_idx):
         loss, losses, correct = self._step(batch, from_masks=self.hparams.train_on_masks, augmented=True)
