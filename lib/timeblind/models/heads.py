@@ -12,6 +12,8 @@ One model covers every category of its data set:
 
 from __future__ import annotations
 
+from collections import Counter
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -92,6 +94,7 @@ class TaskHeads(nn.Module):
 
 
 TASK_GROUPS = {"class": "class", "reading": "reading", "bits": "patterns", "length": "patterns", "next_bit": "patterns"}
+TASKS_PER_GROUP = Counter(TASK_GROUPS.values())  # losses a clip of the group carries
 DEFAULT_TASK_WEIGHTS = {"class": 1.0, "reading": 0.1, "patterns": 1.0}
 
 
@@ -105,16 +108,15 @@ def objective(losses: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
     of clips that are words (one CTC loss) and the fifth that are patterns (three losses)
     outweighed the clips with a class. Reading weighs 0.1: at 1.0 CTC's gradients into the shared
     trunk slowed the learning of classes about threefold, and at 0.1 the reading loss fell as fast
-    (README, "Measured")."""
+    (README, "Measurements")."""
     weights = {**DEFAULT_TASK_WEIGHTS, **(weights or {})}
     carried = {"class": targets["label"] != IGNORE, "reading": targets["text_length"] > 0,
                "patterns": targets["length"] != IGNORE}  # (B,) bool each
-    per_group = {"class": 1, "reading": 1, "patterns": 3}  # losses a clip of the group carries
     total = 0.0
     for task, loss in losses.items():
         group = TASK_GROUPS[task]
         share = carried[group].float().mean()
-        total = total + weights[group] * share / per_group[group] * loss
+        total = total + weights[group] * share / TASKS_PER_GROUP[group] * loss
     return total
 
 

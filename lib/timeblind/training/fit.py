@@ -223,7 +223,8 @@ def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, m
     and validated on the noise clips, through its fixed front end.
     batch_size is the global batch: with devices > 1 each device takes batch_size / devices clips.
     task_weights: the weight of each task group in the loss (heads.objective; unset groups keep
-    their defaults). torch_compile: compile the model's forward with torch.compile (Module.compile, so the exported
+    their defaults).
+    torch_compile: compile the model's forward with torch.compile (Module.compile, so the exported
     weights keep their names); it pays where kernel launches dominate, see `make bench`.
     resume_key: continue from out_dir/checkpoints/last.ckpt if out_dir/resume.json was written
     under this key (an interrupted run of the same training); otherwise, and without a key, start
@@ -251,7 +252,8 @@ def fit(data_dir: str | Path, out_dir: str | Path, *, encoder: str, seed: int, m
     args = dict(data_dir=str(Path(data_dir).resolve()), out_dir=str(out_dir), encoder=encoder, seed=seed,
                 max_steps=max_steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, val_every=val_every,
                 encoder_options=encoder_options, stream=stream, augment=augment, devices=devices,
-                accelerator=accelerator, torch_compile=torch_compile, task_weights=task_weights, ckpt_path=str(ckpt_path) if ckpt_path else None)
+                accelerator=accelerator, torch_compile=torch_compile, task_weights=task_weights,
+                ckpt_path=str(ckpt_path) if ckpt_path else None)
     if devices > 1:
         from timeblind.training.ddp import launch
 

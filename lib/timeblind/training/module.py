@@ -28,8 +28,8 @@ def answers_correct(net: VideoModel, out: dict[str, torch.Tensor], targets: dict
 
 
 class VideoTaskModule(L.LightningModule):
-    """Trains a VideoModel on every task of its data set at once (heads.objective: every clip
-    counts once, times its task's weight in task_weights).
+    """Trains a VideoModel on every task of its data set at once (heads.objective: each task's
+    mean loss by its share of the batch's clips, times its group's weight in task_weights).
 
     train_on_masks: the model reads clean figure masks in training (the motion-energy observer's
     spatial reader) and noise clips, through its fixed front end, in validation.
