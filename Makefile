@@ -1,7 +1,9 @@
 # timeblind: `make reproduce` runs the whole study, `make test` runs the test suite.
-# Both create or update .venv first. Variables: CORES, TORCH (e.g. TORCH="torch==2.13.0 --index-url ..."
-# for a CUDA build), PYTHON (the interpreter that creates .venv), PORT (MLflow UI), PROFILE (quick,
-# the default: config/config.yaml alone; any other name reads config/<PROFILE>.yaml on top, e.g. paper).
+# Both create or update .venv first; `make test` also installs the system programs its tests run
+# (Chromium, PostgreSQL's server, curl) when they are missing. Variables: CORES, TORCH (e.g.
+# TORCH="torch==2.13.0 --index-url ..." for a CUDA build), PYTHON (the interpreter that creates .venv),
+# PORT (MLflow UI), PROFILE (quick, the default: config/config.yaml alone; any other name reads
+# config/<PROFILE>.yaml on top, e.g. paper).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,14 +13,18 @@ PORT ?= 5000
 PROFILE ?= quick
 PROFILE_CONFIG := $(if $(filter-out quick,$(PROFILE)),config/$(PROFILE).yaml)
 BIN := $(abspath $(VENV))/bin
+# Checks for programs pip does not provide and installs the missing ones with apt-get (as root; anyone
+# else gets one line with the command to run). A met need never runs apt-get: see the script's header.
+SYSTEM_PACKAGES := workflow/scripts/system_packages.sh
 REPORT := results/report.html
 export PATH := $(BIN):$(PATH)
 
-.PHONY: reproduce test lab mlflow mlflow-server mlflow-server-stop bench lint clean
+.PHONY: reproduce test test-system-packages lab mlflow mlflow-server mlflow-server-stop bench lint clean
 
 # Torch first and pinned: an unpinned torch would pull gigabytes of CUDA wheels on a CPU machine.
+# Debian's Python creates a venv only with its python3.X-venv package, so that is checked first.
 $(VENV)/.installed: envs/requirements.txt pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { PYTHON=$(PYTHON) $(SYSTEM_PACKAGES) venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
 	$(BIN)/python -m pip install --quiet -r envs/requirements.txt
@@ -39,7 +45,13 @@ reproduce: $(VENV)/.installed
 	@echo "MLflow:  $${MLFLOW_TRACKING_URI:-sqlite:///$(abspath results/mlflow.db)}"
 	@echo "         browse it with 'make mlflow', then open http://127.0.0.1:$(PORT)"
 
-test: $(VENV)/.installed
+# Chromium: the report check renders the report in it, headless. PostgreSQL's server and curl: the
+# tracking-server test starts MLflow on a PostgreSQL of its own and polls its health with curl.
+# Checked before the (slower) Python setup, so a missing one stops `make test` at once.
+test-system-packages:
+	@$(SYSTEM_PACKAGES) chromium postgresql curl
+
+test: test-system-packages $(VENV)/.installed
 	$(BIN)/python -m pytest
 
 lab: $(VENV)/.installed
@@ -52,9 +64,10 @@ mlflow: $(VENV)/.installed
 		--backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(abspath results/mlflow.db)} \
 		--default-artifact-root $(abspath results/mlartifacts)
 
-# A shared tracking server: MLflow on its own PostgreSQL (apt-get install postgresql), database
+# A shared tracking server: MLflow on its own PostgreSQL (installed when missing, as for test), database
 # under results/tracking-server, artifacts under results/mlartifacts. Settings: see the script.
 mlflow-server: $(VENV)/.installed
+	@$(SYSTEM_PACKAGES) postgresql curl
 	MLFLOW_PORT=$(PORT) workflow/scripts/tracking_server.sh start
 
 mlflow-server-stop:
