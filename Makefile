@@ -74,7 +74,7 @@ mlflow-server-stop:
 	workflow/scripts/tracking_server.sh stop
 
 bench: $(VENV)/.installed
-	$(BIN)/python -m timeblind.bench
+	$(BIN)/python scripts/bench.py
 
 lint: $(VENV)/.installed
 	$(BIN)/snakemake --lint

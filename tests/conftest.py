@@ -6,6 +6,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO / "scripts"))  # the developer tools (bench, probe) are tested too
 
 
 @pytest.fixture(scope="session")

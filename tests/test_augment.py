@@ -4,13 +4,8 @@ import numpy as np
 import pytest
 import torch
 from scipy.ndimage import gaussian_filter
-from timeblind.data.augment import (
-    AugmentConfig,
-    BlurConfig,
-    NoiseConfig,
-    TemporalFilterConfig,
-    augment,
-)
+from timeblind.training.augment import augment
+from timeblind.training.config import AugmentConfig, BlurConfig, NoiseConfig, TemporalFilterConfig
 
 
 def gen(seed: int = 0) -> torch.Generator:

@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from timeblind import bench
-from timeblind.models import ENCODERS, build_encoder
+import bench
+from timeblind.models.config import ENCODER_CONFIGS
+from timeblind.models.registry import ENCODERS, build_encoder
 
 TINY = {"batch": 2, "frames": 8, "height": 16, "width": 16, "seconds": 0.01, "repeats": 1, "warmup": 0}
 
@@ -23,6 +24,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 class MapConfig:
     frames: int = 4
     dim: int = 6
+
+
+def register(monkeypatch, name: str, module: type, config: type) -> None:
+    """An encoder in the registry for one test: its module and its config dataclass."""
+    monkeypatch.setitem(ENCODERS, name, module)
+    monkeypatch.setitem(ENCODER_CONFIGS, name, config)
 
 
 class MapEncoder(nn.Module):
@@ -111,7 +118,7 @@ def test_json_lines_per_encoder_metric_and_device(records, capsys):
 
 
 def test_feature_map_encoder_is_pooled_and_its_flops_are_exact(monkeypatch):
-    monkeypatch.setitem(ENCODERS, "map_probe", (MapEncoder, MapConfig))
+    register(monkeypatch, "map_probe", MapEncoder, MapConfig)
     (r,) = bench.encoder_costs(["map_probe"], **{**TINY, "frames": MapConfig.frames})
     T, H, W, D, classes = MapConfig.frames, TINY["height"], TINY["width"], MapConfig.dim, 8
     assert r["feature_shape"] == [D, H, W] and r["options"] == "defaults"
@@ -124,8 +131,8 @@ def test_a_failing_encoder_is_reported_and_the_others_still_measured(capsys, mon
         def forward(self, video):
             raise RuntimeError("boom")
 
-    monkeypatch.setitem(ENCODERS, "map_probe", (MapEncoder, MapConfig))
-    monkeypatch.setitem(ENCODERS, "broken", (Broken, MapConfig))
+    register(monkeypatch, "map_probe", MapEncoder, MapConfig)
+    register(monkeypatch, "broken", Broken, MapConfig)
     sizes = {k: v for k, v in TINY.items() if k != "seconds"}
     sizes["frames"] = MapConfig.frames
     assert bench.encoder_bench(["broken", "map_probe"], seconds=TINY["seconds"], devices=["cpu"], **sizes) == 1
@@ -143,7 +150,7 @@ def test_compiled_steps_are_measured_against_eager_ones_of_the_same_run(capsys, 
     # the aot_eager backend: dynamo traces as in the bench, without inductor's minutes of C++ build here
     monkeypatch.setattr(nn.Module, "compile", lambda self, **kw: compiled.append(type(self).__name__)
                         or plain_compile(self, backend="aot_eager", **kw))
-    monkeypatch.setitem(ENCODERS, "map_probe", (MapEncoder, MapConfig))
+    register(monkeypatch, "map_probe", MapEncoder, MapConfig)
     sizes = {k: v for k, v in TINY.items() if k != "seconds"}
     assert bench.compile_bench(["map_probe"], seconds=TINY["seconds"], devices=["cpu"],
                                **{**sizes, "frames": MapConfig.frames}) == 0

@@ -26,8 +26,9 @@ def profile() -> dict:
 
 
 def workflow_rules() -> set[str]:
+    """The rules the workflow defines: `rule NAME:`, and `use rule OTHER as NAME with:`."""
     text = "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
-    return set(re.findall(r"^rule (\w+):", text, re.M))
+    return set(re.findall(r"^(?:use )?rule (?:\w+ as )?(\w+)(?: with)?:", text, re.M))
 
 
 def test_profile_is_valid_for_snakemake_and_the_slurm_plugin():

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from timeblind.models import load_model
+from timeblind.models.checkpoint import load_model
 
 
 @pytest.fixture(scope="module")
@@ -11,22 +11,23 @@ def tiny_data(tiny_shapes):
     return tiny_shapes({"train": 64, "val": 16, "test": 8})
 
 
-TRAINING = {"encoder": "early_temporal", "seed": 3, "max_steps": 4, "batch_size": 16, "lr": 2e-3,
-            "weight_decay": 0.05, "val_every": 2, "encoder_options": {"width": 4, "dim": 16}}
+JOB = {"encoder": "early_temporal", "seed": 3, "encoder_options": {"width": 4, "dim": 16}}
+TRAINING = {"max_steps": 4, "batch_size": 16, "lr": 2e-3, "weight_decay": 0.05, "val_every": 2, "devices": 2}
 
 
 @pytest.mark.slow
 def test_two_gloo_processes_train_log_once_and_repeat_exactly(tiny_data, tmp_path, monkeypatch, logged_runs):
-    from timeblind import steps
-    from timeblind.training import fit as fit_module
+    from timeblind.steps.train import train
+    from timeblind.training.config import TrainConfig
+    from timeblind.training.fit import fit
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the step's accelerator "auto" must find CPUs only
     lines = []
-    metrics = steps.train(data_dir=str(tiny_data), out_dir=str(tmp_path / "a"), devices=2,
-                          results_dir=str(tmp_path / "results"), **TRAINING)
-    again = fit_module.fit(tiny_data, tmp_path / "b", devices=2, accelerator="cpu",
-                           log=lambda line, **_: lines.append(line), **TRAINING)
+    metrics = train(data_dir=str(tiny_data), out_dir=str(tmp_path / "a"), training=TRAINING,
+                    results_dir=str(tmp_path / "results"), **JOB)
+    again = fit(tiny_data, tmp_path / "b", TrainConfig.from_dict(TRAINING), accelerator="cpu",
+                log=lambda line, **_: lines.append(line), **JOB)
     output = "\n".join(lines)
     assert "distributed_backend=gloo" in output and "MEMBER: 2/2" in output, output[-3000:]
     assert metrics["devices"] == 2 and metrics["device"] == "cpu"

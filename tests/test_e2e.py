@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from snakemake.utils import validate
+from timeblind.plan.config import validate
 from report_check import check_report
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,10 +93,10 @@ def test_tiny_pipeline_end_to_end(tmp_path, env, logged_runs):
     assert "test_acc.early_temporal.shapes" in next(r for r in runs if r.data.tags["step"] == "evaluate").data.metrics
 
     # Studies: a table, a summary and a figure each; a parent run with one child run per point.
-    from timeblind.studies import expand
+    from timeblind.plan.studies import expand
 
     config = yaml.safe_load(TINY.read_text())
-    validate(config, schema=str(REPO / "workflow/schemas/config.schema.yaml"))
+    validate(config, schema=REPO / "workflow/schemas/config.schema.yaml")
     expected = expand(config)
     study_runs = {r.data.tags["study"]: r.info.run_id for r in runs if r.data.tags["step"] == "study"}
     assert sorted(study_runs) == ["augment", "context", "snr"]

@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
+from timeblind.core.tasks import TaskSpec, category_ids
 from timeblind.data.dataset import StimulusConfig, StimulusDataset, write_dataset
 from timeblind.io.spookybench import is_correct
-from timeblind.models import TaskSpec, build_model, save_model
-from timeblind.tasks import category_ids
-from timeblind.steps import export_spookybench
+from timeblind.models.checkpoint import save_model
+from timeblind.models.registry import build_model
+from timeblind.steps.export import export_split
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,8 @@ def exported(tmp_path_factory):
     torch.manual_seed(0)
     model = build_model("early_temporal", TaskSpec.from_manifest(manifest), width=4, dim=16).eval()
     save_model(root / "model.pt", model, "early_temporal", extra={"frame_shape": [6, 16, 16]})
-    export_spookybench(data_dir=str(root / "data"), out_dir=str(root / "native"), split="test", scale=1)
-    export_spookybench(data_dir=str(root / "data"), out_dir=str(root / "large"), split="test", scale=3)
+    export_split(data_dir=str(root / "data"), out_dir=str(root / "native"), split="test", scale=1)
+    export_split(data_dir=str(root / "data"), out_dir=str(root / "large"), split="test", scale=3)
     return root, model
 
 

@@ -6,13 +6,14 @@ import pytest
 import torch
 from torch import nn
 
+from timeblind.core.tasks import TaskSpec, targets_for
 from timeblind.data.dataset import StimulusConfig, StimulusDataset, write_dataset
-from timeblind.models import TaskSpec, VideoModel, build_model, save_model
+from timeblind.models.checkpoint import save_model
+from timeblind.models.registry import VideoModel, build_model
 from timeblind.plots.gallery import (COLUMNS, MASK, VIDEO, attribute, figure_footprint, gallery_clips, inside_share,
-                                     model_input, write_gallery)
+                                     write_gallery)
 from timeblind.stimuli import MotionConfig
 from timeblind.stimuli.categories import WordOptions
-from timeblind.tasks import targets_for
 
 H, W = 16, 40
 
@@ -91,13 +92,6 @@ def test_a_fixed_front_end_is_attributed_through_its_recovered_mask(tiny):
     targets = {k: torch.from_numpy(v) for k, v in targets_for(tasks, np.array([1])).items()}
     amap, to = attribute(model, torch.rand(1, tasks.frames, H, W) * 2 - 1, targets, samples=2)
     assert to == MASK and amap.shape == (H, W) and amap.sum() > 0
-
-
-def test_clips_reach_models_exactly_as_in_evaluation():
-    from timeblind.data.torch_data import to_model_input
-
-    clip = np.arange(256, dtype=np.uint8).reshape(4, 8, 8)
-    assert torch.equal(model_input(clip), to_model_input(torch.from_numpy(clip))[None])
 
 
 def test_footprint_of_static_moving_and_missing_masks():

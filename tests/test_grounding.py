@@ -7,16 +7,20 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from timeblind.data.questions import (IGNORE, MAX_EVENTS, Question, QuestionSet, Vocab, WindowGrid, encode,
-                                      from_time_token, make_questions, perturb, prompt_length, to_time_token)
+from timeblind.core.tasks import IGNORE
+from timeblind.data.question_set import QuestionSet, encode
+from timeblind.data.questions import (MAX_EVENTS, Question, Vocab, WindowGrid, from_time_token, make_questions, perturb,
+                                      prompt_length, to_time_token)
 from timeblind.evaluation.grounded_answers import answer_questions
 from timeblind.evaluation.grounding import question_metrics
-from timeblind.models.grounded_decoder import (GroundedDecoder, GroundedDecoderConfig, grounding_logprob,
-                                               load_decoder, save_decoder, soft_targets, span_from_scores,
-                                               token_logprob)
+from timeblind.models.checkpoint import load_decoder, save_decoder
+from timeblind.models.config import GroundedDecoderConfig
+from timeblind.models.grounded_decoder import GroundedDecoder, span_from_scores
 from timeblind.stimuli.categories import ClassInfo
 from timeblind.stimuli.events import Event, EventConfig, draw_events
-from timeblind.training.grounding import STAGES, VARIANTS, fit_stage, grounding_losses
+from timeblind.training.config import STAGES, VARIANTS, GroundingTrainConfig
+from timeblind.training.grounding import fit_stage
+from timeblind.training.losses import grounding_logprob, grounding_losses, soft_targets, token_logprob
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -196,8 +200,8 @@ def _train_and_score(variant: str, signal: bool, steps: int = 150) -> dict:
         if seen and used - seen:
             net.init_rows_to_mean(torch.tensor(sorted(used - seen)), torch.tensor(sorted(seen)))
         seen |= used
-        fit_stage(net, *sets, variant=variant, stage=name, seed=0, max_steps=steps, batch_size=32, lr=3e-3,
-                  weight_decay=0.01, val_every=steps, log=lambda *a, **k: None)
+        cfg = GroundingTrainConfig(max_steps=steps, batch_size=32, lr=3e-3, weight_decay=0.01, val_every=steps)
+        fit_stage(net, *sets, cfg, variant=v, stage=stage, seed=0, log=lambda *a, **k: None)
         assert sets[0].epoch > 0  # the module moved the training set to later epochs (fresh FPO rejects)
     records = answer_questions(net, test[1], make_questions(test[0], STAGES["instruct"].kinds, 0), vocab, GRID,
                                v.fmt, v.evidence_embedding)

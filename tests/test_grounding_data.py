@@ -166,9 +166,10 @@ def test_figure_is_in_the_motion_only_during_its_event():
 def test_an_align_stage_repeats_exactly(tmp_path):
     """Same data, encoder and seed: the same decoder weights and losses, run after run (the
     decoder's first weights come from the seed, not from whatever the process drew before)."""
-    from timeblind import steps
-    from timeblind.models.registry import build_model, save_model
-    from timeblind.tasks import TaskSpec
+    from timeblind.core.tasks import TaskSpec
+    from timeblind.models.checkpoint import save_model
+    from timeblind.models.registry import build_model
+    from timeblind.steps.grounding_stage import grounding_stage
 
     root = tmp_path / "data"
     write_grounding_dataset(root, {**DATA, "train_size": 8, "val_size": 4, "test_size": 2}, EVENTS, **QUIET)
@@ -182,11 +183,12 @@ def test_an_align_stage_repeats_exactly(tmp_path):
         torch.manual_seed(k)  # a different global RNG state before each run
         out = tmp_path / f"align{k}"
         out.mkdir()
-        metrics = steps.grounding_stage(
+        metrics = grounding_stage(
             data_dir=str(root), out_dir=str(out), stage="align", variant="coupled", encoder="early_temporal", seed=0,
             encoder_model=str(encoder), align_dir=str(out), previous="", time_tokens=8, window_stride=4,
-            decoder={"dim": 16, "layers": 2, "heads": 2, "evidence_layer": 1}, max_tokens=16, batch_size=4,
-            max_steps=3, lr=2e-3, weight_decay=0.01, val_every=3, results_dir=str(tmp_path / "results"))
+            decoder={"dim": 16, "layers": 2, "heads": 2, "evidence_layer": 1}, max_tokens=16,
+            training={"batch_size": 4, "max_steps": 3, "lr": 2e-3, "weight_decay": 0.01, "val_every": 3},
+            results_dir=str(tmp_path / "results"))
         runs.append((metrics["final_train_loss"], torch.load(out / "decoder.pt", weights_only=True)["state_dict"]))
     assert runs[0][0] == runs[1][0]
     assert all(torch.equal(runs[0][1][name], runs[1][1][name]) for name in runs[0][1])

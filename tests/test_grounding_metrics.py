@@ -11,7 +11,7 @@ from timeblind.evaluation.grounding import (
     temporal_iou,
     tvg_f1,
 )
-from timeblind.evaluation.metrics import wilson_interval
+from timeblind.core.stats import wilson_interval
 
 
 def test_iou_partial_contained_and_touching():

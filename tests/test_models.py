@@ -5,9 +5,12 @@ import argparse
 import pytest
 import torch
 
-from timeblind.models import ENCODERS, TaskSpec, build_encoder, build_model, load_model, save_model
-from timeblind.models.early_temporal import EarlyTemporalConfig, EarlyTemporalEncoder
-from timeblind.models.framewise import FramewiseConfig, FramewiseEncoder
+from timeblind.core.tasks import TaskSpec
+from timeblind.models.checkpoint import load_model, save_model
+from timeblind.models.config import ENCODER_CONFIGS, EarlyTemporalConfig, FramewiseConfig
+from timeblind.models.early_temporal import EarlyTemporalEncoder
+from timeblind.models.framewise import FramewiseEncoder
+from timeblind.models.registry import ENCODERS, build_encoder, build_model
 
 
 SMALL = {  # a few-thousand-parameter version of every encoder
@@ -23,6 +26,7 @@ SMALL = {  # a few-thousand-parameter version of every encoder
 
 def test_every_registered_encoder_is_covered():
     assert set(SMALL) == set(ENCODERS)
+    assert list(ENCODERS) == list(ENCODER_CONFIGS)  # each encoder has its config dataclass, under the same name
 
 
 @pytest.mark.parametrize("encoder", sorted(ENCODERS))
@@ -39,8 +43,7 @@ def test_every_head_answers_for_any_clip_length(encoder, frames):
 
 
 def small_encoder(name: str, **overrides) -> torch.nn.Module:
-    module_cls, config_cls = ENCODERS[name]
-    return module_cls(config_cls(**{**SMALL[name], **overrides}))
+    return ENCODERS[name](ENCODER_CONFIGS[name](**{**SMALL[name], **overrides}))
 
 
 def expected_map_size(name: str, encoder: torch.nn.Module, H: int, W: int) -> tuple[int, int]:

@@ -5,10 +5,10 @@ import pytest
 import torch
 from scipy.ndimage import uniform_filter
 
+from timeblind.core.tasks import to_model_input
 from timeblind.data.dataset import StimulusConfig
-from timeblind.data.torch_data import to_model_input
-from timeblind.models.motion_energy import (MotionEnergyConfig, MotionEnergyEncoder, masks_to_windows,
-                                            window_weights)
+from timeblind.models.config import MotionEnergyConfig
+from timeblind.models.motion_energy import MotionEnergyEncoder, masks_to_windows, window_weights
 from timeblind.stimuli.masks import SHAPES
 from timeblind.stimuli.motion import MotionConfig, opponent_energy, render_clip
 

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from timeblind.analysis.probe import _split, main, probe
+from probe import _split, main, probe
 from timeblind.data.dataset import StimulusConfig, write_dataset
 from timeblind.stimuli import MotionConfig
 

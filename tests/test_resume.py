@@ -11,13 +11,13 @@ import time
 import pytest
 import torch
 
-from timeblind.models import load_model
+from timeblind.models.checkpoint import load_model
 
 # The train step in its own process, as a notebook kernel runs it; `slow_step_s` stretches each
 # step so the test can kill it between two checkpoints.
 TRAIN = textwrap.dedent("""
     import json, sys, time
-    from timeblind import steps
+    from timeblind.steps.train import train
     from timeblind.training.module import VideoTaskModule
 
     args = json.loads(sys.argv[1])
@@ -28,7 +28,7 @@ TRAIN = textwrap.dedent("""
             time.sleep(slow)
             return step(self, batch, batch_idx)
         VideoTaskModule.training_step = slowed
-    steps.train(**args)
+    train(**args)
 """)
 
 
@@ -40,8 +40,9 @@ def tiny_data(tiny_shapes):
 def train_args(data, tmp_path, **changes):
     # 48 clips in batches of 16: 3 steps an epoch, so the checkpoints (every 8 steps) fall mid-epoch too
     return {"data_dir": str(data), "out_dir": str(tmp_path / "model"), "encoder": "early_temporal", "seed": 3,
-            "max_steps": 24, "batch_size": 16, "lr": 2e-3, "weight_decay": 0.05, "val_every": 8,
-            "encoder_options": {"width": 4, "dim": 16}, "results_dir": str(tmp_path / "results"), **changes}
+            "encoder_options": {"width": 4, "dim": 16}, "results_dir": str(tmp_path / "results"),
+            "training": {"max_steps": 24, "batch_size": 16, "lr": 2e-3, "weight_decay": 0.05, "val_every": 8,
+                         **changes}}
 
 
 def final_weights(path):
@@ -98,11 +99,11 @@ def test_killed_training_resumes_into_the_same_run(tiny_data, tmp_path, env, cap
     assert {"best_val_acc", "resumed_from_step"} <= set(run.data.metrics)
 
     # 3. the same training uninterrupted ends with the same weights (CPU, deterministic)
+    from timeblind.training.config import TrainConfig
     from timeblind.training.fit import fit
 
-    reference = fit(tiny_data, tmp_path / "reference", **{k: v for k, v in args.items()
-                                                          if k not in ("data_dir", "out_dir", "results_dir")},
-                    log=lambda *a, **k: None)
+    reference = fit(tiny_data, tmp_path / "reference", TrainConfig.from_dict(args["training"]), encoder=args["encoder"],
+                    seed=args["seed"], encoder_options=args["encoder_options"], log=lambda *a, **k: None)
     assert reference["best_val_acc"] == metrics["best_val_acc"]
     # model.pt holds the best validated weights (step 8 here): compare the final ones too
     for name in ("model.pt", "checkpoints/last.ckpt"):
@@ -111,10 +112,10 @@ def test_killed_training_resumes_into_the_same_run(tiny_data, tmp_path, env, cap
         assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed), name
 
     # 4. the interrupted state again (copied before step 2), started with another learning rate: clean
-    from timeblind import steps
+    from timeblind.steps.train import train
 
     capsys.readouterr()
-    changed = steps.train(**train_args(tiny_data, tmp_path, out_dir=str(tmp_path / "copy"), lr=1e-3))
+    changed = train(**{**train_args(tiny_data, tmp_path, lr=1e-3), "out_dir": str(tmp_path / "copy")})
     assert f"starting clean in {tmp_path / 'copy'}" in capsys.readouterr().out
     assert changed["resumed_from_step"] == 0
     client, runs = logged_runs(results, "tags.step = 'train'")

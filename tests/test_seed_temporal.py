@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from timeblind.models.seed_temporal import SeedTemporalConfig, SeedTemporalEncoder, next_frame_pairs
+from timeblind.models.config import SeedTemporalConfig
+from timeblind.models.seed_temporal import SeedTemporalEncoder, next_frame_pairs
 
 SMALL = dict(width=4, feature_dim=16, hidden_dim=16, heads=4, temporal_layers=1, feedforward=32, max_frames=32)
 

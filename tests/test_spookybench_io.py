@@ -11,18 +11,17 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from timeblind.io.resample import estimate_displacement, resample_clip
 from timeblind.io.spookybench import (
     Entry,
     SpookyBenchFolder,
     VideoError,
     VideoItem,
-    estimate_displacement,
     export_dataset,
     is_correct,
     iter_clips,
     load_video,
     read_metadata,
-    resample_clip,
 )
 
 try:  # the library's correlator; a local one keeps these tests independent of renderer rewrites
@@ -278,7 +277,7 @@ def test_resampling_keeps_motion_small():
 
 def test_resample_short_video_reduces_stride(caplog):
     video, _ = render(20, 136, 240, 1, np.random.default_rng(4))
-    with caplog.at_level(logging.WARNING, logger="timeblind.io.spookybench"):
+    with caplog.at_level(logging.WARNING, logger="timeblind.io.resample"):
         _, info = resample_clip(video, 8, 32, 32, return_info=True)
     assert info["stride_reduced"] and info["stride"] == 2  # wanted 4, (20 - 1) // 7 = 2 fits
     assert "too short" in caplog.text

@@ -5,7 +5,8 @@ import copy
 import pytest
 import torch
 
-from timeblind.models.stave import StaveConfig, StaveEncoder, apply_rotary, rotary_tables
+from timeblind.models.config import StaveConfig
+from timeblind.models.stave import StaveEncoder, apply_rotary, rotary_tables
 
 
 def _randomise_temporal_out(model: StaveEncoder) -> None:

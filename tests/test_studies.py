@@ -9,11 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from snakemake.utils import validate
 
 from timeblind.evaluation.study import summarise_study
-from timeblind.studies import BASE, StudyError, expand, models, placements
-from timeblind.studies import validate as validate_studies
+from timeblind.plan.config import fill_defaults, validate
+from timeblind.plan.studies import BASE, StudyError, expand, models
+from timeblind.plan.studies import validate as validate_studies
+from timeblind.steps.study import placements
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -28,7 +29,7 @@ def make_config(studies: dict, seeds=(0,)) -> dict:
                      "stave": {"dim": 16, "depth": 2, "heads": 2, "patch_size": 4, "image_size": 16}},
         "studies": copy.deepcopy(studies),
     }
-    validate(config, schema=str(SCHEMA))  # fills defaults, as the Snakefile does
+    fill_defaults(config, yaml.safe_load(SCHEMA.read_text()))  # as the Snakefile does, before its checks
     return config
 
 
@@ -151,8 +152,7 @@ def test_child_runs_nest_under_the_study_run_with_shared_tags(tmp_path, monkeypa
 
 def test_quick_config_studies_expand_and_validate():
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    validate(config, schema=str(SCHEMA))
-    validate_studies(config)
+    validate(config, schema=SCHEMA)  # the studies included
     points = expand(config)
     assert {p.study for p in points} == {"snr", "context", "stave", "seed_parts", "augment", "generalisation"}
 
@@ -160,7 +160,8 @@ def test_quick_config_studies_expand_and_validate():
 def test_compare_runs_redraws_a_study_from_the_store_alone(tmp_path, monkeypatch):
     """Two pipeline runs of one study logged to one store: the latest is drawn by default, both
     side by side when named, and an unknown run id is refused with the known ones."""
-    from timeblind import steps, tracking
+    from timeblind import tracking
+    from timeblind.steps.study import compare_runs
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("TIMEBLIND_PROJECT_DIR", str(tmp_path))
@@ -172,14 +173,14 @@ def test_compare_runs_redraws_a_study_from_the_store_alone(tmp_path, monkeypatch
                                                   "placements": json.dumps([["speed", speed, "early_temporal"]])},
                               {}, {"acc.shapes": accuracy, "n.shapes": 40, "chance.shapes": 0.25})
         parents.append(run.run_id)
-    latest = steps.compare_runs(study="speedy", figure="figures/latest", results_dir=str(tmp_path))
+    latest = compare_runs(study="speedy", figure="figures/latest", results_dir=str(tmp_path))
     assert list(latest.x) == ["1", "2"] and (latest.accuracy == 0.75).all()
     assert (latest.ci_low < 0.75).all() and (latest.ci_high > 0.75).all()  # Wilson on 30/40
-    both = steps.compare_runs(study="speedy", figure="figures/both", parent_runs=parents, results_dir=str(tmp_path))
+    both = compare_runs(study="speedy", figure="figures/both", parent_runs=parents, results_dir=str(tmp_path))
     assert sorted(both.series.unique()) == sorted(f"early_temporal [{p[:7]}]" for p in parents)
     assert (tmp_path / "figures/both.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="have no points of study 'speedy'"):
-        steps.compare_runs(study="speedy", figure="figures/x", parent_runs=["nope"], results_dir=str(tmp_path))
+        compare_runs(study="speedy", figure="figures/x", parent_runs=["nope"], results_dir=str(tmp_path))
     with pytest.raises(ValueError, match="no runs of study 'other'"):
-        steps.compare_runs(study="other", figure="figures/x", results_dir=str(tmp_path))
+        compare_runs(study="other", figure="figures/x", results_dir=str(tmp_path))
     assert "MLFLOW_TRACKING_URI" not in os.environ  # reading a store does not redirect later steps' logging

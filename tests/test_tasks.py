@@ -5,9 +5,12 @@ import pandas as pd
 import pytest
 import torch
 
+from timeblind.core.tasks import (ALPHABET, IGNORE, TaskSpec, category_ids, decode_greedy, encode_word, letters_of,
+                                  targets_for)
 from timeblind.evaluation.evaluate import pattern_rows, reproduction_table, summarise
-from timeblind.models.heads import TaskHeads, objective, task_losses
-from timeblind.tasks import ALPHABET, IGNORE, TaskSpec, category_ids, decode_greedy, encode_word, letters_of, targets_for
+from timeblind.models.heads import TaskHeads
+from timeblind.training.config import TrainConfig
+from timeblind.training.losses import objective, task_losses
 
 SPEC = TaskSpec(classes=("circle", "star", "CAT", "DOG", "spikes", "morse"),
                 class_categories=("shapes", "shapes", "words", "words", "patterns", "patterns"), frames=6)
@@ -75,11 +78,12 @@ def test_objective_weighs_each_task_by_the_share_of_clips_that_carry_it():
     # 3 of 4 clips have a class, 1 a word, 1 a pattern sequence whose three losses split its share
     expected = 3 / 4 * 2.0 + 1 / 4 * 10.0 + 1 / 4 * (0.6 + 1.2 + 0.9) / 3
     assert objective(losses, targets, weights).item() == pytest.approx(expected)
-    # group weights scale their tasks only; a group left out keeps its default (reading 0.1)
-    assert objective(losses, targets, {"patterns": 0.0}).item() == pytest.approx(3 / 4 * 2.0 + 1 / 4 * 10.0 * 0.1)
+    # group weights scale their tasks only; a group the config leaves out keeps its default (reading 0.1)
+    only_patterns = TrainConfig(task_weights={"patterns": 0.0}).loss_weights
+    assert objective(losses, targets, only_patterns).item() == pytest.approx(3 / 4 * 2.0 + 1 / 4 * 10.0 * 0.1)
     # a batch of one category is its task's plain mean loss, so single-category training is unchanged
     shapes = {k: v[[0, 3]] for k, v in targets.items()}
-    assert objective({"class": torch.tensor(2.0)}, shapes).item() == pytest.approx(2.0)
+    assert objective({"class": torch.tensor(2.0)}, shapes, weights).item() == pytest.approx(2.0)
 
 
 def test_reading_head_handles_a_single_column_map():

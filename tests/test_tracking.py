@@ -76,14 +76,14 @@ def test_a_step_in_process_does_not_redirect_the_next_steps_logging(tiny_shapes,
     """Lightning's MLFlowLogger sets MLFLOW_TRACKING_URI for the whole process (through
     mlflow.set_tracking_uri): without the guard, a second step called from the same process with
     another results folder logged its run into the first step's store."""
-    from timeblind import steps
+    from timeblind.steps.train import train
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     data = tiny_shapes({"train": 16, "val": 8})
     for name in ("first", "second"):
-        steps.train(data_dir=str(data), out_dir=str(tmp_path / name / "model"), encoder="framewise", seed=0,
-                    max_steps=2, batch_size=8, lr=1e-3, weight_decay=0.0, val_every=2,
-                    encoder_options={"width": 4, "dim": 8}, results_dir=str(tmp_path / name / "results"))
+        train(data_dir=str(data), out_dir=str(tmp_path / name / "model"), encoder="framewise", seed=0,
+              training={"max_steps": 2, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "val_every": 2},
+              encoder_options={"width": 4, "dim": 8}, results_dir=str(tmp_path / name / "results"))
         assert "MLFLOW_TRACKING_URI" not in os.environ
     for name in ("first", "second"):
         assert len(logged_runs(tmp_path / name / "results", "tags.step = 'train'")[1]) == 1, name

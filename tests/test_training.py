@@ -1,13 +1,19 @@
 """Training is deterministic on CPU and exports a loadable model."""
 
+import dataclasses
+
 import pytest
 import torch
 
 from timeblind.data.dataset import StimulusConfig, write_dataset
-from timeblind.models import load_model
+from timeblind.models.checkpoint import load_model
 from timeblind.stimuli import MotionConfig
 from timeblind.stimuli.categories import WordOptions
+from timeblind.training.config import TrainConfig
 from timeblind.training.fit import fit
+
+SMALL = {"width": 4, "dim": 16}
+QUIET = {"log": lambda *a, **k: None}
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +30,8 @@ def tiny_data(tmp_path_factory):
 def test_same_seed_gives_the_same_metrics_and_weights(tiny_data, tmp_path):
     runs = []
     for name in ("a", "b"):
-        metrics = fit(tiny_data, tmp_path / name, encoder="early_temporal", seed=3, max_steps=6, batch_size=16,
-                      lr=2e-3, weight_decay=0.05, val_every=3, encoder_options={"width": 4, "dim": 16},
-                      log=lambda *a, **k: None)
+        cfg = TrainConfig(max_steps=6, batch_size=16, lr=2e-3, weight_decay=0.05, val_every=3)
+        metrics = fit(tiny_data, tmp_path / name, cfg, encoder="early_temporal", seed=3, encoder_options=SMALL, **QUIET)
         runs.append((metrics, load_model(tmp_path / name / "model.pt")[0].state_dict()))
     (m_a, w_a), (m_b, w_b) = runs
     assert m_a["best_val_acc"] == m_b["best_val_acc"]
@@ -38,9 +43,8 @@ def test_same_seed_gives_the_same_metrics_and_weights(tiny_data, tmp_path):
 def test_streaming_training_renders_fresh_clips_and_is_deterministic(tiny_data, tmp_path):
     runs = []
     for name in ("a", "b"):
-        metrics = fit(tiny_data, tmp_path / name, encoder="early_temporal", seed=3, max_steps=4, batch_size=8,
-                      lr=2e-3, weight_decay=0.05, val_every=2, encoder_options={"width": 4, "dim": 16},
-                      stream=True, log=lambda *a, **k: None)
+        cfg = TrainConfig(max_steps=4, batch_size=8, lr=2e-3, weight_decay=0.05, val_every=2, stream=True)
+        metrics = fit(tiny_data, tmp_path / name, cfg, encoder="early_temporal", seed=3, encoder_options=SMALL, **QUIET)
         runs.append(metrics["best_val_acc"])
         assert load_model(tmp_path / name / "model.pt")[1]["extra"]["stream"] is True
     assert runs[0] == runs[1]
@@ -50,13 +54,12 @@ def test_streaming_training_renders_fresh_clips_and_is_deterministic(tiny_data, 
 def test_augmentations_change_training_and_are_recorded(tiny_data, tmp_path):
     def weights(name, augment):
         # val_every > max_steps: validated once, at the end, so there are best weights to export
-        fit(tiny_data, tmp_path / name, encoder="early_temporal", seed=3, max_steps=3, batch_size=16, lr=2e-3,
-            weight_decay=0.05, val_every=10, encoder_options={"width": 4, "dim": 16}, augment=augment,
-            log=lambda *a, **k: None)
+        cfg = TrainConfig(max_steps=3, batch_size=16, lr=2e-3, weight_decay=0.05, val_every=10, augment=augment)
+        fit(tiny_data, tmp_path / name, cfg, encoder="early_temporal", seed=3, encoder_options=SMALL, **QUIET)
         model, info = load_model(tmp_path / name / "model.pt")
         return model.state_dict(), info["extra"]["augment"]
 
-    plain, recorded = weights("plain", None)
+    plain, recorded = weights("plain", {})
     noisy, recorded_noisy = weights("noisy", {"blur": {"p": 1.0, "sigma": [1.0, 2.0]}})
     assert recorded == {} and recorded_noisy == {"blur": {"p": 1.0, "sigma": [1.0, 2.0]}}
     assert not all(torch.equal(plain[k], noisy[k]) for k in plain)
@@ -67,10 +70,10 @@ def test_motion_energy_observer_trains_its_reader_on_clean_masks(tiny_data, tmp_
     """The reader learns from masks alone: its loss on clean masks falls while noise clips are
     never seen in training (validation still reads them through the fixed front end)."""
     from timeblind.data.torch_data import ClipDataset
-    from timeblind.models.heads import task_losses
+    from timeblind.training.losses import task_losses
 
-    fit(tiny_data, tmp_path / "me", encoder="motion_energy", seed=0, max_steps=8, batch_size=16, lr=5e-3,
-        weight_decay=0.0, val_every=8, encoder_options={"width": 4, "dim": 16}, log=lambda *a, **k: None)
+    cfg = TrainConfig(max_steps=8, batch_size=16, lr=5e-3, weight_decay=0.0, val_every=8)
+    fit(tiny_data, tmp_path / "me", cfg, encoder="motion_energy", seed=0, encoder_options=SMALL, **QUIET)
     model, info = load_model(tmp_path / "me" / "model.pt")
     assert info["encoder"] == "motion_energy" and info["extra"]["name"] == "motion_energy"
     train = ClipDataset(str(tiny_data), "train", with_masks=True)
@@ -92,11 +95,11 @@ def test_compiled_training_matches_eager_and_exports_plain_weights(tiny_data, tm
     plain_compile = torch.nn.Module.compile
     monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: plain_compile(self, backend="aot_eager", **kw))
 
-    args = dict(encoder="early_temporal", seed=3, max_steps=4, batch_size=16, lr=2e-3, weight_decay=0.05,
-                val_every=4, encoder_options={"width": 4, "dim": 16}, log=lambda *a, **k: None)
-    eager = fit(tiny_data, tmp_path / "eager", **args)
+    cfg = TrainConfig(max_steps=4, batch_size=16, lr=2e-3, weight_decay=0.05, val_every=4)
+    args = dict(encoder="early_temporal", seed=3, encoder_options=SMALL, **QUIET)
+    eager = fit(tiny_data, tmp_path / "eager", cfg, **args)
     graphs = counters["stats"]["unique_graphs"]
-    compiled = fit(tiny_data, tmp_path / "compiled", torch_compile=True, **args)
+    compiled = fit(tiny_data, tmp_path / "compiled", dataclasses.replace(cfg, torch_compile=True), **args)
     assert counters["stats"]["unique_graphs"] > graphs  # dynamo traced the model
     assert compiled["torch_compile"] and not eager["torch_compile"]
     w_eager = load_model(tmp_path / "eager" / "model.pt")[0].state_dict()

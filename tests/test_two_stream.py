@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from timeblind.models.two_stream import TwoStreamConfig, TwoStreamEncoder
+from timeblind.models.config import TwoStreamConfig
+from timeblind.models.two_stream import TwoStreamEncoder
 
 SMALL = {"width": 4, "dim": 8, "stem_channels": 4}
 

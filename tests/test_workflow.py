@@ -11,7 +11,7 @@ import papermill
 import pytest
 import yaml
 
-from timeblind.notebook import NotebookParameterError, check_parameters, notebook_parameters
+from timeblind.steps.runner import NotebookParameterError, check_parameters, notebook_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]

@@ -6,13 +6,15 @@ import argparse
 import json
 import sys
 
+from timeblind.core.layout import RESULTS, TABLES
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="timeblind", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     init = commands.add_parser("init-tracking", help="create the MLflow store and experiment once")
-    init.add_argument("--results-dir", default="results")
+    init.add_argument("--results-dir", default=RESULTS)
     init.add_argument("--output", help="write the store's description (JSON) here")
 
     run = commands.add_parser("run-notebook", help="execute a pipeline notebook with papermill, strictly")
@@ -24,11 +26,11 @@ def main(argv: list[str] | None = None) -> int:
 
     snr = commands.add_parser("snr", help="SpookyBench analyzer SNRs of a data set or SpookyBench folder (MLflow)")
     snr.add_argument("source", help="a generated data set (manifest.json) or a folder with metadata.csv")
-    snr.add_argument("--table", default="results/tables/snr.csv", help="per-clip table; a _summary.csv goes beside")
+    snr.add_argument("--table", default=f"{TABLES}/snr.csv", help="per-clip table; a _summary.csv goes beside")
     snr.add_argument("--split", default="val", help="split of a generated data set")
     snr.add_argument("--per-category", type=int, default=32, help="clips per category of a generated data set")
     snr.add_argument("--workers", type=int, default=1)
-    snr.add_argument("--results-dir", default="results")
+    snr.add_argument("--results-dir", default=RESULTS)
 
     export = commands.add_parser("export-spookybench", help="write a generated split in the official layout")
     export.add_argument("data_dir")
@@ -65,31 +67,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(predictions)} predictions written to {args.output}; {len(skipped)} item(s) skipped")
         return 0
     if args.command in ("snr", "export-spookybench"):
-        from timeblind import steps
-
         try:
             if args.command == "snr":
-                summary = steps.measure_snr(source=args.source, table=args.table, split=args.split,
-                                            per_category=args.per_category, workers=args.workers,
-                                            results_dir=args.results_dir)
+                from timeblind.steps.snr import measure_snr
+
+                summary = measure_snr(source=args.source, table=args.table, split=args.split,
+                                      per_category=args.per_category, workers=args.workers,
+                                      results_dir=args.results_dir)
                 print(summary.to_string(index=False, float_format="%.2f"))
             else:
-                table = steps.export_spookybench(data_dir=args.data_dir, out_dir=args.out_dir, split=args.split,
-                                                 limit=args.limit, scale=args.scale, fps=args.fps)
+                from timeblind.steps.export import export_split
+
+                table = export_split(data_dir=args.data_dir, out_dir=args.out_dir, split=args.split,
+                                     limit=args.limit, scale=args.scale, fps=args.fps)
                 print(f"wrote {len(table)} videos and metadata.csv to {args.out_dir}")
         except (FileNotFoundError, NotADirectoryError, ValueError) as err:
             print(f"timeblind {args.command}: {err}", file=sys.stderr)
             return 2
         return 0
     if args.command == "init-tracking":
-        from timeblind.tracking import init_store
+        from timeblind.steps.runner import init_tracking
 
-        store = init_store(args.results_dir)
-        text = json.dumps(store, indent=2)
-        if args.output:
-            with open(args.output, "w") as f:
-                f.write(text)
-        print(text)
+        print(json.dumps(init_tracking(args.results_dir, args.output), indent=2))
         return 0
 
     import logging
@@ -97,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # papermill echoes the kernel's stdout here: keep logs live
     # papermill reports each cell's streamed output through logging; show it, plainly.
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from timeblind.notebook import NotebookFailed, NotebookParameterError, run_notebook
+    from timeblind.steps.runner import NotebookFailed, NotebookParameterError, run_notebook
 
     try:
         params = json.loads(args.params)

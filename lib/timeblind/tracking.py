@@ -1,4 +1,4 @@
-"""MLflow setup and run helpers. Only the step entry points call this module.
+"""MLflow setup and run helpers. Only the steps (timeblind.steps) and the command line call this module.
 
 Defaults follow what keeps parallel jobs safe on SQLite: an absolute URI, the store and the
 experiment created once under a file lock beside the database (not in /tmp, which does not
@@ -23,13 +23,13 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from timeblind.paths import resolve
+from timeblind.core.layout import RESULTS, resolve
 
 EXPERIMENT = "timeblind"
 RUN_RECORD_ENV = "TIMEBLIND_RUN_RECORD"  # the notebook runner reads the run id from this file
 
 
-def tracking_uri(results_dir: str | os.PathLike = "results") -> str:
+def tracking_uri(results_dir: str | os.PathLike = RESULTS) -> str:
     if env := os.environ.get("MLFLOW_TRACKING_URI"):
         return env
     return f"sqlite:///{resolve(results_dir) / 'mlflow.db'}"  # absolute: four slashes
@@ -56,7 +56,7 @@ def with_retries(call, *args, attempts: int = 8, **kwargs):
             time.sleep(0.2 * 2**attempt * (1 + random.random()))
 
 
-def init_store(results_dir: str | os.PathLike = "results", experiment: str = EXPERIMENT) -> dict:
+def init_store(results_dir: str | os.PathLike = RESULTS, experiment: str = EXPERIMENT) -> dict:
     """Create the store and the experiment once; safe to call from many processes at once."""
     uri = tracking_uri(results_dir)
     # A tracking server keeps artifacts in its own store (mlflow-artifacts:/, uploaded through
@@ -169,7 +169,7 @@ def _reopen(client, run_id: str, experiment_id: str):
 
 
 @contextmanager
-def step_run(step: str, params: dict, tags: dict | None = None, results_dir: str = "results",
+def step_run(step: str, params: dict, tags: dict | None = None, results_dir: str = RESULTS,
              experiment: str = EXPERIMENT, resume_run_id: str | None = None):
     """Open a run for one step with its parameters and provenance; closes it FINISHED or FAILED.
 
@@ -202,3 +202,23 @@ def step_run(step: str, params: dict, tags: dict | None = None, results_dir: str
         with_retries(client.set_terminated, run_id, "FAILED")
         raise
     with_retries(client.set_terminated, run_id, "FINISHED")
+
+
+def search_runs(uri: str, filter_string: str, experiment: str = EXPERIMENT):
+    """mlflow.search_runs' table (run_id, start_time, tags.*, metrics.*) through a client: the
+    module-level call would set MLFLOW_TRACKING_URI for the whole process, and every later step
+    would log there."""
+    import pandas as pd
+
+    client = _client(uri)
+    found = client.get_experiment_by_name(experiment)
+    rows, token = [], None
+    while found is not None:
+        page = client.search_runs([found.experiment_id], filter_string, page_token=token)
+        rows += [{"run_id": r.info.run_id, "start_time": r.info.start_time,
+                  **{f"tags.{k}": v for k, v in r.data.tags.items()},
+                  **{f"metrics.{k}": v for k, v in r.data.metrics.items()}} for r in page]
+        token = page.token
+        if not token:
+            break
+    return pd.DataFrame(rows)

@@ -4,18 +4,17 @@ rule gallery:
         data=rules.generate.output.data,
         models=all_models(),
     output:
-        png=report(f"{RESULTS}/figures/gallery.png", caption="../report/gallery.rst", category="2. Result"),
-        svg=f"{RESULTS}/figures/gallery.svg",
-        table=f"{RESULTS}/tables/gallery.csv",
-        html=report(f"{RESULTS}/notebooks/gallery.html", caption="../report/notebook.rst", category="4. Notebooks",
+        png=report(f"{FIGURES}/gallery.png", caption="../report/gallery.rst", category="2. Result"),
+        svg=f"{FIGURES}/gallery.svg",
+        table=f"{TABLES}/gallery.csv",
+        html=report(layout.notebook_html("gallery"), caption="../report/notebook.rst", category="4. Notebooks",
                     labels={"step": "gallery", "encoder": "all", "seed": "all"}),
     params:
-        nb=lambda wildcards, input: nb_params(data_dir=DATA_DIR, models=list(input.models),
-                                              figure=f"{RESULTS}/figures/gallery", table=f"{RESULTS}/tables/gallery.csv",
+        nb=lambda wildcards, input: nb_params(data_dir=layout.DATA, models=list(input.models),
+                                              figure=f"{FIGURES}/gallery", table=f"{TABLES}/gallery.csv",
                                               split="test", per_category=2, samples=16, noise=0.1),
     log:
-        notebook=f"{RESULTS}/logs/gallery.ipynb",
-        stdout=f"{RESULTS}/logs/gallery.log",
+        **job_logs("gallery"),
     threads: 1
     conda:
         "../../envs/timeblind.yaml"

@@ -1,4 +1,4 @@
-# Temporal grounding (lib/timeblind/grounding_plan.py; the plan is in common.smk): event videos,
+# Temporal grounding (lib/timeblind/plan/grounding.py; the plan is in common.smk): event videos,
 # then per encoder and seed the frame tokens and the align stage, per variant the time and
 # instruct stages (Grounded-VideoLLM's progressive training, one job and MLflow run each), and
 # the table over every run.
@@ -9,14 +9,13 @@ rule grounding_data:
         notebook=notebook("09_grounding_data"),
         tracking=rules.init_tracking.output,
     output:
-        data=directory(grounding_plan.DATA_DIR),
-        html=f"{RESULTS}/notebooks/grounding/data.html",
+        data=directory(layout.GROUNDING_DATA),
+        html=layout.notebook_html("grounding/data"),
     params:
-        nb=lambda wildcards, threads: nb_params(out_dir=grounding_plan.DATA_DIR, data=grounding_plan.data_section(config),
+        nb=lambda wildcards, threads: nb_params(out_dir=layout.GROUNDING_DATA, data=grounding_plan.data_section(config),
                                                 events=G["events"], workers=threads),
     log:
-        notebook=f"{RESULTS}/logs/grounding/data.ipynb",
-        stdout=f"{RESULTS}/logs/grounding/data.log",
+        **job_logs("grounding/data"),
     threads: 1
     conda:
         "../../envs/timeblind.yaml"
@@ -30,15 +29,14 @@ rule grounding_align:
         data=rules.grounding_data.output.data,
         encoder=lambda wildcards: grounding_run(wildcards).model.path,
     output:
-        decoder=f"{GROUNDING}/align/{{encoder}}/seed{{seed}}/decoder.pt",
-        features=f"{GROUNDING}/align/{{encoder}}/seed{{seed}}/features.pt",
-        metrics=f"{GROUNDING}/align/{{encoder}}/seed{{seed}}/metrics.json",
-        html=f"{RESULTS}/notebooks/grounding/align_{{encoder}}_seed{{seed}}.html",
+        decoder=f"{layout.grounding_align_dir('{encoder}', '{seed}')}/decoder.pt",
+        features=f"{layout.grounding_align_dir('{encoder}', '{seed}')}/features.pt",
+        metrics=f"{layout.grounding_align_dir('{encoder}', '{seed}')}/metrics.json",
+        html=layout.notebook_html("grounding/align_{encoder}_seed{seed}"),
     params:
         nb=lambda wildcards: grounding_stage_params(wildcards, "align", grounding_run(wildcards).stage_dir("align"), ""),
     log:
-        notebook=f"{RESULTS}/logs/grounding/align_{{encoder}}_seed{{seed}}.ipynb",
-        stdout=f"{RESULTS}/logs/grounding/align_{{encoder}}_seed{{seed}}.log",
+        **job_logs("grounding/align_{encoder}_seed{seed}"),
     wildcard_constraints:
         encoder="|".join(G["encoders"]) or "no-encoder",
         seed=r"\d+",
@@ -56,18 +54,17 @@ rule grounding_stage:
         previous=lambda wildcards: f"{previous_grounding_stage(wildcards)}/decoder.pt",
         features=lambda wildcards: f"{grounding_run(wildcards).stage_dir('align')}/features.pt",
     output:
-        decoder=f"{GROUNDING}/runs/{{variant}}-{{encoder}}/seed{{seed}}/{{stage}}/decoder.pt",
-        metrics=f"{GROUNDING}/runs/{{variant}}-{{encoder}}/seed{{seed}}/{{stage}}/metrics.json",
-        html=f"{RESULTS}/notebooks/grounding/{{stage}}_{{variant}}-{{encoder}}_seed{{seed}}.html",
+        decoder=f"{layout.grounding_stage_dir('{variant}-{encoder}', '{seed}', '{stage}')}/decoder.pt",
+        metrics=f"{layout.grounding_stage_dir('{variant}-{encoder}', '{seed}', '{stage}')}/metrics.json",
+        html=layout.notebook_html("grounding/{stage}_{variant}-{encoder}_seed{seed}"),
     params:
         nb=lambda wildcards: grounding_stage_params(wildcards, wildcards.stage,
                                                     grounding_run(wildcards).stage_dir(wildcards.stage),
                                                     previous_grounding_stage(wildcards)),
     log:
-        notebook=f"{RESULTS}/logs/grounding/{{stage}}_{{variant}}-{{encoder}}_seed{{seed}}.ipynb",
-        stdout=f"{RESULTS}/logs/grounding/{{stage}}_{{variant}}-{{encoder}}_seed{{seed}}.log",
+        **job_logs("grounding/{stage}_{variant}-{encoder}_seed{seed}"),
     wildcard_constraints:
-        variant="|".join(GROUNDING_VARIANTS),
+        variant="|".join(grounding_plan.VARIANTS),
         encoder="|".join(G["encoders"]) or "no-encoder",
         stage="time|instruct",
         seed=r"\d+",
@@ -84,24 +81,22 @@ rule grounding_table:
         data=rules.grounding_data.output.data,
         runs=[f"{run.stage_dir('instruct')}/metrics.json" for run in GROUNDING_RUNS],
     output:
-        table=f"{RESULTS}/tables/grounding.csv",
-        summary=f"{RESULTS}/tables/grounding_summary.csv",
-        shown=report(f"{RESULTS}/tables/grounding_table.csv", caption="../report/grounding_table.rst",
+        table=f"{TABLES}/grounding.csv",
+        summary=f"{TABLES}/grounding_summary.csv",
+        shown=report(f"{TABLES}/grounding_table.csv", caption="../report/grounding_table.rst",
                      category="2. Result", subcategory="Temporal grounding"),
-        figure=report(f"{RESULTS}/figures/grounding.png", caption="../report/grounding_figure.rst",
+        figure=report(f"{FIGURES}/grounding.png", caption="../report/grounding_figure.rst",
                       category="2. Result", subcategory="Temporal grounding"),
-        spans=report(f"{RESULTS}/figures/grounding_spans.png", caption="../report/grounding_spans.rst",
+        spans=report(f"{FIGURES}/grounding_spans.png", caption="../report/grounding_spans.rst",
                      category="2. Result", subcategory="Temporal grounding"),
-        html=report(f"{RESULTS}/notebooks/grounding_table.html", caption="../report/notebook.rst",
+        html=report(layout.notebook_html("grounding_table"), caption="../report/notebook.rst",
                     category="4. Notebooks", labels={"step": "grounding table", "encoder": "all", "seed": "all"}),
     params:
         nb=lambda wildcards: nb_params(runs=[run.stage_dir("instruct") for run in GROUNDING_RUNS],
-                                       data_dir=grounding_plan.DATA_DIR, tables_dir=f"{RESULTS}/tables",
-                                       figures_dir=f"{RESULTS}/figures", first_encoder=G["encoders"][0] if G["encoders"] else "",
-                                       best=G["best"]),
+                                       data_dir=layout.GROUNDING_DATA, tables_dir=TABLES, figures_dir=FIGURES,
+                                       first_encoder=G["encoders"][0] if G["encoders"] else "", best=G["best"]),
     log:
-        notebook=f"{RESULTS}/logs/grounding_table.ipynb",
-        stdout=f"{RESULTS}/logs/grounding_table.log",
+        **job_logs("grounding_table"),
     threads: 1
     conda:
         "../../envs/timeblind.yaml"

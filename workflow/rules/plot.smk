@@ -4,15 +4,14 @@ rule plot:
         tables=rules.evaluate.output.summary,
         per_model=rules.evaluate.output.per_model,
     output:
-        png=report(f"{RESULTS}/figures/accuracy.png", caption="../report/accuracy_figure.rst", category="2. Result"),
-        svg=f"{RESULTS}/figures/accuracy.svg",
-        html=report(f"{RESULTS}/notebooks/plot.html", caption="../report/notebook.rst", category="4. Notebooks",
+        png=report(f"{FIGURES}/accuracy.png", caption="../report/accuracy_figure.rst", category="2. Result"),
+        svg=f"{FIGURES}/accuracy.svg",
+        html=report(layout.notebook_html("plot"), caption="../report/notebook.rst", category="4. Notebooks",
                     labels={"step": "plot", "encoder": "all", "seed": "all"}),
     params:
-        nb=lambda wildcards: nb_params(tables_dir=f"{RESULTS}/tables", figure=f"{RESULTS}/figures/accuracy"),
+        nb=lambda wildcards: nb_params(tables_dir=TABLES, figure=f"{FIGURES}/accuracy"),
     log:
-        notebook=f"{RESULTS}/logs/plot.ipynb",
-        stdout=f"{RESULTS}/logs/plot.log",
+        **job_logs("plot"),
     threads: 1
     conda:
         "../../envs/timeblind.yaml"

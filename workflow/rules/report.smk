@@ -34,13 +34,13 @@ rule config_record:
     # every default filled in, as one file the report shows (its caption includes it). Captions
     # find the profile in this job's params.
     output:
-        report(f"{RESULTS}/config.yaml", caption="../report/config.rst", category="5. Configuration"),
+        report(layout.CONFIG_RECORD, caption="../report/config.rst", category="5. Configuration"),
     params:
         profile=CONFIG_PROFILE,
         # Any changed value rewrites the record (a hash: the whole config would clutter the report).
         config_sha256=hashlib.sha256(CONFIG_RECORD.encode()).hexdigest()[:16],
     log:
-        f"{RESULTS}/logs/config_record.log",
+        layout.job_log("config_record", ".log"),
     run:
         Path(output[0]).write_text(CONFIG_RECORD)
         Path(log[0]).write_text(f"wrote {output[0]}\n")

@@ -1,62 +1,44 @@
-# Ablation studies (lib/timeblind/studies.py expands the config's studies section; the plan is
+# Ablation studies (lib/timeblind/plan/studies.py expands the config's studies section; the plan is
 # in common.smk): the data sets and models they train, then one step per study that scores its
 # points, writes its table and figure and logs an MLflow parent run with a child run per point.
 
 
-rule study_data:
-    input:
-        notebook=notebook("01_generate"),
-        tracking=rules.init_tracking.output,
+use rule generate as study_data with:
     output:
-        data=directory(f"{RESULTS}/studies/data/{{data_id}}"),
-        html=f"{RESULTS}/notebooks/studies/data_{{data_id}}.html",
+        data=directory(layout.study_data_dir("{data_id}")),
+        html=layout.notebook_html("studies/data_{data_id}"),
     params:
-        nb=lambda wildcards, threads: nb_params(
-            out_dir=f"{RESULTS}/studies/data/{wildcards.data_id}", preview="", workers=threads,
-            seed=STUDY_DATA[wildcards.data_id].data["seed"],
-            **{f"{split}_size": STUDY_DATA[wildcards.data_id].data[f"{split}_size"] for split in ("train", "val", "test")},
-            stimulus={k: v for k, v in STUDY_DATA[wildcards.data_id].data.items() if k != "seed" and not k.endswith("_size")},
-        ),
+        nb=lambda wildcards, threads: nb_params(out_dir=layout.study_data_dir(wildcards.data_id), preview="",
+                                                workers=threads, **data_params(STUDY_DATA[wildcards.data_id].data)),
     log:
-        notebook=f"{RESULTS}/logs/studies/data_{{data_id}}.ipynb",
-        stdout=f"{RESULTS}/logs/studies/data_{{data_id}}.log",
+        **job_logs("studies/data_{data_id}"),
     wildcard_constraints:
         data_id="[0-9a-f]{10}",
-    threads: 1
     priority: 2  # cheap, and it unlocks study training: started late, it leaves one core idle at the end
-    conda:
-        "../../envs/timeblind.yaml"
-    shell:
-        RUN_NOTEBOOK
 
 
-rule study_train:
+use rule train as study_train with:
     input:
         notebook=notebook("02_train"),
         data=lambda wildcards: study_model(wildcards).data_dir,
     output:
-        model=f"{RESULTS}/studies/models/{{model_id}}/seed{{seed}}/model.pt",
-        metrics=f"{RESULTS}/studies/models/{{model_id}}/seed{{seed}}/metrics.json",
-        html=f"{RESULTS}/notebooks/studies/train_{{model_id}}_seed{{seed}}.html",
+        model=layout.study_model_file("{model_id}", "{seed}"),
+        metrics=f"{layout.study_model_dir('{model_id}', '{seed}')}/metrics.json",
+        html=layout.notebook_html("studies/train_{model_id}_seed{seed}"),
     params:
         nb=lambda wildcards, input: nb_params(
-            data_dir=input.data, out_dir=f"{RESULTS}/studies/models/{wildcards.model_id}/seed{wildcards.seed}",
+            data_dir=input.data, out_dir=layout.study_model_dir(wildcards.model_id, wildcards.seed),
             encoder=study_model(wildcards).encoder, seed=int(wildcards.seed),
             encoder_options={**study_model(wildcards).options, "encoder": study_model(wildcards).kind},
-            **{k: v for k, v in study_model(wildcards).training.items()},
+            training=study_model(wildcards).training,
         ),
     log:
-        notebook=f"{RESULTS}/logs/studies/train_{{model_id}}_seed{{seed}}.ipynb",
-        stdout=f"{RESULTS}/logs/studies/train_{{model_id}}_seed{{seed}}.log",
+        **job_logs("studies/train_{model_id}_seed{seed}"),
     wildcard_constraints:
         model_id=r"[A-Za-z0-9_]+-[0-9a-f]{10}",
         seed=r"\d+",
     threads: 1
     priority: 1  # the longest jobs after Table 1's: the grounding chain fills the cores around them
-    conda:
-        "../../envs/timeblind.yaml"
-    shell:
-        RUN_NOTEBOOK
 
 
 rule study:
@@ -64,23 +46,21 @@ rule study:
         notebook=notebook("08_study"),
         models=lambda wildcards: sorted({p.model.path for p in STUDY_POINTS if p.study == wildcards.study}),
     output:
-        table=f"{RESULTS}/tables/study_{{study}}.csv",
-        summary=report(f"{RESULTS}/tables/study_{{study}}_summary.csv", caption="../report/study_table.rst",
+        table=f"{TABLES}/study_{{study}}.csv",
+        summary=report(f"{TABLES}/study_{{study}}_summary.csv", caption="../report/study_table.rst",
                        category="3. Studies", subcategory="{study}"),
-        figure=report(f"{RESULTS}/figures/study_{{study}}.png", caption="../report/study_figure.rst",
+        figure=report(f"{FIGURES}/study_{{study}}.png", caption="../report/study_figure.rst",
                       category="3. Studies", subcategory="{study}"),
-        svg=f"{RESULTS}/figures/study_{{study}}.svg",
-        tests=directory(f"{RESULTS}/studies/{{study}}/tests"),
-        html=report(f"{RESULTS}/notebooks/study_{{study}}.html", caption="../report/notebook.rst",
+        svg=f"{FIGURES}/study_{{study}}.svg",
+        tests=directory(layout.study_tests_dir("{study}")),
+        html=report(layout.notebook_html("study_{study}"), caption="../report/notebook.rst",
                     category="4. Notebooks", labels={"step": "study {study}", "encoder": "all", "seed": "all"}),
     params:
         nb=lambda wildcards, threads: nb_params(study=wildcards.study, config=STUDY_CONFIG,
-                                                out_dir=f"{RESULTS}/studies/{wildcards.study}/tests",
-                                                tables_dir=f"{RESULTS}/tables", figures_dir=f"{RESULTS}/figures",
-                                                workers=threads),
+                                                out_dir=layout.study_tests_dir(wildcards.study),
+                                                tables_dir=TABLES, figures_dir=FIGURES, workers=threads),
     log:
-        notebook=f"{RESULTS}/logs/study_{{study}}.ipynb",
-        stdout=f"{RESULTS}/logs/study_{{study}}.log",
+        **job_logs("study_{study}"),
     wildcard_constraints:
         study="|".join(STUDIES) or "no-study",
     threads: 1

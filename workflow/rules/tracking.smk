@@ -2,11 +2,11 @@ rule init_tracking:
     # Creates the MLflow store and experiment once, before jobs fan out: parallel first-time
     # schema migrations on one SQLite file race each other.
     output:
-        f"{RESULTS}/tracking.json",
+        layout.TRACKING,
     params:
         results_dir=lambda wildcards, output: Path(output[0]).parent,
     log:
-        f"{RESULTS}/logs/init_tracking.log",
+        layout.job_log("init_tracking", ".log"),
     conda:
         "../../envs/timeblind.yaml"
     shell:

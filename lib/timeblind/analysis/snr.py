@@ -81,7 +81,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from timeblind.evaluation.metrics import t_interval
+from timeblind.core.stats import t_interval
 
 METRICS: tuple[str, ...] = (
     "basic_snr_db",

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from timeblind.core.io import atomic, write_json
 from timeblind.stimuli.categories import (CATEGORIES, ClassInfo, Layout, Placement, VideoOptions, WordOptions,
                                           build_classes, draw_layout, render_layout)
 from timeblind.stimuli.masks import SHAPES
@@ -203,10 +203,8 @@ def _write_shard(args) -> tuple[list[dict], np.ndarray, np.ndarray]:
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
-    # Write next to the target, then rename: a killed job never leaves a half-written file.
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
+    with atomic(path) as tmp:
+        np.save(tmp, array)
 
 
 def _sha256(path: Path) -> str:
@@ -245,9 +243,8 @@ def write_dataset(out_dir: str | Path, cfg: StimulusConfig, seed: int, sizes: di
             _atomic_save(split_dir / "labels.npy", np.concatenate([r[1] for r in results]))
             if "patterns" in cfg.categories:
                 _atomic_save(split_dir / "pattern_bits.npy", np.concatenate([r[2] for r in results]))
-            tmp = split_dir / "samples.csv.tmp"
-            pd.DataFrame(rows).to_csv(tmp, index=False)
-            os.replace(tmp, split_dir / "samples.csv")
+            with atomic(split_dir / "samples.csv") as tmp:
+                pd.DataFrame(rows).to_csv(tmp, index=False)
             log(f"generated {split}: {size} clips in {len(jobs)} shard(s)")
     finally:
         if pool:
@@ -271,9 +268,7 @@ def write_dataset(out_dir: str | Path, cfg: StimulusConfig, seed: int, sizes: di
         "files": files,
         "content_sha256": content,
     }
-    tmp = out_dir / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, out_dir / "manifest.json")
+    write_json(out_dir / "manifest.json", manifest)
     return manifest
 
 

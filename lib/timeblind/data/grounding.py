@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from timeblind.core.io import atomic, write_text
 from timeblind.data.dataset import SPLITS, StimulusConfig, _sha256
 from timeblind.stimuli.categories import ClassInfo
 from timeblind.stimuli.events import Event, EventConfig, draw_events, event_masks
@@ -68,12 +68,6 @@ def _chunk(args) -> tuple[np.ndarray, list[list[dict]]]:
     return np.stack(videos), events
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)  # a killed job never leaves a half-written file
-
-
 def write_grounding_dataset(out_dir: str | Path, data: dict, events: dict, *, workers: int = 1, log=print) -> dict:
     """Generate every split of a grounding data set into `out_dir`, manifest.json last; returns the manifest.
 
@@ -104,17 +98,17 @@ def write_grounding_dataset(out_dir: str | Path, data: dict, events: dict, *, wo
             split_dir = out_dir / split
             split_dir.mkdir(exist_ok=True)
             jobs = [(stim, cfg, seed, split, a, min(a + CHUNK, size)) for a in range(0, size, CHUNK)]
-            tmp = split_dir / "videos.tmp.npy"
-            # written chunk by chunk into a memory map: a large split never sits in memory at once
-            videos = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(size, T, H, W))
             all_events: list[list[dict]] = []
-            for (_, _, _, _, a, b), (chunk, evs) in zip(jobs, pool.map(_chunk, jobs) if pool else map(_chunk, jobs)):
-                videos[a:b] = chunk
-                all_events += evs
-            videos.flush()
-            del videos
-            os.replace(tmp, split_dir / "videos.npy")
-            _write_text(split_dir / "events.json", json.dumps(all_events))
+            with atomic(split_dir / "videos.npy") as tmp:
+                # written chunk by chunk into a memory map: a large split never sits in memory at once
+                videos = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(size, T, H, W))
+                chunks = pool.map(_chunk, jobs) if pool else map(_chunk, jobs)
+                for (_, _, _, _, a, b), (chunk, evs) in zip(jobs, chunks):
+                    videos[a:b] = chunk
+                    all_events += evs
+                videos.flush()
+                del videos
+            write_text(split_dir / "events.json", json.dumps(all_events))
             for name in ("videos.npy", "events.json"):
                 files[f"{split}/{name}"] = _sha256(split_dir / name)
             log(f"generated {split}: {size} videos of {T} frames")
@@ -134,7 +128,7 @@ def write_grounding_dataset(out_dir: str | Path, data: dict, events: dict, *, wo
         "files": files,
     }
     text = json.dumps(manifest, indent=2)
-    _write_text(out_dir / "manifest.json", text)
+    write_text(out_dir / "manifest.json", text)
     return json.loads(text)  # as load_grounding_split reads it: lists, not tuples
 
 

@@ -1,4 +1,6 @@
-"""Questions about event videos, and their token sequences for the grounded decoder.
+"""Questions about event videos, and the vocabulary and formats of the grounded decoder's token
+sequences (question_set.py turns them into tensors). Torch-free, so the plan can check a config
+against them.
 
 Four kinds of question (each with the events it is about, `spans`, and its text answer, `items`):
     what    what appears?                      spans: every event      items: every name, in time order
@@ -25,7 +27,6 @@ import string
 from dataclasses import dataclass, replace
 
 import numpy as np
-import torch
 
 from timeblind.stimuli.events import Event
 
@@ -35,7 +36,6 @@ PERTURBATIONS = ("grounding", "text", "both")
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<sep>", "<evi>", "<ans>", *(f"<{k}>" for k in KINDS))
 LETTERS = tuple(string.ascii_lowercase)
 MAX_EVENTS = 3  # evidence slots per sequence; EventConfig.events[1] may not exceed it
-IGNORE = -100
 
 
 def to_time_token(t: float, duration: float, M: int) -> int:
@@ -197,67 +197,7 @@ def perturb(q: Question, how: str, frames: int, names: dict[str, list[str]], rng
     return out
 
 
-def encode(q: Question, fmt: str, vocab: Vocab, grid: WindowGrid, length: int) -> dict[str, torch.Tensor]:
-    """One question as fixed-length tensors (L = length):
-    tokens (L,) [<bos> <kind> prompt <sep> response <eos> <pad>...]; targets (L,) the next token
-    where it belongs to the response, else IGNORE; ground_pos / answer_pos (E,) positions of the
-    grounding-phase and answer-phase <evi> inputs (-1: none); spans (E, 2) window spans, inclusive
-    (-1: none); n_spans (); question_pos (1,) and question_spans (1, 2): the question's own <evi>
-    and the windows of its time range (factorised refer questions; else -1)."""
-    if fmt not in FORMATS:
-        raise ValueError(f"format {fmt!r}: expected one of {list(FORMATS)}")
-    T = grid.frames
-    prompt = [vocab["<bos>"], vocab[f"<{q.kind}>"]]
-    for entry in q.prompt:
-        if entry[0] == "item":
-            if prompt[-1] != vocab[f"<{q.kind}>"]:
-                prompt.append(vocab["<sep>"])
-            prompt += vocab.item(entry[1], entry[2])
-        else:
-            prompt.append(vocab.time(entry[1], T))
-    question_pos, question_span = -1, (-1, -1)
-    asked = _asked_range(q, fmt)
-    if asked:
-        question_pos, question_span = len(prompt), grid.to_windows(*asked)
-        prompt.append(vocab["<evi>"])
-    prompt.append(vocab["<sep>"])
-    items: list[int] = []
-    for i, (name, category) in enumerate(q.items):
-        items += ([vocab["<sep>"]] if i else []) + vocab.item(name, category)
-    E = len(q.spans)
-    ground_pos, answer_pos = [], []
-    if fmt == "text":
-        response = items
-    elif fmt == "coupled":
-        response = items + [tok for s, e in q.spans for tok in (vocab.time(s, T), vocab.time(e, T))]
-    else:
-        start = len(prompt)
-        ground_pos = list(range(start, start + E))
-        response = [vocab["<evi>"]] * E + [vocab["<ans>"]] + items
-        answer_pos = list(range(start + len(response), start + len(response) + E))
-        response += [vocab["<evi>"]] * E
-    sequence = prompt + response + [vocab["<eos>"]]
-    if len(sequence) > length:
-        raise ValueError(f"this {q.kind} question needs {len(sequence)} tokens; the decoder holds {length} "
-                         "(raise grounding.max_tokens)")
-    tokens = torch.full((length,), vocab["<pad>"], dtype=torch.long)
-    tokens[:len(sequence)] = torch.tensor(sequence)
-    targets = torch.full((length,), IGNORE, dtype=torch.long)
-    first = len(prompt) - 1  # the <sep> before the response predicts its first token
-    targets[first:len(sequence) - 1] = tokens[first + 1:len(sequence)]
-    spans = torch.full((MAX_EVENTS, 2), -1, dtype=torch.long)
-    ground, answer = (torch.full((MAX_EVENTS,), -1, dtype=torch.long) for _ in range(2))
-    if fmt != "text":
-        for i, (s, e) in enumerate(q.spans):
-            spans[i] = torch.tensor(grid.to_windows(s, e))
-        ground[:len(ground_pos)] = torch.tensor(ground_pos, dtype=torch.long)
-        answer[:len(answer_pos)] = torch.tensor(answer_pos, dtype=torch.long)
-    return {"tokens": tokens, "targets": targets, "ground_pos": ground, "answer_pos": answer, "spans": spans,
-            "n_spans": torch.tensor(E if fmt != "text" else 0), "question_pos": torch.tensor([question_pos]),
-            "question_spans": torch.tensor([question_span])}
-
-
-def _asked_range(q: Question, fmt: str) -> tuple[float, float] | None:
+def asked_range(q: Question, fmt: str) -> tuple[float, float] | None:
     """The time range a factorised question gives its own <evi> for (refer questions), else None."""
     times = [entry[1] for entry in q.prompt if entry[0] == "time"]
     return (min(times), max(times)) if fmt == "factorised" and times else None
@@ -266,46 +206,8 @@ def _asked_range(q: Question, fmt: str) -> tuple[float, float] | None:
 def prompt_length(q: Question, vocab: Vocab, fmt: str) -> int:
     """Tokens before the response (<bos> ... <sep>), where decoding starts."""
     n = 2 + sum(len(vocab.item(p[1], p[2])) + (i > 0) if p[0] == "item" else 1 for i, p in enumerate(q.prompt))
-    return n + (_asked_range(q, fmt) is not None) + 1
+    return n + (asked_range(q, fmt) is not None) + 1
 
 
-class QuestionSet(torch.utils.data.Dataset):
-    """(frame tokens, encoded question) pairs of one split; with `reject`, each item also carries
-    a rejected response (key prefix rejected_) drawn from those perturbations, for FPO. The reject
-    is drawn anew each epoch (set_epoch), as D2VLM samples one per example, and is a pure function
-    of (seed, epoch, index)."""
-
-    def __init__(self, features: torch.Tensor, questions: list[Question], fmt: str, vocab: Vocab,
-                 grid: WindowGrid, length: int, reject: tuple[str, ...] = (), names: dict | None = None,
-                 seed: int = 0):
-        self.features, self.questions, self.fmt, self.vocab = features, questions, fmt, vocab
-        self.grid, self.length, self.reject, self.names, self.seed = grid, length, reject, names or {}, seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.questions)
-
-    def token_ids(self) -> set[int]:
-        """The ids the questions' own sequences use, padding included; rejects are left out."""
-        return {t for q in self.questions
-                for t in encode(q, self.fmt, self.vocab, self.grid, self.length)["tokens"].tolist()}
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        q = self.questions[i]
-        item = {"frames": self.features[q.video], "index": torch.tensor(i),
-                **encode(q, self.fmt, self.vocab, self.grid, self.length)}
-        if self.reject:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
-            how = self.reject[int(rng.integers(len(self.reject)))]
-            rejected = perturb(q, how, self.grid.frames, self.names, rng)
-            item["has_rejected"] = torch.tensor(rejected != q)
-            item.update({f"rejected_{k}": v for k, v in encode(rejected, self.fmt, self.vocab, self.grid,
-                                                              self.length).items()})
-        return item
-
-
-__all__ = ["KINDS", "FORMATS", "PERTURBATIONS", "MAX_EVENTS", "IGNORE", "to_time_token", "from_time_token",
-           "WindowGrid", "Vocab", "Question", "make_questions", "perturb", "encode", "prompt_length", "QuestionSet"]
+__all__ = ["KINDS", "FORMATS", "PERTURBATIONS", "MAX_EVENTS", "to_time_token", "from_time_token", "WindowGrid",
+           "Vocab", "Question", "make_questions", "perturb", "prompt_length"]

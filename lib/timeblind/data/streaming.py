@@ -13,10 +13,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from timeblind.core.tasks import TaskSpec, targets_for, to_model_input
 from timeblind.data.dataset import StimulusConfig
-from timeblind.data.torch_data import ClipDataset, to_model_input
+from timeblind.data.samplers import StepStream
+from timeblind.data.torch_data import ClipDataset
 from timeblind.stimuli.torch_render import render_batch
-from timeblind.tasks import TaskSpec, targets_for
 
 
 class LayoutStream(IterableDataset):
@@ -50,20 +51,21 @@ class LayoutStream(IterableDataset):
 
 
 class StreamingDataModule(L.LightningDataModule):
-    """Fresh training clips every step (rendered on the device), stored validation clips."""
+    """Fresh training clips every step (rendered on the device), drawn by the trainer's global
+    step from the data set's own generator (StepStream, each DDP rank its share, its own noise
+    seeds from their indices); stored validation clips."""
 
-    def __init__(self, data_dir: str, cfg: StimulusConfig, seed: int, batch_size: int = 64, num_workers: int = 0):
+    def __init__(self, data_dir: str, cfg: StimulusConfig, seed: int, batch_size: int = 64):
         super().__init__()
-        self.data_dir, self.cfg, self.seed = data_dir, cfg, seed
-        self.batch_size, self.num_workers = batch_size, num_workers
+        self.data_dir, self.cfg, self.seed, self.batch_size = data_dir, cfg, seed, batch_size
 
     def setup(self, stage: str | None = None):
         self.val_set = ClipDataset(self.data_dir, "val")
 
     def train_dataloader(self):
-        stream = LayoutStream(self.cfg, self.val_set.tasks, self.seed)
-        return DataLoader(stream, batch_size=self.batch_size,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        t = self.trainer
+        samples = lambda start: iter(LayoutStream(self.cfg, self.val_set.tasks, self.seed, start=start))  # noqa: E731
+        return StepStream(samples, self.batch_size, lambda: t.global_step, t.global_rank, t.world_size)
 
     def val_dataloader(self):
         return DataLoader(self.val_set, batch_size=self.batch_size)

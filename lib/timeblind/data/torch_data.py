@@ -1,4 +1,4 @@
-"""Torch views of a stored data set and the thin Lightning DataModule."""
+"""Torch views of a stored data set and the thin Lightning DataModule that trains on it."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from timeblind.core.tasks import TaskSpec, targets_for, to_model_input
 from timeblind.data.dataset import StimulusConfig, StimulusDataset
-from timeblind.tasks import TaskSpec, targets_for
-
-
-def to_model_input(grey: torch.Tensor) -> torch.Tensor:
-    """uint8 grey (..., T, H, W) -> float in [-1, 1]; mid-grey is 0."""
-    return grey.float().div_(127.5).sub_(1.0)
+from timeblind.data.samplers import StepBatches
 
 
 def split_targets(data: StimulusDataset, tasks: TaskSpec) -> dict[str, np.ndarray]:
@@ -55,21 +51,21 @@ class ClipDataset(Dataset):
 
 
 class ClipDataModule(L.LightningDataModule):
-    def __init__(self, data_dir: str, batch_size: int = 64, num_workers: int = 0, train_masks: bool = False):
+    """Training batches drawn by the trainer's global step (StepBatches, ordered by the training
+    seed, each DDP rank its share); validation batches as stored (Lightning shards them)."""
+
+    def __init__(self, data_dir: str, batch_size: int = 64, seed: int = 0, train_masks: bool = False):
         super().__init__()
-        self.data_dir, self.batch_size, self.num_workers = data_dir, batch_size, num_workers
-        self.train_masks = train_masks
+        self.data_dir, self.batch_size, self.seed, self.train_masks = data_dir, batch_size, seed, train_masks
 
     def setup(self, stage: str | None = None):
         self.train_set = ClipDataset(self.data_dir, "train", with_masks=self.train_masks)
         self.val_set = ClipDataset(self.data_dir, "val")
 
-    def _loader(self, dataset, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
-
     def train_dataloader(self):
-        return self._loader(self.train_set, shuffle=True)
+        t = self.trainer
+        return StepBatches(self.train_set, self.batch_size, self.seed, lambda: t.global_step, t.global_rank,
+                           t.world_size)
 
     def val_dataloader(self):
-        return self._loader(self.val_set, shuffle=False)
+        return DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False)

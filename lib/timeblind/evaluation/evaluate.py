@@ -18,10 +18,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from timeblind.data.torch_data import ClipDataset
-from timeblind.evaluation.metrics import t_interval, wilson_interval
+from timeblind.core.stats import t_interval, wilson_interval
+from timeblind.core.tasks import IGNORE, category_ids
 from timeblind.io.spookybench import is_correct
-from timeblind.models import load_model
-from timeblind.tasks import IGNORE, category_ids
+from timeblind.models.checkpoint import load_model
 
 ANSWER = "answer"  # the task of Table 1: what is shown
 

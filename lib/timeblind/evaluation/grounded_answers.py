@@ -15,7 +15,8 @@ from collections import defaultdict
 
 import torch
 
-from timeblind.data.questions import MAX_EVENTS, Question, Vocab, WindowGrid, encode, from_time_token, prompt_length
+from timeblind.data.question_set import encode
+from timeblind.data.questions import MAX_EVENTS, Question, Vocab, WindowGrid, from_time_token, prompt_length
 from timeblind.models.grounded_decoder import GroundedDecoder, span_from_scores
 
 

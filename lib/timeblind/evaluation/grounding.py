@@ -11,12 +11,13 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
-from timeblind.evaluation.metrics import t_interval, wilson_interval
+from timeblind.core.stats import t_interval, wilson_interval
+from timeblind.data.questions import KINDS
 
 R1_THRESHOLDS = (0.3, 0.5, 0.7)
 TVG_THRESHOLDS = (0.1, 0.3, 0.5, 0.7)
-KINDS = ("what", "when", "refer", "order")
 ANSWER_KINDS = ("what", "refer", "order")
 GROUNDED_IOU = 0.5
 # IoU at a threshold such as 0.7 can come out as 0.6999999999999998 from float spans; a hit
@@ -272,3 +273,31 @@ def summarise_seeds(per_seed: Sequence[Mapping], keys: Sequence[str]) -> dict[st
             out[f"{key}_lo"] = float(only.get(f"{key}_lo", math.nan))
             out[f"{key}_hi"] = float(only.get(f"{key}_hi", math.nan))
     return out
+
+
+# -- the grounding table ---------------------------------------------------------------------
+
+TABLE_KEYS = ("r1_iou0.3", "r1_iou0.5", "r1_iou0.7", "miou", "tvg_f1", "answer_acc", "answer_acc_grounded")
+SHOWN = {"r1_iou0.3": "R@1 IoU≥0.3", "r1_iou0.5": "R@1 IoU≥0.5", "r1_iou0.7": "R@1 IoU≥0.7", "miou": "mIoU",
+         "tvg_f1": "TVG F1", "answer_acc": "answers right", "answer_acc_grounded": "right when grounded"}
+ROW_NAMES = {"coupled": "coupled: time tokens in the answer", "factorised": "factorised: <evi> then answer",
+             "evidence": "factorised + span-mean evidence", "consistency": "factorised + evidence + consistency",
+             "fpo_grounding": "factorised + FPO (grounding perturbed)",
+             "fpo_text": "factorised + FPO (text perturbed)", "fpo_both": "factorised + FPO (both perturbations)"}
+
+
+def display_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The table a reader sees: % with the 95% interval where there is one."""
+    rows = []
+    for r in summary.to_dict("records"):
+        row = {"row": r["row"]}
+        for key, title in SHOWN.items():
+            value, low, high = r.get(key), r.get(f"{key}_lo"), r.get(f"{key}_hi")
+            if value is None or value != value:
+                row[title] = "–"
+            elif low is not None and low == low:
+                row[title] = f"{100 * value:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+            else:
+                row[title] = f"{100 * value:.1f}"
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -11,17 +11,16 @@ their motion survives (io.spookybench.resample_clip).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from timeblind.data.torch_data import to_model_input
-from timeblind.evaluation.metrics import wilson_interval
+from timeblind.core.io import write_text
+from timeblind.core.stats import wilson_interval
+from timeblind.core.tasks import category_ids, to_model_input
 from timeblind.io.spookybench import SpookyBenchFolder, Skipped, is_correct, resample_clip
-from timeblind.models import load_model
-from timeblind.tasks import category_ids
+from timeblind.models.checkpoint import load_model
 
 
 def input_shape(info: dict, frames: int | None, height: int | None, width: int | None) -> tuple[int, int, int]:
@@ -85,9 +84,7 @@ def accuracy_table(scored: pd.DataFrame) -> pd.DataFrame:
 def write_predictions(predictions: dict, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(predictions, indent=1))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(predictions, indent=1))
 
 
 __all__ = ["evaluate_folder", "score_folder", "accuracy_table", "write_predictions", "input_shape"]

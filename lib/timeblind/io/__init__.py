@@ -1,5 +1,7 @@
-"""Reading and writing stimuli in external formats (the official SpookyBench release layout)."""
+"""Reading and writing stimuli in external formats: the official SpookyBench release layout, and its
+videos resampled to a model's input."""
 
+from timeblind.io.resample import estimate_displacement, resample_clip
 from timeblind.io.spookybench import (
     CATEGORIES,
     EXPORT_CATEGORIES,
@@ -9,13 +11,11 @@ from timeblind.io.spookybench import (
     SpookyBenchFolder,
     VideoError,
     VideoItem,
-    estimate_displacement,
     export_dataset,
     is_correct,
     iter_clips,
     load_video,
     read_metadata,
-    resample_clip,
     write_video,
 )
 

@@ -1,4 +1,4 @@
-"""The official SpookyBench release layout: export our stimuli into it, read it back, resample its videos.
+"""The official SpookyBench release layout: export our stimuli into it, and read it back.
 
 Layout (as in the paper's repository, TimeBlindness/time-blindness)::
 
@@ -17,44 +17,13 @@ Layout (as in the paper's repository, TimeBlindness/time-blindness)::
 
 Export (:func:`export_dataset`). Binary dot noise looks like the worst case for a lossy codec, but the
 stimulus is rigid translation by whole pixels, which H.264's motion compensation predicts exactly; only
-the first frame of each GOP (an I-frame of pure noise) is expensive. Measured on 960x540x333 binary noise
-moving 2 px/frame (preset medium, 2 CPU cores): crf 18 -> 4.1 MB, encode ~5-6 s, decode ~1.5 s, 0 bit
-errors after thresholding at 128, mean grey error 0.7; lossless (crf 0) -> 4.6 MB, exact; crf 28 -> 2.9 MB,
-still 0 bit errors (mean grey error 2.3); bits start to flip only from crf ~35. Noise that partly
-refreshes every frame (coherence 0.5) costs more (40 frames of 240x136: crf 18 0.84 MB, crf 0 1.44 MB)
-and also keeps every bit up to crf ~28. Default crf=18: the
-motion survives exactly (tested) and the file plays everywhere (High profile). crf=0 is bit-exact but
-x264 then writes the "High 4:4:4 Predictive" profile, which ffmpeg/PyAV/OpenCV decode but browsers and
-hardware players often do not.
+the first frame of each GOP (an I-frame of pure noise) is expensive. Default crf=18: the motion survives
+exactly (tested; sizes and timings in the README, "Measurements") and the file plays everywhere (High
+profile). crf=0 is bit-exact but x264 then writes the "High 4:4:4 Predictive" profile, which
+ffmpeg/PyAV/OpenCV decode but browsers and hardware players often do not.
 
-Resampling (:func:`resample_clip`). A model wants e.g. 8 frames of 32x32, the release has 333 of 960x540.
-Plain resizing destroys the stimulus twice over: area-averaging k x k cells of i.i.d. dots leaves a
-near-uniform grey (contrast falls as 1/k), and sampling 8 frames uniformly over 333 puts ~41 frames
-between kept frames, so the texture jumps many output pixels and nothing matches frame to frame. The
-``"motion"`` method instead
-
-1. estimates the per-frame displacement (dy, dx) of the noise by phase correlation of consecutive frames
-   (figure and ground move in opposite directions, so only the magnitude per axis is meaningful);
-2. with per-axis factors ky = H/height, kx = W/width, picks the temporal stride s so that the texture
-   moves ~1 output pixel between kept frames (s = round(1 / |(dy/ky, dx/kx)|), at least 1), and takes
-   a contiguous run of ``frames`` frames at that stride centred in the video (shorter videos force a
-   smaller stride; ``info["stride_reduced"]`` says so and a warning is logged);
-3. area-averages each kept frame (cv2.INTER_AREA): the dots become a blurred texture that still
-   translates rigidly, now by ~1 output pixel per kept frame;
-4. restores contrast (area averaging of k^2 dots leaves a std of ~0.5/k): standardises per clip, then
-   ``restore="gray"`` (default) maps to mean 127.5, std 63.75 - the statistics of timeblind's Gaussian
-   noise (std 0.25 of full range), which a spatially low-passed texture resembles - while
-   ``restore="binary"`` re-binarises at the clip median (0/255, like binary-noise training data).
-   Binarising discards the sub-threshold levels, and grey keeps slightly more signal: mask IoU of a
-   Reichardt correlator vs the true mask, disc figure at 2 px/frame, 333 frames -> 32x32x8, mean over
-   seeds (960x540: 5, 240x135: 20): grey 0.73 / 0.75, binary 0.70 / 0.74, ``method="plain"`` 0.18 / 0.17;
-   -> 64x64x16: grey 0.91 / 0.93, binary 0.90 / 0.93, plain 0.15 / 0.18. (Rendering directly at
-   32x32x8 scores 0.83.) Pass ``restore="binary"`` for models trained on binary dots only.
-
-The whole frame is resized anisotropically (960x540 -> 32x32 squeezes x by 30, y by 16.9) rather than
-centre-cropped: a crop would cut off the sides of words; the per-axis factors enter the stride.
-``method="plain"`` (uniform sampling over the whole video + INTER_AREA, no contrast restoration) is the
-naive baseline.
+Reading (:func:`read_metadata`, :class:`SpookyBenchFolder`) reports each problem per row and keeps the
+rest; videos are resampled to a model's input by resample.py.
 """
 
 from __future__ import annotations
@@ -62,7 +31,6 @@ from __future__ import annotations
 import ast
 import csv
 import logging
-import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -70,9 +38,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 import pandas as pd
+
+from timeblind.core.io import atomic
+from timeblind.io.resample import resample_clip
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +51,6 @@ COLUMNS = ("Path", "Category", "Label")
 OFFICIAL_CATEGORIES = ("words", "shapes", "images", "videos")
 EXPORT_CATEGORIES = OFFICIAL_CATEGORIES + ("patterns",)  # patterns: timeblind-only, not in the release
 CATEGORIES = EXPORT_CATEGORIES + ("objects", "dynamics")  # read: names the paper's scripts also use
-METHODS = ("motion", "plain")
-RESTORES = ("gray", "binary")
-GRAY_STD = 63.75  # grey-level std of restored clips: timeblind's Gaussian noise, 0.25 of the 0-255 range
 
 
 # ---------------------------------------------------------------------------------------------------- export
@@ -139,8 +106,7 @@ def write_video(frames: np.ndarray, path: str | os.PathLike, *, fps: float = 10.
         raise ValueError(f"crf={crf}: expected an integer in 0..51 (0 = lossless)")
     if not fps > 0:
         raise ValueError(f"fps={fps}: expected a positive frame rate")
-    tmp = path.with_name(f".{path.stem}.partial.mp4")
-    try:
+    with atomic(path) as tmp:
         # faststart: the index (moov) goes first, so the file streams in browsers; a truncated copy then
         # fails mid-decode (load_video reports it) instead of not opening at all.
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
@@ -151,9 +117,6 @@ def write_video(frames: np.ndarray, path: str | os.PathLike, *, fps: float = 10.
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="gray").reformat(format="yuv420p")
                 container.mux(stream.encode(vf))
             container.mux(stream.encode())  # flush the encoder's delayed frames
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -163,7 +126,7 @@ def export_dataset(items: Iterable[VideoItem], out_dir: str | os.PathLike, *, fp
 
     Rows follow item order. ``scale`` upsamples by pixel repetition (nearest neighbour: dots stay sharp,
     motion stays whole-pixel) so small clips can be watched. ``crf``: 18 keeps the motion exactly and plays
-    everywhere; 0 is lossless but needs a High 4:4:4 decoder (module docstring has measurements). Each
+    everywhere; 0 is lossless but needs a High 4:4:4 decoder (see the module docstring). Each
     video and the metadata are written atomically; items are validated one by one as they are consumed, so
     a bad item raises ValueError after earlier videos were written but before metadata.csv is replaced.
     Files from earlier exports that are not overwritten are left in place (metadata.csv does not list them).
@@ -185,9 +148,8 @@ def export_dataset(items: Iterable[VideoItem], out_dir: str | os.PathLike, *, fp
         write_video(frames, out / rel, fps=fps, crf=crf, preset=preset)
         rows.append({"Path": rel, "Category": item.category, "Label": repr([str(a) for a in item.answers])})
     table = pd.DataFrame(rows, columns=list(COLUMNS))
-    tmp = out / f".{METADATA}.partial"
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out / METADATA)
+    with atomic(out / METADATA) as tmp:
+        table.to_csv(tmp, index=False)
     log.info("exported %d videos to %s", len(table), out)
     return table
 
@@ -372,116 +334,6 @@ def load_video(path: str | os.PathLike, max_frames: int | None = None) -> np.nda
     if len({f.shape for f in frames}) > 1:
         raise VideoError(path, f"frame size changes within the video: {sorted({f.shape for f in frames})}")
     return np.stack(frames)  # (N, H, W)
-
-
-# ---------------------------------------------------------------------------------------------- resampling
-
-
-def estimate_displacement(video: np.ndarray, pairs: int = 8) -> np.ndarray:
-    """Dominant per-frame displacement of the noise, (dy, dx) in px/frame, by phase correlation.
-
-    Correlates up to ``pairs`` consecutive frame pairs spread over the video and returns the per-axis
-    median of the absolute peak offsets. Figure and ground move in opposite directions, so the peak is
-    +d where the ground dominates and -d otherwise: only magnitudes are meaningful. The peak is refined
-    to sub-pixel by a 3-point parabola per axis (cv2.phaseCorrelate's 5x5 centroid would average +d and
-    -d together for small d).
-    """
-    N = len(video)
-    if N < 2:
-        raise ValueError(f"video has {N} frame(s); need at least 2 to estimate motion")
-    starts = np.unique(np.linspace(0, N - 2, min(pairs, N - 1)).round().astype(int))
-    shifts = []
-    for t in starts:
-        a, b = (video[t + i].astype(np.float32) for i in (0, 1))
-        fa, fb = np.fft.rfft2(a - a.mean()), np.fft.rfft2(b - b.mean())
-        cross = fb * np.conj(fa)
-        r = np.fft.irfft2(cross / (np.abs(cross) + 1e-9), s=a.shape)  # (H, W), peak at the shift a -> b
-        peak = np.unravel_index(np.argmax(r), r.shape)
-        d = []
-        for axis, (p, n) in enumerate(zip(peak, r.shape)):
-            idx = list(peak)
-            vals = []
-            for off in (-1, 0, 1):
-                idx[axis] = (p + off) % n
-                vals.append(r[tuple(idx)])
-            lo, mid, hi = vals
-            denom = lo - 2 * mid + hi
-            sub = 0.5 * (lo - hi) / denom if denom < 0 else 0.0
-            shift = p + float(np.clip(sub, -0.5, 0.5))
-            d.append(shift - n if shift > n / 2 else shift)  # wrap to a signed offset
-        shifts.append(np.abs(d))
-    return np.median(np.array(shifts), axis=0)  # (2,) |dy|, |dx|
-
-
-def _area_resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(T, H, W) -> (T, height, width) float32 by area averaging (per-axis factors)."""
-    return np.stack([cv2.resize(f.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
-                     for f in frames])
-
-
-def resample_clip(video: np.ndarray, frames: int, height: int, width: int, *, method: str = "motion",
-                  restore: str = "gray", speed: float | tuple[float, float] | None = None,
-                  return_info: bool = False) -> np.ndarray | tuple[np.ndarray, dict]:
-    """Resample a long, large noise video to (frames, height, width) uint8, keeping its motion visible.
-
-    ``method="motion"``: strided frames so the texture moves ~1 output px per kept frame, area averaging,
-    contrast restoration (``restore="gray"``: standardised grey, mean 127.5, std 63.75; ``"binary"``: 0/255
-    at the clip median). ``method="plain"``: the naive baseline (uniform sampling, area averaging).
-    ``speed`` overrides the estimated displacement: (dy, dx) px/frame, or a magnitude (taken along the axis
-    with the smaller factor, the worst case). With ``return_info`` also returns a dict: method, displacement
-    (dy, dx), factors (ky, kx), stride, start, indices, out_shift (output px per kept frame), stride_reduced.
-    See the module docstring for why.
-    """
-    video = np.asarray(video)
-    if video.ndim != 3:
-        raise ValueError(f"video of shape {video.shape}; expected (N, H, W) grey")
-    if method not in METHODS:
-        raise ValueError(f"method={method!r}; expected one of {METHODS}")
-    if restore not in RESTORES:
-        raise ValueError(f"restore={restore!r}; expected one of {RESTORES}")
-    if frames < 2 or height < 1 or width < 1:
-        raise ValueError(f"output {frames}x{height}x{width}; expected frames >= 2, height and width >= 1")
-    N, H, W = video.shape
-    if N < frames:
-        raise ValueError(f"video has {N} frames; need at least frames={frames}")
-    ky, kx = H / height, W / width
-    info: dict = {"method": method, "factors": (ky, kx), "stride_reduced": False}
-    if method == "plain":
-        idx = np.linspace(0, N - 1, frames).round().astype(int)
-        clip = np.clip(_area_resize(video[idx], height, width).round(), 0, 255).astype(np.uint8)
-        info.update(indices=idx.tolist(), stride=(N - 1) / (frames - 1), start=0)
-        return (clip, info) if return_info else clip
-
-    if speed is None:
-        d = estimate_displacement(video)
-    elif np.ndim(speed) == 0:  # a magnitude without direction: assume the axis where it moves most output px
-        d = np.array([float(speed), 0.0]) if ky <= kx else np.array([0.0, float(speed)])
-    else:
-        d = np.abs(np.asarray(speed, dtype=float))
-    per_frame = math.hypot(d[0] / ky, d[1] / kx)  # output px the texture moves per input frame
-    max_stride = (N - 1) // (frames - 1)  # longest stride whose run still fits in the video
-    stride = max(1, round(1 / per_frame)) if per_frame > 1e-3 else max_stride
-    if stride > max_stride:
-        log.warning("video of %d frames is too short for stride %d (x %d frames); using stride %d, so the texture"
-                    " moves %.2f instead of ~1 output px per frame", N, stride, frames, max_stride,
-                    per_frame * max_stride)
-        stride, info["stride_reduced"] = max_stride, True
-    out_shift = per_frame * stride
-    if out_shift > 1.5:
-        log.warning("noise moves %.2f output px per kept frame even at stride 1; fine motion may be lost", out_shift)
-    span = (frames - 1) * stride + 1
-    start = (N - span) // 2  # centred: avoids fade-ins/outs at the ends of the release videos
-    idx = start + stride * np.arange(frames)
-    small = _area_resize(video[idx], height, width)  # (frames, height, width) float32, low-contrast texture
-    if restore == "binary":
-        clip = np.where(small > np.median(small), 255, 0).astype(np.uint8)
-    else:
-        z = (small - small.mean()) / (small.std() + 1e-6)
-        clip = np.clip(127.5 + GRAY_STD * z, 0, 255).round().astype(np.uint8)
-    info.update(displacement=(float(d[0]), float(d[1])), stride=stride, start=int(start), indices=idx.tolist(),
-                out_shift=out_shift)
-    log.debug("resample_clip: %s", info)
-    return (clip, info) if return_info else clip
 
 
 # ---------------------------------------------------------------------------------------------------- folder

@@ -1,6 +1,3 @@
-"""Encoders (plain nn.Modules), task heads and the registry that builds them by name from config."""
-
-from timeblind.models.registry import ENCODERS, VideoModel, build_encoder, build_model, load_model, save_model
-from timeblind.tasks import TaskSpec
-
-__all__ = ["ENCODERS", "TaskSpec", "VideoModel", "build_encoder", "build_model", "load_model", "save_model"]
+"""Models: encoders (plain nn.Modules, one file each), the task heads, the grounded decoder, their
+configs (config.py, torch-free), the registry that builds them by name and their files
+(checkpoint.py). Knows nothing of data sets, training or files beyond its own checkpoints."""

@@ -13,27 +13,11 @@ Two stems:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
+from timeblind.models.config import EarlyTemporalConfig
 from timeblind.models.layers import SpatialTrunk
-
-STEMS = ("conv3d", "difference")
-
-
-@dataclass
-class EarlyTemporalConfig:
-    stem_channels: int = 16  # channels of the 3-D stem
-    stem_kernel: int = 3  # spatio-temporal kernel size; must cover the speed: >= 2*speed+1
-    width: int = 32  # first stage of the 2-D trunk
-    dim: int = 128
-    stem: str = "conv3d"  # or "difference": frame differences first, then the 3-D stem
-
-    def __post_init__(self):
-        if self.stem not in STEMS:
-            raise ValueError(f"stem={self.stem!r}: expected one of {list(STEMS)}")
 
 
 class FrameDifference(nn.Module):

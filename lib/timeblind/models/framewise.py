@@ -9,22 +9,11 @@ the strided feature map (late fusion), so the output keeps its spatial layout.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
+from timeblind.models.config import FramewiseConfig
 from timeblind.models.layers import SpatialTrunk, sinusoidal_positions
-
-
-@dataclass
-class FramewiseConfig:
-    width: int = 32  # channels of the first conv stage
-    dim: int = 128  # frame feature size
-    temporal_layers: int = 2  # transformer layers over frame tokens
-    heads: int = 4
-    max_frames: int = 256
-    full_resolution_stages: int = 1  # later stages stride: T times the images makes full resolution costly
 
 
 class FramewiseEncoder(nn.Module):

@@ -14,37 +14,16 @@ states come from running the first blocks on the frames alone.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-IGNORE = -100
-DECODER_FORMAT = "timeblind.grounded_decoder/1"
+from timeblind.core.tasks import to_model_input
+from timeblind.models.config import GroundedDecoderConfig
 
-
-@dataclass(frozen=True)
-class GroundedDecoderConfig:
-    video_dim: int  # width of the encoder's frame tokens
-    vocab_size: int
-    frame_tokens: int  # S
-    max_tokens: int = 32  # text positions L
-    dim: int = 64
-    layers: int = 3
-    heads: int = 4
-    evidence_layer: int = 1  # hidden states after this many blocks feed the evidence embedding
-    dropout: float = 0.0
-
-    def __post_init__(self):
-        if self.dim % self.heads:
-            raise ValueError(f"dim={self.dim} is not divisible by heads={self.heads}")
-        if not 1 <= self.evidence_layer <= self.layers or self.layers < 2:
-            raise ValueError(f"evidence_layer={self.evidence_layer}, layers={self.layers}: expected "
-                             "layers >= 2 and 1 <= evidence_layer <= layers")
 
 
 def grounding_mlp(dim: int) -> nn.Sequential:
@@ -133,31 +112,6 @@ class GroundedDecoder(nn.Module):
         return queries @ out["frame_keys"].transpose(1, 2) / math.sqrt(self.cfg.dim)
 
 
-def save_decoder(path: str | Path, net: GroundedDecoder, extra: dict) -> None:
-    """Plain tensors and builtins only, so the file loads with torch.load(weights_only=True)."""
-    payload = {"format": DECODER_FORMAT, "config": dataclasses.asdict(net.cfg), "state_dict": net.state_dict(),
-               **extra}
-    tmp = Path(path).with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-
-
-def load_decoder(path: str | Path) -> tuple[GroundedDecoder, dict]:
-    """A decoder written by save_decoder and its extras; never executes code from the file."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:
-        raise ValueError(f"{path} is not a grounded decoder file (weights-only load failed: {err})") from None
-    if not isinstance(payload, dict) or payload.get("format") != DECODER_FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise ValueError(f"{path}: expected a '{DECODER_FORMAT}' file, found {found!r}")
-    net = GroundedDecoder(GroundedDecoderConfig(**payload["config"]))
-    net.load_state_dict(payload["state_dict"])
-    return net.eval(), payload
-
-
 @torch.no_grad()
 def window_features(encoder: nn.Module, videos: torch.Tensor, window: int, stride: int,
                     batch_size: int = 64) -> torch.Tensor:
@@ -172,36 +126,15 @@ def window_features(encoder: nn.Module, videos: torch.Tensor, window: int, strid
     return tokens.view(N, len(starts), -1)
 
 
-def soft_targets(spans: torch.Tensor, S: int, alpha: float = 2.0) -> torch.Tensor:
-    """D2VLM's grounding target (B, E, S): 1 inside the span, alpha^-distance outside."""
-    j = torch.arange(S, device=spans.device)
-    start, end = spans[..., :1], spans[..., 1:]
-    distance = (start - j).clamp(min=0) + (j - end).clamp(min=0)
-    return alpha ** (-distance.float())
-
-
-def token_logprob(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Summed log-likelihood of the target tokens per sequence (B,)."""
-    logp = -F.cross_entropy(logits.transpose(1, 2), targets.clamp(min=0), reduction="none")  # (B, L)
-    return (logp * (targets != IGNORE)).sum(-1)
-
-
-def grounding_logprob(scores: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
-    """D2VLM's grounding log-likelihood per sequence (B,): sum over events and frame tokens of
-    log[y sigma(s) + (1 - y)(1 - sigma(s))] with y the soft target of the span."""
-    y = soft_targets(spans, scores.shape[-1])
-    p = torch.sigmoid(scores)
-    ll = torch.log((y * p + (1 - y) * (1 - p)).clamp(min=1e-6))
-    return (ll * (spans[..., :1] >= 0)).sum((1, 2))
-
-
-def grounding_bce(scores: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
-    """Mean BCE between grounding scores and soft targets over the real events."""
-    valid = (spans[..., 0] >= 0)  # (B, E)
-    if not valid.any():
-        return scores.sum() * 0.0
-    y = soft_targets(spans, scores.shape[-1])
-    return F.binary_cross_entropy_with_logits(scores[valid], y[valid])
+@torch.no_grad()
+def video_tokens(encoder: nn.Module, videos: np.ndarray, window: int, stride: int, chunk: int = 32) -> torch.Tensor:
+    """window_features of stored videos (N, T, H, W) uint8, `chunk` videos at a time on the GPU
+    when there is one: (N, S, D) float on the CPU."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    encoder = encoder.to(device)
+    chunks = [window_features(encoder, to_model_input(torch.from_numpy(np.asarray(videos[a:a + chunk])).to(device)),
+                              window, stride).float().cpu() for a in range(0, len(videos), chunk)]
+    return torch.cat(chunks)
 
 
 def span_from_scores(scores: torch.Tensor, keep: float = 0.6) -> tuple[int, int]:
@@ -224,5 +157,4 @@ def span_from_scores(scores: torch.Tensor, keep: float = 0.6) -> tuple[int, int]
     return best
 
 
-__all__ = ["GroundedDecoderConfig", "GroundedDecoder", "save_decoder", "load_decoder", "window_features", "soft_targets", "token_logprob", "grounding_logprob",
-           "grounding_bce", "span_from_scores"]
+__all__ = ["GroundedDecoder", "video_tokens", "window_features", "span_from_scores"]

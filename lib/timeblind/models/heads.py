@@ -1,4 +1,4 @@
-"""What a model answers about a clip, and the heads that answer it from an encoder's feature map.
+"""The heads that answer what a model is asked about a clip, from an encoder's feature map.
 
 One model covers every category of its data set:
   * a class head for the closed-set categories (shapes, images, videos, pattern kinds), whose
@@ -12,13 +12,11 @@ One model covers every category of its data set:
 
 from __future__ import annotations
 
-from collections import Counter
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from timeblind.tasks import ALPHABET, IGNORE, TaskSpec, decode_greedy
+from timeblind.core.tasks import ALPHABET, TaskSpec, decode_greedy
 
 
 class ReadingHead(nn.Module):
@@ -91,57 +89,3 @@ class TaskHeads(nn.Module):
             else:  # a category this model was not trained on
                 texts.append("")
         return texts
-
-
-TASK_GROUPS = {"class": "class", "reading": "reading", "bits": "patterns", "length": "patterns", "next_bit": "patterns"}
-TASKS_PER_GROUP = Counter(TASK_GROUPS.values())  # losses a clip of the group carries
-DEFAULT_TASK_WEIGHTS = {"class": 1.0, "reading": 0.1, "patterns": 1.0}
-
-
-def objective(losses: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
-              weights: dict[str, float] | None = None) -> torch.Tensor:
-    """The training loss: each task's mean loss (task_losses) weighted by the share of the batch's
-    clips that carry it, then by its group's weight (class, reading, patterns; defaults
-    DEFAULT_TASK_WEIGHTS). The three pattern-sequence tasks split their clips' share.
-
-    A plain sum of task means gave a task the same weight whatever its number of clips: the fifth
-    of clips that are words (one CTC loss) and the fifth that are patterns (three losses)
-    outweighed the clips with a class. Reading weighs 0.1: at 1.0 CTC's gradients into the shared
-    trunk slowed the learning of classes about threefold, and at 0.1 the reading loss fell as fast
-    (README, "Measurements")."""
-    weights = {**DEFAULT_TASK_WEIGHTS, **(weights or {})}
-    carried = {"class": targets["label"] != IGNORE, "reading": targets["text_length"] > 0,
-               "patterns": targets["length"] != IGNORE}  # (B,) bool each
-    total = 0.0
-    for task, loss in losses.items():
-        group = TASK_GROUPS[task]
-        share = carried[group].float().mean()
-        total = total + weights[group] * share / TASKS_PER_GROUP[group] * loss
-    return total
-
-
-def task_losses(heads: TaskHeads, out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict:
-    """The loss of each task over the clips that carry it (a task no clip of the batch carries is
-    left out, so the sum is always defined)."""
-    losses = {}
-    closed = targets["label"] != IGNORE
-    if "logits" in out and closed.any():  # only rows with a class: a word row has no class left unmasked
-        logits = heads.restricted_logits(out["logits"][closed], targets["category"][closed])
-        losses["class"] = F.cross_entropy(logits, targets["label"][closed])
-    if "reading" in out:
-        has_word = targets["text_length"] > 0
-        if has_word.any():
-            log_probs = out["reading"][has_word].transpose(0, 1)  # (S, B', 27), CTC's layout
-            steps = torch.full((log_probs.shape[1],), log_probs.shape[0], dtype=torch.long)
-            losses["reading"] = F.ctc_loss(log_probs, targets["text"][has_word], steps,
-                                           targets["text_length"][has_word], zero_infinity=True)
-    if "bits" in out:
-        is_pattern = targets["length"] != IGNORE
-        if is_pattern.any():
-            bits = targets["bits"][is_pattern]
-            carried = bits >= 0
-            losses["bits"] = F.binary_cross_entropy_with_logits(out["bits"][is_pattern][carried],
-                                                                bits[carried].float())
-            losses["length"] = F.cross_entropy(out["length"][is_pattern], targets["length"][is_pattern])
-            losses["next_bit"] = F.cross_entropy(out["next_bit"][is_pattern], targets["next_bit"][is_pattern])
-    return losses

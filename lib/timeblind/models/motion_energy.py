@@ -40,53 +40,13 @@ Two estimators for steps 3-4 (`estimator`):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from timeblind.models.config import MotionEnergyConfig
 from timeblind.models.layers import SpatialTrunk
-
-ESTIMATORS = ("pair", "sum")
-
-
-@dataclass
-class MotionEnergyConfig:
-    max_speed: float = 1.0  # fastest motion to detect, px/frame: displacements up to ceil(max_speed) + 1 px
-    smooth: int = 3  # box filter over the energy, px
-    windows: int = 4  # temporal windows K: the reader's input channels
-    estimator: str = "pair"  # "pair": each frame pair's own ground step; "sum": the numpy opponent_energy
-    ramp: float = 0.4  # normalised energy at which the mask reaches 1 (0.5 at ramp / 2)
-    min_correlation: float = 0.1  # floor of the strength that normalises energy: weaker motion is not amplified
-    width: int = 32  # reader: first conv stage
-    dim: int = 128  # reader: output channels (out_dim)
-    full_resolution_stages: int = 1  # reader: masks are smooth, so later stages may stride
-
-    def __post_init__(self):
-        def positive_int(name):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r}: expected a positive integer")
-
-        for name in ("smooth", "windows", "width", "dim"):
-            positive_int(name)
-        if isinstance(self.max_speed, bool) or not isinstance(self.max_speed, (int, float)) or not (
-                0 < self.max_speed <= 16):
-            raise ValueError(f"max_speed={self.max_speed!r}: expected a speed in (0, 16] px/frame")
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"estimator={self.estimator!r}: expected one of {list(ESTIMATORS)}")
-        if not 0 < self.ramp <= 4:
-            raise ValueError(f"ramp={self.ramp!r}: expected a share of the correlation strength in (0, 4]")
-        if not 0 < self.min_correlation <= 1:
-            raise ValueError(f"min_correlation={self.min_correlation!r}: expected a correlation in (0, 1]")
-        if self.full_resolution_stages not in (0, 1, 2, 3):
-            raise ValueError(f"full_resolution_stages={self.full_resolution_stages!r}: expected 0..3")
-
-    @property
-    def radius(self) -> int:
-        """Largest displacement searched, px (per axis)."""
-        return math.ceil(self.max_speed) + 1
 
 
 def displacements(radius: int) -> torch.Tensor:

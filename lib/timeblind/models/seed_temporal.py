@@ -33,28 +33,11 @@ prediction for the results to test, not something to assume.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
+from timeblind.models.config import SeedTemporalConfig
 from timeblind.models.layers import SpatialTrunk, sinusoidal_positions
-
-
-@dataclass
-class SeedTemporalConfig:
-    width: int = 16  # channels of the first conv stage of the per-frame trunk
-    feature_dim: int = 128  # per-frame feature size (the seed's 2048 ViT features)
-    hidden_dim: int = 128  # the seed's hidden size: tokens, transformer and output
-    heads: int = 8  # attention heads (the seed's nhead=8); must divide hidden_dim
-    temporal_layers: int = 4  # the seed's num_temporal_layers
-    feedforward: int = 256  # transformer feed-forward size (the seed's 2048, scaled down)
-    diff_layers: int = 3  # the seed's three temporal difference layers
-    blend: float = 0.3  # x = (1 - blend) * x + blend * diff (the seed's 0.7 / 0.3)
-    position_base: float = 1000.0  # base of the sinusoidal table (the seed's log(1000))
-    time_encoding: bool = True  # add the sinusoidal frame-index table (off: the transformer sees an unordered set)
-    max_frames: int = 256  # longest clip; the position table is built for this many frames
-    full_resolution_stages: int = 1  # trunk stages at full resolution, as in the frame-wise encoder
 
 
 def next_frame_pairs(x: torch.Tensor) -> torch.Tensor:

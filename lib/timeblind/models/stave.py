@@ -36,93 +36,21 @@ linearly and is pretrained); the profiles use the conv stem:
     by frame, so time enters only through the temporal attention.
   * ``temporal_patch=2``: patches of two frames, as in Qwen2-VL (STAVEQ2's base model).
 
-What was measured with `python -m timeblind.analysis.probe` (shapes, 32x32, 2000 training clips,
-8 frames, seed 0, config widths; the encoder and a linear head on its mean-pooled map; validation):
-  * Reading is the first bottleneck. Given the clean figure masks as static frames, the linear
-    patch embedding reaches 38.5% after 300 steps, the conv stem 96.5%.
-  * Motion is the second, and the conv stem does not help with it: on the noise clips the conv
-    stem stays at chance for 1000 steps (at most 15.0% over ten checks) while its training loss
-    falls (it memorises); so does temporal-first order with full-width temporal heads and the
-    time embedding (at most 12.5%).
-  * Patches of two frames (conv stem) give 25.5% after 1000 steps (best 27.0%); without any
-    temporal attention (temporal_blocks=0) the same model gives 30.0% (best 31.5%): the frame
-    pairs inside a patch carry what is learned, not the temporal attention.
-For comparison, early_temporal reaches 88.0% in 300 steps of the same loop. So at this scale the
-temporal attention of a from-scratch STAVE does not learn to correlate noise across frames;
-whether pretraining or a larger budget changes that is what the paper profile's stave study asks.
-
 An option, ``time_embedding`` (off by default, as in the paper): a learned frame-index embedding
 added to every token, as in TimeSformer. RoPE acts on q and k only, so the values carry no frame
-index; the option gives them one. Measured on the quick shapes task and on a one-patch direction
-probe, it did not help: the stock temporal attention learns a patch's motion direction on its own
-(through the MLP after it), and what stalls this small ViT is reading a shape out of a motion map
-whose sign flips from clip to clip.
+index; the option gives them one.
+
+How far the temporal attention of a from-scratch STAVE gets on these stimuli, against reading the
+clean figure masks, is measured in the README ("Measurements", scripts/probe.py).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-ORDERS = ("spatial_first", "temporal_first")
-STEMS = ("patch", "conv")
-
-
-@dataclass
-class StaveConfig:
-    patch_size: int = 4  # square patches, Conv3d stride = kernel = (temporal_patch, patch_size, patch_size)
-    stem: str = "patch"  # "patch": one linear patch embedding; "conv": stride-2 3x3 convs per frame (Xiao et al. 2021)
-    temporal_patch: int = 1  # frames per patch (Qwen2-VL, STAVEQ2's base, uses 2); T padded by repeating the last frame
-    dim: int = 64  # token width
-    depth: int = 4  # number of blocks
-    heads: int = 4  # spatial attention heads; head_dim = dim // heads
-    mlp_ratio: float = 2.0
-    head_scale: float = 0.25  # temporal heads = max(1, round(heads * head_scale)), same head_dim
-    temporal_blocks: int | None = None  # None: temporal attention in every block; k: the last k blocks
-    order: str = "spatial_first"  # or "temporal_first"
-    max_frames: int = 256  # size of the rotary table over the frame index
-    image_size: int = 32  # frame size the position table is built for (others: bilinear resize)
-    time_embedding: bool = False  # learned frame-index embedding on every token (see the module docstring)
-
-    def __post_init__(self):
-        if self.stem not in STEMS:
-            raise ValueError(f"stem={self.stem!r}: expected one of {list(STEMS)}")
-        if self.stem == "conv" and self.patch_size & (self.patch_size - 1):
-            raise ValueError(f"patch_size={self.patch_size}: the conv stem halves the frame per stage, "
-                             f"expected a power of 2")
-        if self.order not in ORDERS:
-            raise ValueError(f"order={self.order!r}: expected one of {list(ORDERS)}")
-        for name in ("patch_size", "temporal_patch", "dim", "depth", "heads", "max_frames", "image_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r}: expected a positive integer")
-        if self.dim % self.heads:
-            raise ValueError(f"dim={self.dim} is not divisible by heads={self.heads}: "
-                             f"expected dim % heads == 0")
-        if (self.dim // self.heads) % 2:
-            raise ValueError(f"head dim dim // heads = {self.dim // self.heads} is odd: "
-                             f"rotary embedding expects an even head dim")
-        if not 0 < self.head_scale <= 1:
-            raise ValueError(f"head_scale={self.head_scale}: expected 0 < head_scale <= 1")
-        if self.mlp_ratio <= 0:
-            raise ValueError(f"mlp_ratio={self.mlp_ratio}: expected > 0")
-        if self.temporal_blocks is not None and not 0 <= self.temporal_blocks <= self.depth:
-            raise ValueError(f"temporal_blocks={self.temporal_blocks}: expected None or an integer "
-                             f"in 0..depth={self.depth}")
-        if self.image_size % self.patch_size:
-            raise ValueError(f"image_size={self.image_size} is not a multiple of patch_size="
-                             f"{self.patch_size}: expected image_size % patch_size == 0")
-
-    @property
-    def temporal_heads(self) -> int:
-        return max(1, round(self.heads * self.head_scale))
-
-    @property
-    def n_temporal_blocks(self) -> int:
-        return self.depth if self.temporal_blocks is None else self.temporal_blocks
+from timeblind.models.config import StaveConfig
 
 
 # ----------------------------------------------------------------------------- rotary embedding

@@ -29,30 +29,11 @@ noise, so the spatial stream alone is time-blind (a frame-wise baseline inside t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
+from timeblind.models.config import TwoStreamConfig
 from timeblind.models.layers import SpatialTrunk
-
-
-@dataclass
-class TwoStreamConfig:
-    segments: int = 4  # contiguous segments; each needs >= 2 frames (the paper: 12 of 8)
-    width: int = 16  # first conv stage of both trunks
-    dim: int = 64  # channels of each stream's map; out_dim = 2 * dim
-    stem_channels: int = 16  # channels of the temporal stream's 3-D stem
-    stem_kernel: int = 3  # spatial kernel of the stem; must cover the speed: >= 2*speed+1
-    full_resolution_stages: int = 3  # both trunks: the same stages give maps of the same size
-
-    def __post_init__(self):
-        for name in ("segments", "width", "dim", "stem_channels", "stem_kernel"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r}: expected a positive integer")
-        if not 0 <= self.full_resolution_stages <= 3:
-            raise ValueError(f"full_resolution_stages={self.full_resolution_stages!r}: expected 0..3")
 
 
 class TwoStreamEncoder(nn.Module):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +13,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from timeblind.core.io import atomic  # noqa: E402
+
 PALETTE = "colorblind"
 
 
@@ -22,9 +23,8 @@ def _save(fig, stem: Path) -> list[Path]:
     written = []
     for suffix in (".png", ".svg"):
         final = stem.with_suffix(suffix)
-        tmp = final.with_name(final.stem + ".tmp" + suffix)
-        fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata={"Date": None} if suffix == ".svg" else None)
-        os.replace(tmp, final)
+        with atomic(final) as tmp:
+            fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata={"Date": None} if suffix == ".svg" else None)
         written.append(final)
     plt.close(fig)
     return written
@@ -102,9 +102,8 @@ def write_animation(clip, path: str | Path, *, fps: float, scale: int = 4) -> Pa
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = [Image.fromarray(frame.repeat(scale, axis=0).repeat(scale, axis=1)) for frame in clip]
-    tmp = path.with_name(path.stem + ".tmp.gif")
-    frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
-    os.replace(tmp, path)
+    with atomic(path) as tmp:
+        frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
     return path
 
 

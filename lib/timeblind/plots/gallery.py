@@ -16,7 +16,6 @@ masks their learned reader sees; the figure says so.
 from __future__ import annotations
 
 import ast
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from timeblind.core.io import write_csv
+from timeblind.core.tasks import category_ids, targets_for, to_model_input
+from timeblind.data.dataset import StimulusConfig, StimulusDataset
+from timeblind.io.spookybench import is_correct
+from timeblind.models.checkpoint import load_model
 from timeblind.plots.figures import _save, plt, sns
 
 MOTION_CODED = ("words", "shapes", "images", "videos")  # patterns are brightness-coded: nothing to locate
@@ -31,12 +35,6 @@ CMAP = "viridis"  # perceptually uniform, colour-blind safe
 VIDEO, MASK = "video", "recovered mask"  # what an attribution map is taken with respect to
 COLUMNS = ["clip", "category", "label", "encoder", "seed", "answer", "correct", "attributed_to",
            "attribution_inside_figure", "figure_area", "model"]
-
-
-def model_input(clip: np.ndarray) -> torch.Tensor:
-    """uint8 grey (T, H, W) -> (1, T, H, W) in [-1, 1], exactly as evaluation feeds clips
-    (data.torch_data.to_model_input; not imported from there, which would load Lightning, ~5 s)."""
-    return torch.from_numpy(clip).float().div_(127.5).sub_(1.0)[None]
 
 
 def gallery_clips(samples: pd.DataFrame, categories, per_category: int) -> list[int]:
@@ -127,10 +125,6 @@ def attribution_table(models: list, infos: list[dict], data, clips: list[int], *
                       noise: float = 0.1, seed: int = 0) -> tuple[pd.DataFrame, dict]:
     """One row per clip x model (COLUMNS) and the maps {(clip, column): (H, W)}. `data` is a
     StimulusDataset; models and infos come from load_model."""
-    from timeblind.data.dataset import StimulusConfig
-    from timeblind.io.spookybench import is_correct
-    from timeblind.tasks import category_ids, targets_for
-
     manifest = data.manifest
     stimulus = StimulusConfig.from_dict(manifest["config"])
     samples_table = data.samples
@@ -144,7 +138,7 @@ def attribution_table(models: list, infos: list[dict], data, clips: list[int], *
                              f"{manifest['classes'][:4]}...)")
     for i in clips:
         row = samples_table.loc[i]
-        video = model_input(data.clip(i))  # (1, T, H, W)
+        video = to_model_input(torch.from_numpy(data.clip(i)))[None]  # (1, T, H, W), as evaluation feeds clips
         footprint = figure_footprint(stimulus.layout(manifest["seed"], data.split_dir.name, i).mask,
                                      video.shape[-2:])
         answers = ast.literal_eval(row["answers"])
@@ -164,8 +158,6 @@ def attribution_table(models: list, infos: list[dict], data, clips: list[int], *
 def gallery_figure(data, table: pd.DataFrame, maps: dict, stem: str | Path, *, samples: int, noise: float) -> list[Path]:
     """Rows: clips; columns: one frame, the mean of frames, the true figure, then one attribution
     map per model (scaled to its own maximum, true figure outlined), titled right/wrong."""
-    from timeblind.data.dataset import StimulusConfig
-
     stimulus = StimulusConfig.from_dict(data.manifest["config"])
     clips = list(dict.fromkeys(table["clip"]))
     names = list(dict.fromkeys(table["encoder"]))
@@ -215,9 +207,6 @@ def write_gallery(data_dir: str | Path, model_paths: list[str | Path], stem: str
                   seed: int = 0) -> tuple[pd.DataFrame, list[Path]]:
     """Attribute every model on the gallery clips of a stored split; writes the figure (stem .png,
     .svg) and the per clip x model table (CSV). Returns the table and the written paths."""
-    from timeblind.data.dataset import StimulusDataset
-    from timeblind.models import load_model
-
     if samples < 1 or noise < 0 or per_category < 1:
         raise ValueError(f"samples={samples}, noise={noise}, per_category={per_category}: expected samples >= 1, "
                          "noise >= 0 and per_category >= 1")
@@ -230,7 +219,4 @@ def write_gallery(data_dir: str | Path, model_paths: list[str | Path], stem: str
     paths = gallery_figure(data, frame, maps, stem, samples=samples, noise=noise)
     table = Path(table)
     table.parent.mkdir(parents=True, exist_ok=True)
-    tmp = table.with_name(table.stem + ".tmp.csv")
-    frame.to_csv(tmp, index=False, float_format="%.4f")
-    os.replace(tmp, table)
-    return frame, paths + [table]
+    return frame, paths + [write_csv(frame, table)]

@@ -6,10 +6,11 @@ import lightning as L
 import torch
 import torchmetrics
 
-from timeblind.data.augment import AugmentConfig, augment
-from timeblind.models import VideoModel
-from timeblind.models.heads import objective, task_losses
-from timeblind.tasks import IGNORE, decode_greedy, letters_of
+from timeblind.core.tasks import IGNORE, decode_greedy, letters_of
+from timeblind.models.registry import VideoModel
+from timeblind.training.augment import augment
+from timeblind.training.config import TrainConfig
+from timeblind.training.losses import objective, task_losses
 
 
 def answers_correct(net: VideoModel, out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -28,21 +29,21 @@ def answers_correct(net: VideoModel, out: dict[str, torch.Tensor], targets: dict
 
 
 class VideoTaskModule(L.LightningModule):
-    """Trains a VideoModel on every task of its data set at once (heads.objective: each task's
-    mean loss by its share of the batch's clips, times its group's weight in task_weights).
+    """Trains a VideoModel on every task of its data set at once (losses.objective: each task's
+    mean loss by its share of the batch's clips, times its group's weight).
 
-    train_on_masks: the model reads clean figure masks in training (the motion-energy observer's
-    spatial reader) and noise clips, through its fixed front end, in validation.
-    augment: the seed's training augmentations (data/augment.py), drawn from a generator seeded
-    with `seed` on the training device; validation clips are never augmented."""
+    cfg: the optimiser, its schedule, the loss weights and the seed's augmentations
+    (training/augment.py), drawn from a generator seeded with `seed` on the training device;
+    validation clips are never augmented. train_on_masks: the model reads clean figure masks in
+    training (the motion-energy observer's spatial reader) and noise clips, through its fixed
+    front end, in validation."""
 
-    def __init__(self, net: VideoModel, lr: float = 2e-3, weight_decay: float = 0.05, max_steps: int = 1000,
-                 warmup_steps: int = 50, train_on_masks: bool = False, augment: dict | None = None, seed: int = 0,
-                 task_weights: dict | None = None):
+    def __init__(self, net: VideoModel, cfg: TrainConfig, seed: int = 0, train_on_masks: bool = False,
+                 warmup_steps: int = 50):
         super().__init__()
-        self.save_hyperparameters(ignore=["net"], logger=False)
-        self.net = net
-        self.augment = AugmentConfig.from_dict(augment or {})
+        self.net, self.cfg, self.seed = net, cfg, seed
+        self.train_on_masks, self.warmup_steps = train_on_masks, warmup_steps
+        self.augment, self.loss_weights = cfg.augmentations, cfg.loss_weights
         self.generator = None
         self.train_acc = torchmetrics.MeanMetric()
         self.val_acc = torchmetrics.MeanMetric()
@@ -56,11 +57,11 @@ class VideoTaskModule(L.LightningModule):
             video = augment(video, self.augment, self.generator)
         out = self.net.from_masks(targets["mask"]) if from_masks else self.net(video)
         losses = task_losses(self.net.heads, out, targets)
-        loss = objective(losses, targets, self.hparams.task_weights)
+        loss = objective(losses, targets, self.loss_weights)
         return loss, losses, answers_correct(self.net, out, targets)
 
     def training_step(self, batch, batch_idx):
-        loss, losses, correct = self._step(batch, from_masks=self.hparams.train_on_masks, augmented=True)
+        loss, losses, correct = self._step(batch, from_masks=self.train_on_masks, augmented=True)
         self.train_acc(correct.float())
         self.log("train/loss", loss, on_step=True, on_epoch=False)
         self.log_dict({f"train/loss_{task}": value for task, value in losses.items()}, on_step=True, on_epoch=False)
@@ -69,7 +70,7 @@ class VideoTaskModule(L.LightningModule):
 
     def on_train_start(self):
         self.val_acc.reset()  # the sanity check must not leak into the first epoch
-        self.generator = torch.Generator(device=self.device).manual_seed(self.hparams.seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
 
     def validation_step(self, batch, batch_idx):
         loss, _, correct = self._step(batch)
@@ -78,8 +79,8 @@ class VideoTaskModule(L.LightningModule):
         self.log("val/acc", self.val_acc, on_epoch=True)
 
     def configure_optimizers(self):
-        hp = self.hparams
-        return warmup_cosine(self.parameters(), hp.lr, hp.weight_decay, hp.warmup_steps, hp.max_steps)
+        return warmup_cosine(self.parameters(), self.cfg.lr, self.cfg.weight_decay, self.warmup_steps,
+                             self.cfg.max_steps)
 
 
 def warmup_cosine(parameters, lr: float, weight_decay: float, warmup_steps: int, max_steps: int) -> dict:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from timeblind import studies
-from timeblind.studies import RESULTS, ModelSpec
-
-STAGES = ("align", "time", "instruct")
-DATA_DIR = f"{RESULTS}/grounding/data"
+from timeblind.core import layout
+from timeblind.data.grounding import split_classes, stimulus_config
+from timeblind.data.questions import MAX_EVENTS, WindowGrid
+from timeblind.models.config import GroundedDecoderConfig
+from timeblind.plan import studies
+from timeblind.plan.studies import ModelSpec
+from timeblind.stimuli.events import EventConfig
+from timeblind.training.config import STAGES, VARIANTS, time_recipe
 
 
 class GroundingError(ValueError):
@@ -36,20 +39,10 @@ class GroundingRun:
 
     def stage_dir(self, stage: str) -> str:
         if stage == "align":  # what appears, text only: the same for every variant of an encoder
-            return f"{RESULTS}/grounding/align/{self.encoder}/seed{self.seed}"
+            return layout.grounding_align_dir(self.encoder, self.seed)
         if stage == "time":  # preference optimisation starts after it: FPO variants share their base's
-            return f"{RESULTS}/grounding/runs/{time_recipe(self.variant)}-{self.encoder}/seed{self.seed}/time"
-        return f"{RESULTS}/grounding/runs/{self.name}/seed{self.seed}/{stage}"
-
-
-def time_recipe(variant: str) -> str:
-    """The variant whose time stage `variant` shares: the same one without preference optimisation."""
-    from dataclasses import replace
-
-    from timeblind.training.grounding import VARIANTS
-
-    base = replace(VARIANTS[variant], reject=())
-    return next(name for name, recipe in VARIANTS.items() if recipe == base)
+            return layout.grounding_stage_dir(f"{time_recipe(self.variant)}-{self.encoder}", self.seed, "time")
+        return layout.grounding_stage_dir(self.name, self.seed, stage)
 
 
 def enabled(config: dict) -> bool:
@@ -93,12 +86,6 @@ def validate(config: dict) -> None:
     """Everything a grounding job would trip over, named before any job starts."""
     if not enabled(config):
         return
-    from timeblind.data.grounding import split_classes, stimulus_config
-    from timeblind.data.questions import MAX_EVENTS, WindowGrid
-    from timeblind.models.grounded_decoder import GroundedDecoderConfig
-    from timeblind.stimuli.events import EventConfig
-    from timeblind.training.grounding import VARIANTS
-
     g = config["grounding"]
     unknown = [e for e in g["encoders"] if e not in config["encoders"]]
     if unknown:
@@ -124,5 +111,5 @@ def validate(config: dict) -> None:
                                  "distinct events per video; use more classes or fewer events")
 
 
-__all__ = ["STAGES", "DATA_DIR", "GroundingError", "GroundingRun", "time_recipe", "enabled", "data_section", "encoder_model",
-           "runs", "models", "datasets", "validate"]
+__all__ = ["STAGES", "VARIANTS", "GroundingError", "GroundingRun", "time_recipe", "enabled", "data_section",
+           "encoder_model", "runs", "models", "datasets", "validate"]

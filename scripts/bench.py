@@ -1,9 +1,10 @@
-"""`make bench`: speed measurements as JSON lines (name, value, unit, baseline, baseline_name).
+"""`make bench` (python scripts/bench.py [PART...]): speed measurements as JSON lines (name, value,
+unit, baseline, baseline_name).
 
 Every value comes with a baseline measured in the same run on the same machine:
 - the per-step overhead of papermill + MLflow against calling the library directly;
 - a no-op rerun of the pipeline against its first full run (tiny configuration);
-- for every registered encoder (timeblind.models.ENCODERS) at the quick configuration's input
+- for every registered encoder (timeblind.models.registry.ENCODERS) at the quick configuration's input
   size: training throughput, parameter count and forward FLOPs per clip, against the framewise
   (VLM-like) encoder; on CPU, and also on CUDA with bf16 autocast when torch sees a GPU;
 - stimulus generation in frames/s at 224x224 and 64x64 against the seed document's reference
@@ -26,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "config" / "tiny.yaml"
 PIPELINE_CONFIG = REPO / "config" / "config.yaml"
 
@@ -53,7 +54,7 @@ def step_overhead(workdir: Path) -> None:
     direct = f"""
 from pathlib import Path
 from timeblind.data.dataset import StimulusConfig
-from timeblind.steps import build_dataset
+from timeblind.steps.generate import build_dataset
 cfg = StimulusConfig.from_pipeline({stimulus!r})
 build_dataset(Path("{workdir}/direct"), Path("{workdir}/direct/preview"), cfg, 0, {{"train": 200, "val": 40, "test": 40}})
 """
@@ -145,7 +146,7 @@ def encoder_options(config: str | Path = PIPELINE_CONFIG) -> dict[str, tuple[dic
     naming their encoder) are not registered encoders and are not benchmarked."""
     import yaml
 
-    from timeblind.models import ENCODERS
+    from timeblind.models.registry import ENCODERS
 
     configured = (yaml.safe_load(Path(config).read_text()) or {}).get("encoders") or {}
     options = {}
@@ -212,14 +213,14 @@ def encoder_costs(encoders=None, *, device: str = "cpu", batch: int = ENCODER_BA
                   width: int = QUICK_INPUT["width"], num_classes: int = 8, seconds: float = 3.0,
                   repeats: int = 3, warmup: int = 2, compiled: bool = False,
                   config: str | Path = PIPELINE_CONFIG) -> list[dict]:
-    """One record per encoder (default: all of timeblind.models.ENCODERS, in registry order):
+    """One record per encoder (default: all of timeblind.models.registry.ENCODERS, in registry order):
     training clips/s (full step: forward, cross-entropy on a linear head over the pooled features,
     backward, AdamW step; best of `repeats` windows of seconds/repeats after `warmup` steps),
     encoder parameters, forward FLOPs per clip. On CUDA the forward and loss run under bf16
     autocast. The input is the training input: binary noise clips mapped to [-1, 1]. compiled: the
     model is compiled (Module.compile) after its FLOPs are counted; first_step_s times the first
     step, which compiles."""
-    from timeblind.models import ENCODERS
+    from timeblind.models.registry import ENCODERS
 
     options = encoder_options(config)
     sizes = {"batch": batch, "frames": frames, "height": height, "width": width}
@@ -235,8 +236,8 @@ def _encoder_record(name: str, opts: dict, source: str, *, device: str, batch: i
 
     import torch
 
-    from timeblind.data.torch_data import to_model_input
-    from timeblind.models import build_encoder
+    from timeblind.core.tasks import to_model_input
+    from timeblind.models.registry import build_encoder
 
     on_cuda = torch.device(device).type == "cuda"
 
@@ -312,7 +313,7 @@ def _each_encoder(measure, what: str, encoders=None, devices: list[str] | None =
     stderr and skipped, so one broken encoder does not hide the others' numbers."""
     import torch
 
-    from timeblind.models import ENCODERS
+    from timeblind.models.registry import ENCODERS
 
     if devices is None:
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -372,6 +373,7 @@ def ddp_speedup(workdir: Path, encoder: str = "early_temporal", steps: int = 60,
 
     from timeblind.data.dataset import StimulusConfig, write_dataset
     from timeblind.stimuli import MotionConfig
+    from timeblind.training.config import TrainConfig
     from timeblind.training.fit import fit
 
     data = workdir / "data"
@@ -383,9 +385,10 @@ def ddp_speedup(workdir: Path, encoder: str = "early_temporal", steps: int = 60,
     for accelerator, device in accelerators:
         rates = {}
         for devices in (1, 2):
-            metrics = fit(data, workdir / f"{device}{devices}", encoder=encoder, seed=0, max_steps=steps,
-                          batch_size=batch, lr=2e-3, weight_decay=0.05, val_every=steps, encoder_options=options,
-                          devices=devices, accelerator=accelerator, log=lambda *a, **k: None)
+            cfg = TrainConfig(max_steps=steps, batch_size=batch, lr=2e-3, weight_decay=0.05, val_every=steps,
+                              devices=devices)
+            metrics = fit(data, workdir / f"{device}{devices}", cfg, encoder=encoder, seed=0, encoder_options=options,
+                          accelerator=accelerator, log=lambda *a, **k: None)
             rates[devices] = steps * batch / metrics["train_seconds"]
         emit(f"ddp_train_clips_per_s.{encoder}.2x{device}", rates[2], "clips/s", rates[1],
              f"ddp_train_clips_per_s.{encoder}.1x{device}", speedup=round(rates[2] / rates[1], 3),
@@ -397,7 +400,7 @@ PARTS = ("stimulus", "step", "pipeline", "ddp", "encoders", "compile")  # in the
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m timeblind.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python scripts/bench.py", description=__doc__.splitlines()[0])
     parser.add_argument("parts", nargs="*", metavar="PART",
                         help=f"which measurements to run (default: all): {', '.join(PARTS)}")
     parts = parser.parse_args(argv).parts or list(PARTS)

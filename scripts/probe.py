@@ -7,7 +7,7 @@ reads the masks but not the clips is time-blind; one that cannot read the masks 
 before time matters. A plain AdamW loop (one-cycle learning rate, batch 32), validation split
 only; deterministic on CPU for a given seed.
 
-    python -m timeblind.analysis.probe DATA_DIR --encoder stave --options '{"stem": "conv"}' \\
+    python scripts/probe.py DATA_DIR --encoder stave --options '{"stem": "conv"}' \\
         --input masks --steps 300
 """
 
@@ -21,7 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from timeblind.data.torch_data import ClipDataset, to_model_input
+from timeblind.core.tasks import to_model_input
+from timeblind.data.torch_data import ClipDataset
 from timeblind.models.registry import build_encoder
 
 INPUTS = ("clips", "masks")
@@ -79,7 +80,7 @@ def probe(data_dir: str, *, encoder: str, options: dict | None = None, inputs: s
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m timeblind.analysis.probe", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python scripts/probe.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", help="a stored data set of one category (shapes or images)")
     parser.add_argument("--encoder", required=True)
     parser.add_argument("--options", default="{}", help="encoder options as JSON")

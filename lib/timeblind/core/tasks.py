@@ -1,4 +1,5 @@
-"""What a model is asked about each clip, as targets: the data side of the task heads.
+"""What a model is shown and asked about each clip: the input scale of clips, and the targets
+(the data side of the task heads).
 
 Every category of a data set is answered by one model (models/heads.py): closed-set classes
 (shapes, images, videos, pattern kinds) restricted to the clip's category, words read letter by
@@ -16,6 +17,11 @@ import torch
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # CTC classes: 0 is the blank, letter k is k + 1
 MAX_WORD = 16  # longest word target, in letters
 IGNORE = -100  # target of a task the clip does not carry
+
+
+def to_model_input(grey: torch.Tensor) -> torch.Tensor:
+    """uint8 grey (..., T, H, W) -> float in [-1, 1]; mid-grey is 0."""
+    return grey.float().div_(127.5).sub_(1.0)
 
 
 def encode_word(word: str) -> list[int]:

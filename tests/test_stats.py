@@ -1,6 +1,6 @@
 import pytest
 
-from timeblind.evaluation.metrics import t_interval, wilson_interval
+from timeblind.core.stats import t_interval, wilson_interval
 
 
 def test_wilson_matches_reference_values():

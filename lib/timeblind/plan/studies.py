@@ -19,14 +19,17 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from itertools import product
 
-from timeblind.data.dataset import shifted_stimulus
+from timeblind.core import layout
+from timeblind.data.dataset import StimulusConfig, shifted_stimulus
+from timeblind.models.config import encoder_config
+from timeblind.training.config import TrainConfig
 
 AXIS_KINDS = ("train", "options", "augment", "test")
 TRAIN_SIDE = ("train", "options", "augment")
 BASE = "base"  # the value label of a model or test set that changes nothing
 SHAPE_KEYS = ("height", "width", "frames")  # a test set must keep the models' input shape
-RESULTS = "results"
 NOT_IN_MODEL_ID = ("devices",)  # how a model is trained, not which model: the same global batches on 1 or N devices
 
 
@@ -66,7 +69,7 @@ class DataSet:
 
     @property
     def path(self) -> str:
-        return f"{RESULTS}/studies/data/{self.id}"
+        return layout.study_data_dir(self.id)
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,12 @@ class ModelSpec:
     @property
     def path(self) -> str:
         if self.table1:
-            return f"{RESULTS}/models/{self.encoder}/seed{self.seed}/model.pt"
-        return f"{RESULTS}/studies/models/{self.id}/seed{self.seed}/model.pt"
+            return layout.model_file(self.encoder, self.seed)
+        return layout.study_model_file(self.id, self.seed)
 
     @property
     def data_dir(self) -> str:
-        return f"{RESULTS}/data/stimuli" if self.table1 else self.data.path
+        return layout.DATA if self.table1 else self.data.path
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ def study_names(config: dict) -> list[str]:
     return [name for name in config.get("studies", {}) if name not in ("base", "test_size")]
 
 
-def _axes(name: str, study: dict) -> list[tuple[str, str, list]]:
+def study_axes(name: str, study: dict) -> list[tuple[str, str, list]]:
     """(kind, axis, values) of a study, in config order."""
     axes = []
     for kind in AXIS_KINDS:
@@ -154,13 +157,13 @@ def _check(name: str, study: dict, config: dict) -> None:
     if unknown:
         raise StudyError(f"studies.{name}.encoders: {unknown} not in the encoders section; "
                          f"expected some of {list(config['encoders'])}")
-    for kind, axis, _ in _axes(name, study):
+    for kind, axis, _ in study_axes(name, study):
         if kind == "test" and axis.split(".")[0] in SHAPE_KEYS:
             raise StudyError(f"studies.{name}.test.{axis}: changes the clip shape, and models are scored at the "
                              f"shape they were trained on; vary it under `train` instead")
-    if not _axes(name, study):
+    if not study_axes(name, study):
         raise StudyError(f"studies.{name}: no axis; expected at least one of {list(AXIS_KINDS)}")
-    if study.get("base") and not any(kind in TRAIN_SIDE for kind, _, _ in _axes(name, study)):
+    if study.get("base") and not any(kind in TRAIN_SIDE for kind, _, _ in study_axes(name, study)):
         raise StudyError(f"studies.{name}.base: this study only changes test sets and scores the Table 1 models; "
                          f"a base applies to studies that train (train, options or augment axes)")
     _check_training(f"studies.{name}.base.training", study.get("base", {}).get("training", {}), config)
@@ -188,55 +191,70 @@ def model_spec(encoder: str, seed: int, data: dict, training: dict, options: dic
 
 def expand(config: dict) -> list[Point]:
     """Every point of every study in the (validated) config."""
-    studies = config.get("studies", {})
-    base = studies.get("base", {})
-    table1_training = {k: v for k, v in config["training"].items() if k != "seeds"}
-    seeds = config["training"]["seeds"]
-    test_size = studies.get("test_size", 200)
+    return [point for name in study_names(config) for point in _study_points(config, name)]
+
+
+def _study_points(config: dict, name: str) -> list[Point]:
+    """A study's points: per encoder, seed and trained model (the base, then one per train-side
+    value), the model on each of its test sets."""
+    study = config["studies"][name] or {}
+    _check(name, study, config)
+    axes = study_axes(name, study)
+    train_side = [a for a in axes if a[0] in TRAIN_SIDE]
+    test_axes = [a for a in axes if a[0] == "test"]
+    table1 = not train_side
+    data, training = _study_setup(config, study, table1)
+    test_size = config["studies"].get("test_size", 200)
     points = []
-    for name in study_names(config):
-        study = studies[name] or {}
-        _check(name, study, config)
-        axes = _axes(name, study)
-        train_side = [a for a in axes if a[0] in TRAIN_SIDE]
-        test_axes = [a for a in axes if a[0] == "test"]
-        table1 = not train_side
-        own = study.get("base", {})  # this study's own changes, on top of studies.base
-        data = config["data"] if table1 else merge_config(merge_config(config["data"], base.get("data", {})),
-                                                          own.get("data", {}))
-        training = table1_training if table1 else merge_config(
-            merge_config(table1_training, base.get("training", {})), own.get("training", {}))
-        for encoder in study.get("encoders") or list(config["encoders"]):
-            options = config["encoders"][encoder]
-            # (train axis, value label, data, training, options) of each model: the base, then each change
-            variants = [("", BASE, data, training, options)]
-            for kind, axis, values in train_side:
-                for value in values:
-                    if kind == "train":
-                        if lookup(data, axis) == value:
-                            continue
-                        changed = merge_config(data, nested(axis, value))
-                        variants.append((axis, label(value), changed, training, options))
-                    elif kind == "options":
-                        if option_value(options, encoder, axis) == value:
-                            continue
-                        variants.append((axis, label(value), data, training, {**options, axis: value}))
-                    else:  # augment: this augmentation alone
-                        settings = {value: study["augment"][value]}
-                        variants.append(("augment", value, data, {**training, "augment": settings}, options))
-            for seed in seeds:
-                for train_axis, train_value, d, t, o in variants:
-                    model = model_spec(encoder, seed, d, t, o, table1)
-                    own = {**{k: v for k, v in d.items() if not k.endswith("_size")}, "test_size": test_size}
-                    tests = [("", BASE, own)] if not test_axes else []
-                    for _, axis, values in test_axes:
-                        mine = lookup(d, axis)  # each model is also scored at its own value, for the curve
-                        tests.append((axis, BASE if mine is None else label(mine), own))
-                        tests += [(axis, label(v), shifted_stimulus(own, nested(axis, v))) for v in values if v != mine]
-                    for test_axis, test_value, test in tests:
-                        points.append(Point(name, encoder, seed, train_axis, train_value, test_axis, test_value,
-                                            model, test))
+    for encoder in study.get("encoders") or list(config["encoders"]):
+        trained = _trained(study, encoder, config["encoders"][encoder], train_side, data, training)
+        for seed, (train_axis, train_value, d, t, o) in product(config["training"]["seeds"], trained):
+            model = model_spec(encoder, seed, d, t, o, table1)
+            points += [Point(name, encoder, seed, train_axis, train_value, test_axis, test_value, model, test)
+                       for test_axis, test_value, test in _test_sets(d, test_axes, test_size)]
     return points
+
+
+def _study_setup(config: dict, study: dict, table1: bool) -> tuple[dict, dict]:
+    """The data and training sections of a study's base model: Table 1's, or (a study that trains)
+    Table 1's changed by studies.base and then by the study's own base."""
+    table1_training = {k: v for k, v in config["training"].items() if k != "seeds"}
+    if table1:
+        return config["data"], table1_training
+    base, own = config["studies"].get("base", {}), study.get("base", {})
+    data = merge_config(merge_config(config["data"], base.get("data", {})), own.get("data", {}))
+    training = merge_config(merge_config(table1_training, base.get("training", {})), own.get("training", {}))
+    return data, training
+
+
+def _trained(study: dict, encoder: str, options: dict, train_side: list, data: dict, training: dict) -> list[tuple]:
+    """(train axis, value label, data, training, options) of each model of one encoder: the base,
+    then one per train-side value that differs from the base's."""
+    variants = [("", BASE, data, training, options)]
+    for kind, axis, values in train_side:
+        for value in values:
+            if kind == "train" and lookup(data, axis) != value:
+                variants.append((axis, label(value), merge_config(data, nested(axis, value)), training, options))
+            elif kind == "options" and option_value(options, encoder, axis) != value:
+                variants.append((axis, label(value), data, training, {**options, axis: value}))
+            elif kind == "augment":  # this augmentation alone
+                variants.append(("augment", value, data, {**training, "augment": {value: study["augment"][value]}},
+                                 options))
+    return variants
+
+
+def _test_sets(data: dict, test_axes: list, test_size: int) -> list[tuple[str, str, dict]]:
+    """(test axis, value label, data section) of the sets a model trained on `data` is scored on:
+    its own, or along each test axis its own value (for the curve) and every other value."""
+    own = {**{k: v for k, v in data.items() if not k.endswith("_size")}, "test_size": test_size}
+    if not test_axes:
+        return [("", BASE, own)]
+    tests = []
+    for _, axis, values in test_axes:
+        mine = lookup(data, axis)
+        tests.append((axis, BASE if mine is None else label(mine), own))
+        tests += [(axis, label(v), shifted_stimulus(own, nested(axis, v))) for v in values if v != mine]
+    return tests
 
 
 def models(points: list[Point]) -> dict[str, ModelSpec]:
@@ -258,61 +276,27 @@ def validate(config: dict) -> None:
         raise
     except (ValueError, TypeError, KeyError) as error:
         raise StudyError(f"studies: {error}") from None
-    from timeblind.data.dataset import StimulusConfig
-    from timeblind.data.augment import AugmentConfig
-    from timeblind.models.registry import encoder_config
-
-    checked = set()
+    checked = set()  # each data set, test set and model once: points share them
     for p in points:
+        where = (f"studies.{p.study} ({p.train_axis or 'base'}={p.train_value}, "
+                 f"test {p.test_axis or 'own'}={p.test_value})")
         spec = p.model
-        key = (spec.id, p.test_id)
-        if key in checked:
-            continue
-        checked.add(key)
-        where = f"studies.{p.study} ({p.train_axis or 'base'}={p.train_value}, test {p.test_axis or 'own'}={p.test_value})"
-        try:
-            StimulusConfig.from_pipeline(spec.data.data)
-            StimulusConfig.from_pipeline(p.test)
-            encoder_config(spec.kind, **spec.options)
-            AugmentConfig.from_dict(spec.training.get("augment") or {})
-        except (ValueError, TypeError, AssertionError) as error:
-            raise StudyError(f"{where}: {error}") from None
+        checks = (("data", spec.data.id, lambda: StimulusConfig.from_pipeline(spec.data.data)),
+                  ("test", p.test_id, lambda: StimulusConfig.from_pipeline(p.test)),
+                  ("model", spec.id, lambda: (encoder_config(spec.kind, **spec.options),
+                                              TrainConfig.from_dict(spec.training))))
+        for kind, id_, check in checks:
+            if (kind, id_) in checked:
+                continue
+            checked.add((kind, id_))
+            try:
+                check()
+            except (ValueError, TypeError, AssertionError) as error:
+                raise StudyError(f"{where}: {error}") from None
 
 
 def option_value(options: dict, encoder: str, axis: str):
     """An encoder option's effective value: as configured, else its config dataclass's default."""
-    from timeblind.models.registry import encoder_config
-
     options = dict(options)
     kind = options.pop("encoder", encoder)
     return options[axis] if axis in options else getattr(encoder_config(kind, **options), axis, None)
-
-
-def base_value(point: Point, axis: str, kind: str) -> str:
-    """The base model's value of a train-side axis, as its label on that axis's curve."""
-    if kind == "augment":
-        return "none"
-    if kind == "options":
-        return label(option_value({**point.model.options, "encoder": point.model.kind}, point.encoder, axis))
-    value = lookup(point.model.data.data, axis)
-    return BASE if value is None else label(value)
-
-
-def placements(config: dict, point: Point) -> list[tuple[str, str, str]]:
-    """Where a point is drawn: (panel, x, series). With test axes: one panel per test axis, x the
-    test value, one series per model. Without: one panel per train-side axis, x the trained value,
-    one series per encoder; the base model is drawn on every axis at its own value."""
-    study = config["studies"][point.study]
-    axes = _axes(point.study, study)
-    if any(kind == "test" for kind, _, _ in axes):
-        trained = [(kind, axis) for kind, axis, _ in axes if kind in TRAIN_SIDE]
-        if point.train_value != BASE:
-            series = f"{point.encoder}, {point.train_axis}={point.train_value}"
-        elif trained:  # the base model, named by its own value on each train-side axis
-            series = f"{point.encoder}, " + ", ".join(f"{axis}={base_value(point, axis, kind)}" for kind, axis in trained)
-        else:
-            series = point.encoder
-        return [(point.test_axis or "test", point.test_value, series)]
-    if point.train_value != BASE:
-        return [(point.train_axis, point.train_value, point.encoder)]
-    return [(axis, base_value(point, axis, kind), point.encoder) for kind, axis, _ in axes]

@@ -1,4 +1,5 @@
-"""Run a pipeline notebook with papermill, strictly.
+"""How the pipeline runs its steps: the MLflow store created once before jobs fan out
+(init_tracking), then each step's notebook run with papermill, strictly (run_notebook).
 
 papermill only warns about unknown parameters; here they are an error, as are values whose
 type does not match the parameters cell. The executed notebook is always written (also when
@@ -17,10 +18,20 @@ from urllib.parse import unquote, urlparse
 
 import yaml
 
-from timeblind.tracking import RUN_RECORD_ENV, with_retries
+from timeblind import tracking
+from timeblind.core.io import write_text
 
 # papermill's inferred type names -> Python types a value may have
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,), "dict": (dict,)}
+
+
+def init_tracking(results_dir: str, output: str | None = None) -> dict:
+    """Create the MLflow store and experiment once, before jobs fan out (parallel first-time schema
+    migrations on one SQLite file race each other); the store's description goes to `output`."""
+    store = tracking.init_store(results_dir)
+    if output:
+        Path(output).write_text(json.dumps(store, indent=2))
+    return store
 
 
 class NotebookParameterError(ValueError):
@@ -56,9 +67,7 @@ def to_html(notebook: str | Path, html: str | Path) -> None:
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(str(notebook), as_version=4))
-    tmp = Path(html).with_suffix(".tmp.html")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, html)
+    write_text(html, body)
 
 
 def _attach_to_run(record: Path, files: list[Path]) -> None:
@@ -76,7 +85,7 @@ def _attach_to_run(record: Path, files: list[Path]) -> None:
 
     client = MlflowClient(tracking_uri=info["tracking_uri"])
     for path in files:
-        with_retries(client.log_artifact, info["run_id"], str(path), "notebook")
+        tracking.with_retries(client.log_artifact, info["run_id"], str(path), "notebook")
 
 
 def run_notebook(notebook: str | Path, output: str | Path, params: dict, html: str | Path | None = None,
@@ -90,7 +99,7 @@ def run_notebook(notebook: str | Path, output: str | Path, params: dict, html: s
     params_file = output.with_suffix(".params.yaml")
     params_file.write_text(yaml.safe_dump(params, sort_keys=True))
     record = Path(tempfile.mkstemp(prefix="timeblind-run-", suffix=".json")[1])
-    env = {RUN_RECORD_ENV: str(record), "TIMEBLIND_PROJECT_DIR": str(cwd), "PYTHONUNBUFFERED": "1",
+    env = {tracking.RUN_RECORD_ENV: str(record), "TIMEBLIND_PROJECT_DIR": str(cwd), "PYTHONUNBUFFERED": "1",
            "MPLBACKEND": "Agg"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this process's environment

@@ -1,0 +1,96 @@
+"""Training one encoder in this process (one process per device under DDP): the data module,
+the model, the callbacks, the logger and the Trainer, built from a TrainConfig; fit; export the
+best validated weights; return the metrics."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from timeblind.core.tasks import TaskSpec
+from timeblind.data.dataset import StimulusConfig, load_manifest
+from timeblind.data.streaming import StreamingDataModule
+from timeblind.data.torch_data import ClipDataModule
+from timeblind.models.checkpoint import save_model
+from timeblind.models.registry import build_model
+from timeblind.training.callbacks import HeadlessProgress, ResumeState, keeps_tracking_uri, run_logger
+from timeblind.training.config import TrainConfig
+from timeblind.training.module import VideoTaskModule
+
+
+def datamodule(data_dir: Path, manifest: dict, cfg: TrainConfig, seed: int, on_masks: bool) -> L.LightningDataModule:
+    """Stored clips, or (cfg.stream) fresh clips from the data set's own generator, noise made on
+    the device; both draw the global batch by step and give each rank its share."""
+    if cfg.stream:
+        return StreamingDataModule(str(data_dir), StimulusConfig.from_dict(manifest["config"]), seed=manifest["seed"],
+                                   batch_size=cfg.batch_size)
+    return ClipDataModule(str(data_dir), batch_size=cfg.batch_size, seed=seed, train_masks=on_masks)
+
+
+def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encoder_options: dict | None, seed: int,
+          accelerator: str = "auto", checkpoint: str | None = None, tracking=None, log=print) -> dict | None:
+    """Train and write out_dir/model.pt (the best validated weights). Rank 0 returns the metrics,
+    other ranks None. An encoder that reads masks (the motion-energy observer) is trained on the
+    clean figure masks and validated on the noise clips, through its fixed front end.
+    checkpoint: a last.ckpt to continue from. tracking: the step's MLflow run (anything with
+    tracking_uri and run_id), or None."""
+    out_dir = Path(out_dir)
+    L.seed_everything(seed, workers=True, verbose=False)
+    manifest = load_manifest(data_dir)
+    options = dict(encoder_options or {})
+    kind = options.pop("encoder", encoder)  # a named variant of a registered encoder, or the encoder itself
+    net = build_model(kind, TaskSpec.from_manifest(manifest), **options)
+    on_masks = hasattr(net.encoder, "read_masks")
+    if cfg.torch_compile:
+        net.compile()  # in place: state_dict keys stay those of the plain model
+    module = VideoTaskModule(net, cfg, seed=seed, train_on_masks=on_masks)
+    best = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val/acc", mode="max")
+    # Lightning's save_last writes only when `best` does (a new best); resuming needs every validation.
+    # Listed after `best`, so the file holds best's updated state.
+    latest = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="last", monitor="step", mode="max")
+    resume_state = ResumeState()
+    # Lightning's launcher sets LOCAL_RANK in the ranks it starts; only rank 0 writes to MLflow.
+    rank0 = int(os.environ.get("LOCAL_RANK", "0")) == 0
+    on_gpu = accelerator != "cpu" and torch.cuda.is_available()
+    trainer = L.Trainer(
+        max_steps=cfg.max_steps, accelerator=accelerator, devices=cfg.devices,
+        strategy="ddp" if cfg.devices > 1 else "auto",  # gloo on CPU, NCCL on GPUs
+        precision="bf16-mixed" if on_gpu else "32-true",
+        deterministic=not on_gpu,  # bit-identical on CPU; cuDNN kernels would slow down a GPU
+        # at least once, at the end: the exported weights are the best validated ones
+        val_check_interval=min(cfg.val_every, cfg.max_steps), check_val_every_n_epoch=None, num_sanity_val_steps=0,
+        logger=run_logger(tracking if rank0 else None), log_every_n_steps=max(1, cfg.val_every // 4),
+        callbacks=[best, latest, resume_state, HeadlessProgress(log)],
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=out_dir,
+    )
+    data = datamodule(Path(data_dir), manifest, cfg, seed, on_masks)
+    start = time.perf_counter()
+    with keeps_tracking_uri():
+        trainer.fit(module, datamodule=data, ckpt_path=checkpoint)
+    train_seconds = time.perf_counter() - start
+    if not trainer.is_global_zero:
+        return None
+    for proc in getattr(trainer.strategy.launcher, "procs", []):  # the ranks it started: done before we report
+        proc.wait(timeout=120)
+    first_step = resume_state.first_step
+    state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+    module.load_state_dict(state)
+    save_model(out_dir / "model.pt", net, kind,
+               extra={"name": encoder, "seed": seed, "data_sha256": manifest["content_sha256"],
+                      "max_steps": cfg.max_steps, "stream": cfg.stream, "augment": cfg.augment,
+                      "frame_shape": manifest["frame_shape"]})
+    return {
+        "best_val_acc": float(best.best_model_score),
+        "train_seconds": train_seconds,
+        "seconds_per_step": train_seconds / max(1, trainer.global_step - first_step),
+        "resumed_from_step": first_step,
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "device": str(trainer.strategy.root_device),
+        "devices": cfg.devices,
+        "torch_compile": cfg.torch_compile,
+    }
