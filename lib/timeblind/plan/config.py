@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import fastjsonschema
@@ -49,16 +50,15 @@ class PipelineConfig:
 def validate(config: dict, schema: str | Path) -> PipelineConfig:
     """Check `config`, fill in its defaults (in place, as Snakemake's validate does) and type it;
     a ConfigError names every bad key and what it expects."""
-    schema = yaml.load(Path(schema).read_text(), Loader=yaml.CSafeLoader)
+    schema = yaml.load(Path(schema).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     check_schema(config, schema)
     fill_defaults(config, schema)
-    for where, check in (("data", lambda: StimulusConfig.from_pipeline(config["data"])),
-                         ("export.shift", lambda: StimulusConfig.from_pipeline(
-                             shifted_stimulus(config["data"], config["export"]["shift"]))),
-                         ("training", lambda: TrainConfig.from_dict(
-                             {k: v for k, v in config["training"].items() if k != "seeds"})),
-                         *((f"encoders.{name}", lambda options=options, name=name: _encoder(name, options))
-                           for name, options in config["encoders"].items())):
+    shifted = partial(shifted_stimulus, config["data"], config["export"]["shift"])
+    checks = [("data", partial(StimulusConfig.from_pipeline, config["data"])),
+              ("export.shift", lambda: StimulusConfig.from_pipeline(shifted())),
+              ("training", partial(PipelineConfig.from_config, config)),
+              *((f"encoders.{name}", partial(_encoder, name, options)) for name, options in config["encoders"].items())]
+    for where, check in checks:
         try:
             check()
         except (ValueError, TypeError, AssertionError) as error:
