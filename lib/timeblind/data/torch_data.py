@@ -2,70 +2,73 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from timeblind.core.tasks import TaskSpec, targets_for, to_model_input
-from timeblind.data.dataset import StimulusConfig, StimulusDataset
+from timeblind.core.tasks import TaskSpec, clip_targets, to_model_input
+from timeblind.data.dataset import StimulusDataset
 from timeblind.data.samplers import StepBatches
 
 
-def split_targets(data: StimulusDataset, tasks: TaskSpec) -> dict[str, np.ndarray]:
-    """The targets of every clip of a stored split (tasks.targets_for)."""
-    samples = data.samples
-    lengths = samples["length"].to_numpy() if "length" in samples else None
-    next_bits = samples["next_bit"].to_numpy() if "next_bit" in samples else None
-    return targets_for(tasks, data.labels, data.pattern_bits, lengths, next_bits)
-
-
 class ClipDataset(Dataset):
-    """Clips as float tensors (T, H, W) in [-1, 1] with their targets (a dict of tensors).
+    """Clips as float tensors (T, H, W) in [-1, 1] with their targets (core/tasks.clip_targets:
+    class, category, soft figure mask, text lines, pattern targets), as a dict of tensors."""
 
-    with_masks: also the clean figure mask (T, H, W) of each clip, redrawn from its layout
-    (all zeros for pattern clips), for models trained to read masks."""
-
-    def __init__(self, data_dir: str, split: str, with_masks: bool = False):
+    def __init__(self, data_dir: str, split: str):
         self.data = StimulusDataset(data_dir, split)
         self.manifest = self.data.manifest
         self.split = split
         self.tasks = TaskSpec.from_manifest(self.manifest)
-        self.targets = {k: torch.from_numpy(v) for k, v in split_targets(self.data, self.tasks).items()}
-        self.stimulus = StimulusConfig.from_dict(self.manifest["config"]) if with_masks else None
+        self.rows = self.data.samples.to_dict("records")
+        self.bits = self.data.pattern_bits
 
     def __len__(self) -> int:
         return len(self.data)
 
-    def mask(self, i: int) -> torch.Tensor:
-        layout = self.stimulus.layout(self.manifest["seed"], self.split, i)
-        T, H, W = self.manifest["frame_shape"]
-        mask = np.zeros((T, H, W), bool) if layout.mask is None else np.broadcast_to(layout.mask, (T, H, W))
-        return torch.from_numpy(np.ascontiguousarray(mask))
+    def targets(self, i: int) -> dict[str, torch.Tensor]:
+        row = self.rows[i]
+        pattern = row["category"] == "patterns"
+        targets = clip_targets(self.tasks, row["category"], str(row["label"]), self.data.mask(i), row.get("glyphs", ""),
+                               self.bits[i] if pattern and self.bits is not None else None,
+                               int(row.get("length", -1)), int(row.get("next_bit", -1)))
+        return {k: torch.as_tensor(v) for k, v in targets.items()}
 
     def __getitem__(self, i: int):
-        targets = {k: v[i] for k, v in self.targets.items()}
-        if self.stimulus is not None:
-            targets["mask"] = self.mask(i)
-        return to_model_input(torch.from_numpy(self.data.clip(i))), targets
+        return to_model_input(torch.from_numpy(self.data.clip(i))), self.targets(i)
+
+    def size_groups(self) -> list[list[int]]:
+        """The clip indices of each frame size: clips of different sizes never share a batch."""
+        groups = defaultdict(list)
+        for i, row in enumerate(self.rows):
+            groups[tuple(self.manifest["frame_shapes"][row["category"]])].append(i)
+        return [groups[shape] for shape in sorted(groups)]
+
+
+def size_batches(dataset: ClipDataset, batch_size: int) -> list[list[int]]:
+    """Fixed batches of at most batch_size clips of one frame size, in index order within a size."""
+    return [group[a:a + batch_size] for group in dataset.size_groups() for a in range(0, len(group), batch_size)]
 
 
 class ClipDataModule(L.LightningDataModule):
     """Training batches drawn by the trainer's global step (StepBatches, ordered by the training
-    seed, each DDP rank its share); validation batches as stored (Lightning shards them)."""
+    seed, each DDP rank its share, one frame size per batch); validation batches as stored
+    (Lightning shards them)."""
 
-    def __init__(self, data_dir: str, batch_size: int = 64, seed: int = 0, train_masks: bool = False):
+    def __init__(self, data_dir: str, batch_size: int = 64, seed: int = 0):
         super().__init__()
-        self.data_dir, self.batch_size, self.seed, self.train_masks = data_dir, batch_size, seed, train_masks
+        self.data_dir, self.batch_size, self.seed = data_dir, batch_size, seed
 
     def setup(self, stage: str | None = None):
-        self.train_set = ClipDataset(self.data_dir, "train", with_masks=self.train_masks)
+        self.train_set = ClipDataset(self.data_dir, "train")
         self.val_set = ClipDataset(self.data_dir, "val")
 
     def train_dataloader(self):
         t = self.trainer
         return StepBatches(self.train_set, self.batch_size, self.seed, lambda: t.global_step, t.global_rank,
-                           t.world_size)
+                           t.world_size, groups=self.train_set.size_groups())
 
     def val_dataloader(self):
-        return DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False)
+        return DataLoader(self.val_set, batch_sampler=size_batches(self.val_set, self.batch_size))

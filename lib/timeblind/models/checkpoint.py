@@ -12,10 +12,12 @@ from timeblind.core.io import atomic
 from timeblind.core.tasks import TaskSpec
 from timeblind.models.config import GroundedDecoderConfig
 from timeblind.models.grounded_decoder import GroundedDecoder
+from timeblind.models.heads import TaskHeads
 from timeblind.models.registry import VideoModel, build_model
 
-MODEL_FORMAT = "timeblind.model/2"
+MODEL_FORMAT = "timeblind.model/3"
 DECODER_FORMAT = "timeblind.grounded_decoder/1"
+READER_FORMAT = "timeblind.reader/1"
 
 
 def _save(path: str | Path, payload: dict) -> None:
@@ -69,3 +71,21 @@ def load_decoder(path: str | Path) -> tuple[GroundedDecoder, dict]:
     net = GroundedDecoder(GroundedDecoderConfig(**payload["config"]))
     net.load_state_dict(payload["state_dict"])
     return net.eval(), payload
+
+
+def save_reader(path: str | Path, weights: dict, tasks: TaskSpec, extra: dict | None = None) -> None:
+    """The pretrained figure reader: the heads' reader weights and the tasks they answer."""
+    _save(path, {"format": READER_FORMAT, "tasks": tasks.to_dict(), "state_dict": weights, "extra": extra or {}})
+
+
+def load_reader(path: str | Path, heads: TaskHeads) -> dict:
+    """Put a pretrained reader into `heads`, which must answer the same tasks; returns the file's extras."""
+    payload = _load(path, READER_FORMAT, "timeblind reader")
+    if TaskSpec.from_dict(payload["tasks"]) != heads.spec:
+        raise ValueError(f"{path}: the reader was trained for other tasks than this model's "
+                         "(another data set's classes, categories or windows)")
+    missing = sorted(set(payload["state_dict"]) - set(heads.state_dict()))
+    if missing:
+        raise ValueError(f"{path}: reader weights {missing[:3]} have no place in these heads")
+    heads.load_state_dict(payload["state_dict"], strict=False)
+    return payload["extra"]

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from timeblind.models.config import SeedTemporalConfig
-from timeblind.models.layers import SpatialTrunk, sinusoidal_positions
+from timeblind.models.layers import SpatialTrunk, sinusoidal_positions, windowed_tokens
 
 
 def next_frame_pairs(x: torch.Tensor) -> torch.Tensor:
@@ -62,7 +62,7 @@ class SeedTemporalEncoder(nn.Module):
         self.diff_layers = nn.ModuleList(nn.Linear(2 * cfg.hidden_dim, cfg.hidden_dim) for _ in range(cfg.diff_layers))
         table = sinusoidal_positions(cfg.max_frames, cfg.hidden_dim, cfg.position_base)
         self.register_buffer("positions", table, persistent=False)  # (max_frames, D)
-        self.out_dim = cfg.hidden_dim
+        self.out_dim = cfg.windows * cfg.hidden_dim
 
     def temporal_differences(self, x: torch.Tensor) -> torch.Tensor:
         """The seed's temporal difference layers, vectorised: (B, T, D) -> (B, T, D)."""
@@ -86,4 +86,4 @@ class SeedTemporalEncoder(nn.Module):
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         # Late fusion into one vector: each frame was pooled before time entered, so there is
         # nothing spatial left to read; the map is 1x1 to fit the (B, D, h, w) interface.
-        return self.sequence(video).mean(dim=1)[:, :, None, None]  # (B, D, 1, 1)
+        return windowed_tokens(self.sequence(video)[..., None, None], self.cfg.windows)  # (B, K*D, 1, 1)

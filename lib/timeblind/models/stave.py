@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from timeblind.models.config import StaveConfig
+from timeblind.models.layers import windowed_tokens
 
 
 # ----------------------------------------------------------------------------- rotary embedding
@@ -187,7 +188,7 @@ class StaveEncoder(nn.Module):
         cos, sin = rotary_tables(cfg.max_frames, D // cfg.heads)
         self.register_buffer("rope_cos", cos, persistent=False)  # (max_frames, hd)
         self.register_buffer("rope_sin", sin, persistent=False)
-        self.out_dim = D
+        self.out_dim = cfg.windows * D
 
     def position_embedding(self, gh: int, gw: int) -> torch.Tensor:
         pos = self.pos_embed
@@ -223,6 +224,6 @@ class StaveEncoder(nn.Module):
         return self.norm(x), (gh, gw)  # (B, T, N, D)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        tokens, (gh, gw) = self.tokens_on_grid(video)
-        tokens = tokens.mean(dim=1)  # (B, N, D): patch tokens averaged over frames
-        return tokens.transpose(1, 2).reshape(len(video), -1, gh, gw)  # (B, D, gh, gw)
+        tokens, (gh, gw) = self.tokens_on_grid(video)  # (B, T, N, D)
+        tokens = tokens.transpose(2, 3).unflatten(3, (gh, gw))  # (B, T, D, gh, gw)
+        return windowed_tokens(tokens, self.cfg.windows)  # (B, K*D, gh, gw): patch tokens per window, in order

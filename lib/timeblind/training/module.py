@@ -6,24 +6,35 @@ import lightning as L
 import torch
 import torchmetrics
 
-from timeblind.core.tasks import IGNORE, decode_greedy, letters_of
+from timeblind.core.lines import ALPHABET
+from timeblind.core.tasks import IGNORE
 from timeblind.models.registry import VideoModel
 from timeblind.training.augment import augment
 from timeblind.training.config import TrainConfig
 from timeblind.training.losses import objective, task_losses
 
 
-def answers_correct(net: VideoModel, out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
-    """(B,) bool: the class (within the clip's category) or the word read is right."""
+def true_texts(targets: dict[str, torch.Tensor]) -> list[str]:
+    """The text of each words clip, its lines joined by a space ("" for other clips)."""
+    texts = []
+    for lines, lengths in zip(targets["line_text"].tolist(), targets["line_length"].tolist()):
+        texts.append(" ".join("".join(ALPHABET[k - 1] for k in line[:n]) for line, n in zip(lines, lengths) if n))
+    return texts
+
+
+def answers_correct(net: VideoModel, out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+                    read_words: bool = True) -> torch.Tensor:
+    """(B,) bool: the class (within the clip's category) is right or, with read_words, the text read
+    is the clip's text (its lines found on the recovered figure, as in an answer)."""
     correct = torch.zeros_like(targets["label"], dtype=torch.bool)
     closed = targets["label"] != IGNORE
     if "logits" in out and closed.any():
         logits = net.heads.restricted_logits(out["logits"][closed], targets["category"][closed])
         correct[closed] = logits.argmax(dim=-1) == targets["label"][closed]
-    words = targets["text_length"] > 0
-    if "reading" in out and words.any():
-        read = decode_greedy(out["reading"][words])
-        truth = letters_of(targets["text"][words], targets["text_length"][words])
+    words = targets["line_length"].sum(dim=1) > 0
+    if read_words and net.heads.lines is not None and words.any():
+        read = net.heads.read(out["figure"][words])
+        truth = [t for t, w in zip(true_texts(targets), words.tolist()) if w]
         correct[words] = torch.tensor([r == t for r, t in zip(read, truth)], device=correct.device)
     return correct
 
@@ -34,15 +45,11 @@ class VideoTaskModule(L.LightningModule):
 
     cfg: the optimiser, its schedule, the loss weights and the seed's augmentations
     (training/augment.py), drawn from a generator seeded with `seed` on the training device;
-    validation clips are never augmented. train_on_masks: the model reads clean figure masks in
-    training (the motion-energy observer's spatial reader) and noise clips, through its fixed
-    front end, in validation."""
+    validation clips are never augmented."""
 
-    def __init__(self, net: VideoModel, cfg: TrainConfig, seed: int = 0, train_on_masks: bool = False,
-                 warmup_steps: int = 50):
+    def __init__(self, net: VideoModel, cfg: TrainConfig, seed: int = 0, warmup_steps: int = 50):
         super().__init__()
-        self.net, self.cfg, self.seed = net, cfg, seed
-        self.train_on_masks, self.warmup_steps = train_on_masks, warmup_steps
+        self.net, self.cfg, self.seed, self.warmup_steps = net, cfg, seed, warmup_steps
         self.augment, self.loss_weights = cfg.augmentations, cfg.loss_weights
         self.generator = None
         self.train_acc = torchmetrics.MeanMetric()
@@ -51,17 +58,17 @@ class VideoTaskModule(L.LightningModule):
     def forward(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.net(video)
 
-    def _step(self, batch, from_masks: bool = False, augmented: bool = False):
+    def _step(self, batch, augmented: bool = False, read_words: bool = True):
         video, targets = batch
         if augmented and self.augment.enabled:
             video = augment(video, self.augment, self.generator)
-        out = self.net.from_masks(targets["mask"]) if from_masks else self.net(video)
+        out = self.net(video)
         losses = task_losses(self.net.heads, out, targets)
         loss = objective(losses, targets, self.loss_weights)
-        return loss, losses, answers_correct(self.net, out, targets)
+        return loss, losses, answers_correct(self.net, out, targets, read_words)
 
     def training_step(self, batch, batch_idx):
-        loss, losses, correct = self._step(batch, from_masks=self.train_on_masks, augmented=True)
+        loss, losses, correct = self._step(batch, augmented=True, read_words=False)  # reading is scored in validation
         self.train_acc(correct.float())
         self.log("train/loss", loss, on_step=True, on_epoch=False)
         self.log_dict({f"train/loss_{task}": value for task, value in losses.items()}, on_step=True, on_epoch=False)
@@ -75,7 +82,7 @@ class VideoTaskModule(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         loss, _, correct = self._step(batch)
         self.val_acc(correct.float())
-        self.log("val/loss", loss, on_epoch=True, sync_dist=True)
+        self.log("val/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(correct))
         self.log("val/acc", self.val_acc, on_epoch=True)
 
     def configure_optimizers(self):

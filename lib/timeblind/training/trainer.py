@@ -16,28 +16,28 @@ from timeblind.core.tasks import TaskSpec
 from timeblind.data.dataset import StimulusConfig, load_manifest
 from timeblind.data.streaming import StreamingDataModule
 from timeblind.data.torch_data import ClipDataModule
-from timeblind.models.checkpoint import save_model
+from timeblind.models.checkpoint import load_reader, save_model
 from timeblind.models.registry import build_model
 from timeblind.training.callbacks import HeadlessProgress, ResumeState, keeps_tracking_uri, run_logger
 from timeblind.training.config import TrainConfig
 from timeblind.training.module import VideoTaskModule
 
 
-def datamodule(data_dir: Path, manifest: dict, cfg: TrainConfig, seed: int, on_masks: bool) -> L.LightningDataModule:
+def datamodule(data_dir: Path, manifest: dict, cfg: TrainConfig, seed: int) -> L.LightningDataModule:
     """Stored clips, or (cfg.stream) fresh clips from the data set's own generator, noise made on
     the device; both draw the global batch by step and give each rank its share."""
     if cfg.stream:
         return StreamingDataModule(str(data_dir), StimulusConfig.from_dict(manifest["config"]), seed=manifest["seed"],
                                    batch_size=cfg.batch_size)
-    return ClipDataModule(str(data_dir), batch_size=cfg.batch_size, seed=seed, train_masks=on_masks)
+    return ClipDataModule(str(data_dir), batch_size=cfg.batch_size, seed=seed)
 
 
 def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encoder_options: dict | None, seed: int,
-          accelerator: str = "auto", checkpoint: str | None = None, tracking=None, log=print) -> dict | None:
+          reader: str | None = None, accelerator: str = "auto", checkpoint: str | None = None, tracking=None,
+          log=print) -> dict | None:
     """Train and write out_dir/model.pt (the best validated weights). Rank 0 returns the metrics,
-    other ranks None. An encoder that reads masks (the motion-energy observer) is trained on the
-    clean figure masks and validated on the noise clips, through its fixed front end.
-    checkpoint: a last.ckpt to continue from. tracking: the step's MLflow run (anything with
+    other ranks None. reader: the pretrained figure reader (training/reader.py) the heads start
+    from. checkpoint: a last.ckpt to continue from. tracking: the step's MLflow run (anything with
     tracking_uri and run_id), or None."""
     out_dir = Path(out_dir)
     L.seed_everything(seed, workers=True, verbose=False)
@@ -45,10 +45,11 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
     options = dict(encoder_options or {})
     kind = options.pop("encoder", encoder)  # a named variant of a registered encoder, or the encoder itself
     net = build_model(kind, TaskSpec.from_manifest(manifest), **options)
-    on_masks = hasattr(net.encoder, "read_masks")
+    if reader:
+        load_reader(reader, net.heads)
     if cfg.torch_compile:
         net.compile()  # in place: state_dict keys stay those of the plain model
-    module = VideoTaskModule(net, cfg, seed=seed, train_on_masks=on_masks)
+    module = VideoTaskModule(net, cfg, seed=seed)
     best = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val/acc", mode="max")
     # Lightning's save_last writes only when `best` does (a new best); resuming needs every validation.
     # Listed after `best`, so the file holds best's updated state.
@@ -68,7 +69,7 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
         callbacks=[best, latest, resume_state, HeadlessProgress(log)],
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=out_dir,
     )
-    data = datamodule(Path(data_dir), manifest, cfg, seed, on_masks)
+    data = datamodule(Path(data_dir), manifest, cfg, seed)
     start = time.perf_counter()
     with keeps_tracking_uri():
         trainer.fit(module, datamodule=data, ckpt_path=checkpoint)
@@ -83,7 +84,7 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
     save_model(out_dir / "model.pt", net, kind,
                extra={"name": encoder, "seed": seed, "data_sha256": manifest["content_sha256"],
                       "max_steps": cfg.max_steps, "stream": cfg.stream, "augment": cfg.augment,
-                      "frame_shape": manifest["frame_shape"]})
+                      "frame_shapes": manifest["frame_shapes"], "reader": bool(reader)})
     return {
         "best_val_acc": float(best.best_model_score),
         "train_seconds": train_seconds,

@@ -1,0 +1,113 @@
+"""Pretraining the figure reader on clean figure masks, once, for every encoder.
+
+The reader (models/reader.py) learns what a circle, an anchor or a word looks like from the
+true figure masks of the training split, degraded the way a recovered figure is (blurred,
+faded, speckled), so it can read an imperfect figure. Every encoder then starts from the same
+reader: what separates them is only how well they recover the figure from the noise.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+from timeblind.core.tasks import window_means
+from timeblind.data.samplers import StepBatches
+from timeblind.data.torch_data import ClipDataset, size_batches
+from timeblind.models.heads import TaskHeads
+from timeblind.training.config import ReaderTrainConfig
+from timeblind.training.losses import reading_loss
+
+READER_PARTS = ("reader.", "classify_figure.", "lines.")  # the heads' parameters the pretraining trains
+
+
+def degrade(figure: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Figure maps (B, K, H, W) in [0, 1] made to look recovered: half blurred (3 x 3 box), all
+    faded by a factor in [0.5, 1] and speckled with Gaussian noise of std in [0, 0.3]."""
+    B = figure.shape[0]
+
+    def per_clip(low: float, high: float) -> torch.Tensor:
+        return torch.empty(B, 1, 1, 1).uniform_(low, high, generator=generator)
+
+    blurred = F.avg_pool2d(F.pad(figure, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    figure = torch.where(per_clip(0, 1) < 0.5, blurred, figure)
+    noise = torch.randn(figure.shape, generator=generator) * per_clip(0.0, 0.3)
+    return (figure * per_clip(0.5, 1.0) + noise).clamp(0.0, 1.0)
+
+
+def reader_losses(heads: TaskHeads, figure: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict:
+    """Class and reading losses of the reader on figure maps (B, K, H, W)."""
+    losses = {}
+    closed = (targets["label"] >= 0) & torch.from_numpy(heads.spec.figure_classes)[targets["label"].clamp(min=0)]
+    if heads.classify_figure is not None and closed.any():
+        logits = heads.classify_figure(heads.reader(figure[closed]))
+        losses["class"] = F.cross_entropy(heads.restricted_logits(logits, targets["category"][closed]),
+                                          targets["label"][closed])
+    if heads.lines is not None:
+        reading = reading_loss(heads, figure, targets)
+        if reading is not None:
+            losses["reading"] = reading
+    return losses
+
+
+@torch.no_grad()
+def reader_accuracy(heads: TaskHeads, data: ClipDataset, batch_size: int) -> float:
+    """Share of the split's figure clips whose class or text the reader gets right on clean masks."""
+    from timeblind.training.module import true_texts
+
+    heads.eval()
+    right = total = 0
+    for batch in size_batches(data, batch_size):
+        targets = torch.utils.data.default_collate([data.targets(i) for i in batch])
+        figure = window_means(targets["mask"].float() / 255, heads.spec.windows)
+        closed = targets["label"] >= 0
+        if heads.classify_figure is not None and closed.any():
+            logits = heads.restricted_logits(heads.classify_figure(heads.reader(figure)), targets["category"])
+            hit = logits.argmax(dim=-1) == targets["label"]
+            right, total = right + int(hit[closed].sum()), total + int(closed.sum())
+        words = targets["line_length"].sum(dim=1) > 0
+        if heads.lines is not None and words.any():
+            read = heads.read(figure[words])
+            truth = [t for t, w in zip(true_texts(targets), words.tolist()) if w]
+            right, total = right + sum(r == t for r, t in zip(read, truth)), total + len(truth)
+    heads.train()
+    return right / max(1, total)
+
+
+def pretrain_reader(data_dir: str, cfg: ReaderTrainConfig, seed: int, log=print) -> tuple[dict, dict]:
+    """Train the reader parts of the heads on the training split's clean masks; returns their
+    weights (state-dict entries under READER_PARTS) and metrics, validated on the val split."""
+    torch.manual_seed(seed)
+    train, val = ClipDataset(data_dir, "train"), ClipDataset(data_dir, "val")
+    heads = TaskHeads(1, train.tasks)  # the encoder side (dim) is not trained here
+    parameters = [p for name, p in heads.named_parameters() if name.startswith(READER_PARTS)]
+    optimizer = torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    warmup = max(1, cfg.max_steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
+        1 + math.cos(math.pi * min(s, cfg.max_steps) / cfg.max_steps)))
+    step = 0
+    batches = StepBatches(train, cfg.batch_size, seed, lambda: step, groups=train.size_groups())
+    generator = torch.Generator().manual_seed(seed)
+    start, losses = time.perf_counter(), {}
+    while step < cfg.max_steps:
+        for _, targets in batches:
+            figure = degrade(window_means(targets["mask"].float() / 255, heads.spec.windows), generator)
+            losses = reader_losses(heads, figure, targets)
+            loss = sum(losses.values())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            if step % cfg.val_every == 0 or step == cfg.max_steps:
+                log(f"reader step {step}/{cfg.max_steps} · " + " · ".join(f"{k} {v.item():.3f}" for k, v in losses.items())
+                    + f" · {time.perf_counter() - start:.0f} s", flush=True)
+            if step == cfg.max_steps:
+                break
+    metrics = {"val_acc_clean": reader_accuracy(heads, val, cfg.batch_size), "steps": step,
+               "train_seconds": time.perf_counter() - start, **{f"loss_{k}": v.item() for k, v in losses.items()}}
+    weights = {k: v.detach().clone() for k, v in heads.state_dict().items() if k.startswith(READER_PARTS)}
+    return weights, metrics
