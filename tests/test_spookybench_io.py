@@ -86,7 +86,7 @@ def bench(tmp_path):
 def test_round_trip(tmp_path, scale, crf):
     rng = np.random.default_rng(1)
     its = items(rng)
-    table = export_dataset(its, tmp_path / "out", scale=scale, crf=crf)
+    table = export_dataset(its, tmp_path / "out", scale=scale, crf=crf, profile=None if crf == 0 else "baseline")
     csv_table = pd.read_csv(tmp_path / "out" / "metadata.csv")
     assert list(csv_table.columns) == list(table.columns) == ["Path", "Category", "Label"]
     assert csv_table.equals(table)

@@ -13,14 +13,15 @@ Layout (as in the paper's repository, TimeBlindness/time-blindness)::
 * ``Label`` is a Python list literal of accepted answers, e.g. ``"['cat', 'kitten']"``; it is parsed with
   ``ast.literal_eval`` only. A prediction is correct iff any answer occurs, case-insensitively, as a
   substring of the prediction (:func:`is_correct`).
-* Videos are H.264 .mp4. The real ones are 960x540, ~333 frames (~7 s at 45-50 fps), grey-looking.
+* Videos are H.264 .mp4. The real ones are 960x540, Constrained Baseline, yuv420p, limited range, grey,
+  tens to hundreds of frames at a variable frame rate.
 
 Export (:func:`export_dataset`). Binary dot noise looks like the worst case for a lossy codec, but the
 stimulus is rigid translation by whole pixels, which H.264's motion compensation predicts exactly; only
 the first frame of each GOP (an I-frame of pure noise) is expensive. Default crf=18: the motion survives
-exactly (tested; sizes and timings in the README, "Measurements") and the file plays everywhere (High
-profile). crf=0 is bit-exact but x264 then writes the "High 4:4:4 Predictive" profile, which
-ffmpeg/PyAV/OpenCV decode but browsers and hardware players often do not.
+exactly (tested; sizes and timings in the README, "Measurements") and the file plays everywhere
+(Constrained Baseline, the release's profile). crf=0 is bit-exact but x264 then writes the "High 4:4:4
+Predictive" profile, which ffmpeg/PyAV/OpenCV decode but browsers and hardware players often do not.
 
 Reading (:func:`read_metadata`, :class:`SpookyBenchFolder`) reports each problem per row and keeps the
 rest; videos are resampled to a model's input by resample.py.
@@ -64,6 +65,7 @@ class VideoItem:
     category: str
     answers: list[str]
     name: str  # file stem: <category>/<name>.mp4
+    timestamps: np.ndarray | list[float] | None = None  # seconds per frame (variable rate); None: 1/fps apart
 
 
 def _check_item(item: VideoItem, index: int) -> np.ndarray:
@@ -88,12 +90,49 @@ def _check_item(item: VideoItem, index: int) -> np.ndarray:
     return frames
 
 
-def write_video(frames: np.ndarray, path: str | os.PathLike, *, fps: float = 10.0, crf: int = 18,
-                preset: str = "medium") -> Path:
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
+H264_PROFILES = ("baseline", "main", "high")  # x264's "baseline" is what players call Constrained Baseline
+VFR_TIME_BASE = Fraction(1, 90000)  # the MPEG clock: per-frame timestamps to 11 microseconds
+
+
+def _check_encoding(name: str, crf: int, preset: str, profile: str | None) -> None:
+    if not 0 <= crf <= 51:
+        raise ValueError(f"crf={crf}: expected an integer in 0..51 (0 = lossless)")
+    if preset not in X264_PRESETS:
+        raise ValueError(f"preset={preset!r}: expected one of {', '.join(X264_PRESETS)}")
+    if profile is not None and profile not in H264_PROFILES:
+        raise ValueError(f"profile={profile!r}: expected one of {', '.join(H264_PROFILES)}, or None (x264 picks)")
+    if profile is not None and crf == 0:
+        raise ValueError(f"{name}: crf=0 (lossless) needs the High 4:4:4 profile, not {profile!r}; "
+                         f"use profile=None for lossless, or crf >= 1")
+
+
+def _frame_pts(timestamps, count: int, name: str) -> list[int]:
+    """Seconds per frame -> pts in VFR_TIME_BASE units; strictly increasing, or ValueError."""
+    seconds = np.asarray(timestamps, dtype=np.float64)
+    if seconds.shape != (count,):
+        raise ValueError(f"{name}: {seconds.size} timestamps for {count} frames; expected one per frame")
+    if not np.all(np.isfinite(seconds)) or seconds[0] < 0:
+        raise ValueError(f"{name}: timestamps must be finite seconds >= 0, got first {float(seconds[0])!r}")
+    pts = np.rint(seconds / float(VFR_TIME_BASE)).astype(np.int64)
+    if np.any(np.diff(pts) <= 0):
+        at = int(np.argmax(np.diff(pts) <= 0))
+        raise ValueError(f"{name}: timestamps must increase strictly; frame {at + 1} at {float(seconds[at + 1])!r} "
+                         f"s follows {float(seconds[at])!r} s")
+    return pts.tolist()
+
+
+def write_video(frames: np.ndarray, path: str | os.PathLike, *, fps: float = 10.0, timestamps=None, crf: int = 18,
+                preset: str = "medium", profile: str | None = None) -> Path:
     """Encode (T, H, W) uint8 grey frames as H.264 (libx264, yuv420p) .mp4, atomically (temp file, rename).
 
     H and W must be even (yuv420p subsamples chroma 2x2). Grey levels go through limited-range luma
-    (16-235), so a round trip is exact for 0/255 binary frames at crf 0 and within a few levels otherwise.
+    (16-235, tagged as such), so a round trip is exact for 0/255 binary frames at crf 0 and within a few
+    levels otherwise. ``timestamps`` (seconds, one per frame, strictly increasing) give a variable frame
+    rate, as in the release; without them frames are 1/fps apart. ``profile="baseline"`` writes
+    Constrained Baseline (no B-frames, CAVLC), the release's profile; None lets x264 pick (High).
+    ``preset`` trades encoding time for file size at the same crf.
     """
     path = Path(path)
     if frames.ndim != 3 or frames.dtype != np.uint8 or len(frames) == 0:
@@ -102,37 +141,51 @@ def write_video(frames: np.ndarray, path: str | os.PathLike, *, fps: float = 10.
     if H % 2 or W % 2:
         raise ValueError(f"{path.name}: frame size {W}x{H} (WxH) has an odd side; H.264 yuv420p needs even "
                          f"width and height (crop the frames, or export with an even scale)")
-    if not 0 <= crf <= 51:
-        raise ValueError(f"crf={crf}: expected an integer in 0..51 (0 = lossless)")
+    _check_encoding(path.name, crf, preset, profile)
     if not fps > 0:
         raise ValueError(f"fps={fps}: expected a positive frame rate")
+    pts = _frame_pts(timestamps, len(frames), path.name) if timestamps is not None else None
+    if pts is not None and len(pts) > 1:  # the average rate: what players show as the frame rate
+        fps = (len(pts) - 1) / float((pts[-1] - pts[0]) * VFR_TIME_BASE)
+    options = {"crf": str(int(crf)), "preset": preset,
+               "x264-params": "range=tv:colormatrix=bt709"}  # writes the colour tags: limited range, like the release
+    if profile is not None:
+        options["profile"] = profile
     with atomic(path) as tmp:
         # faststart: the index (moov) goes first, so the file streams in browsers; a truncated copy then
         # fails mid-decode (load_video reports it) instead of not opening at all.
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
             stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
             stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-            stream.options = {"crf": str(int(crf)), "preset": preset}
-            for frame in frames:
+            if pts is not None:
+                stream.codec_context.time_base = stream.time_base = VFR_TIME_BASE
+            stream.options = options
+            for i, frame in enumerate(frames):
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="gray").reformat(format="yuv420p")
+                if pts is not None:
+                    vf.pts, vf.time_base = pts[i], VFR_TIME_BASE
                 container.mux(stream.encode(vf))
             container.mux(stream.encode())  # flush the encoder's delayed frames
     return path
 
 
 def export_dataset(items: Iterable[VideoItem], out_dir: str | os.PathLike, *, fps: float = 10.0, scale: int = 1,
-                   crf: int = 18, preset: str = "medium") -> pd.DataFrame:
+                   crf: int = 18, preset: str = "veryfast", profile: str | None = "baseline") -> pd.DataFrame:
     """Write items as ``<out_dir>/<category>/<name>.mp4`` plus ``metadata.csv``; return the metadata table.
 
     Rows follow item order. ``scale`` upsamples by pixel repetition (nearest neighbour: dots stay sharp,
     motion stays whole-pixel) so small clips can be watched. ``crf``: 18 keeps the motion exactly and plays
-    everywhere; 0 is lossless but needs a High 4:4:4 decoder (see the module docstring). Each
+    everywhere; 0 is lossless but needs ``profile=None`` and a High 4:4:4 decoder (see the module docstring).
+    ``preset`` and ``profile`` go to :func:`write_video`: by default the release's Constrained Baseline, and
+    veryfast, which keeps every dot at a fraction of medium's encoding time (README, "Measurements"); so
+    does each item's ``timestamps`` (a variable frame rate; items without them play at ``fps``). Each
     video and the metadata are written atomically; items are validated one by one as they are consumed, so
     a bad item raises ValueError after earlier videos were written but before metadata.csv is replaced.
     Files from earlier exports that are not overwritten are left in place (metadata.csv does not list them).
     """
     if not isinstance(scale, (int, np.integer)) or isinstance(scale, bool) or scale < 1:
         raise ValueError(f"scale={scale!r}: expected an integer >= 1")
+    _check_encoding("export", crf, preset, profile)  # before any video is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows, seen = [], set()
@@ -145,7 +198,7 @@ def export_dataset(items: Iterable[VideoItem], out_dir: str | os.PathLike, *, fp
         if scale > 1:
             frames = np.repeat(np.repeat(frames, scale, axis=1), scale, axis=2)  # (T, H*s, W*s)
         (out / item.category).mkdir(exist_ok=True)
-        write_video(frames, out / rel, fps=fps, crf=crf, preset=preset)
+        write_video(frames, out / rel, fps=fps, timestamps=item.timestamps, crf=crf, preset=preset, profile=profile)
         rows.append({"Path": rel, "Category": item.category, "Label": repr([str(a) for a in item.answers])})
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     with atomic(out / METADATA) as tmp:
