@@ -2,8 +2,11 @@
 
 import ast
 import json
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -94,3 +97,50 @@ def test_bad_model_files_get_a_clear_message(exported, tmp_path):
     out = run("--dataset", tmp_path / "nowhere", "--model", root / "model.pt", "--output", tmp_path / "p.json",
               cwd=tmp_path)
     assert out.returncode == 2 and "nowhere" in out.stderr
+
+
+def test_categories_in_any_case_and_unknown_ones_refused(exported, tmp_path):
+    root, _ = exported
+    out = run("--dataset", root / "native", "--model", root / "model.pt", "--output", tmp_path / "p.json",
+              "--categories", "SHAPES", "Objects", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads((tmp_path / "p.json").read_text())) == 6
+    out = run("--dataset", root / "native", "--model", root / "model.pt", "--output", tmp_path / "q.json",
+              "--categories", "shapes", "sounds", cwd=tmp_path)
+    assert out.returncode == 2 and not (tmp_path / "q.json").exists()
+    (line,) = out.stderr.strip().splitlines()
+    assert "'sounds'" in line and "words, shapes, images, videos, patterns" in line
+
+
+def test_output_folder_gets_the_official_runners_naming(exported, tmp_path):
+    root, _ = exported
+    for output in (tmp_path / "results", f"{tmp_path / 'slash.d'}/"):  # a new folder, named as such
+        out = run("--dataset", root / "native", "--model", root / "model.pt", "--output", output, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        (written,) = list(Path(output).iterdir())  # and no temp file beside it
+        assert re.fullmatch(r"early_temporal_direct_\d{8}_\d{6}\.json", written.name), written.name
+        assert str(written) in out.stdout and len(json.loads(written.read_text())) == 6
+
+
+def test_a_bad_output_fails_before_anything_is_scored(exported, tmp_path):
+    root, _ = exported
+    (tmp_path / "notes.txt").write_text("a file")
+    # Checked first: a missing model is not even looked for.
+    out = run("--dataset", root / "native", "--model", tmp_path / "absent.pt", "--output",
+              tmp_path / "notes.txt" / "p.json", cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert "notes.txt is a file, not a folder" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_metadata_beside_the_dataset_folder_is_used_and_named(exported, tmp_path):
+    root, _ = exported
+    release = tmp_path / "spooky_bench"
+    shutil.copytree(root / "native", release / "SpookyBenchDatasets")
+    (release / "SpookyBenchDatasets" / "metadata.csv").rename(release / "metadata.csv")
+    out = run("--dataset", release / "SpookyBenchDatasets", "--model", root / "model.pt", "--output",
+              tmp_path / "p.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert f"metadata: {release / 'metadata.csv'}" in out.stderr
+    assert len(json.loads((tmp_path / "p.json").read_text())) == 6

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from timeblind.core.layout import RESULTS, TABLES
+from timeblind.core.layout import RESULTS, TABLES, resolve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,30 +42,20 @@ def main(argv: list[str] | None = None) -> int:
 
     scoring = commands.add_parser("eval-spookybench", help="score a model on a folder in the official layout")
     scoring.add_argument("--dataset", required=True, help="folder with metadata.csv and the category folders")
-    scoring.add_argument("--csv", help="metadata.csv (default: DATASET/metadata.csv)")
+    scoring.add_argument("--csv", help="metadata.csv (default: DATASET/metadata.csv, else the one beside DATASET)")
     scoring.add_argument("--model", required=True, help="model.pt written by the train step")
-    scoring.add_argument("--output", required=True, help="predictions JSON: {metadata Path: predicted text}")
-    scoring.add_argument("--categories", nargs="+", help="only these categories")
+    scoring.add_argument("--output", required=True,
+                         help="predictions JSON ({metadata Path: predicted text}): a folder, which receives "
+                              "{model}_direct_{timestamp}.json as the official runners name it, or a .json file")
+    scoring.add_argument("--categories", nargs="+",
+                         help="only these categories (any case; objects and dynamics mean images and videos)")
     scoring.add_argument("--method", default="motion", choices=["motion", "plain"], help="resampling of videos")
     for name in ("frames", "height", "width"):
         scoring.add_argument(f"--{name}", type=int, help=f"model input {name} (default: recorded in the model)")
 
     args = parser.parse_args(argv)
     if args.command == "eval-spookybench":
-        from timeblind.evaluation.spookybench import evaluate_folder, write_predictions
-
-        try:
-            predictions, table, skipped = evaluate_folder(
-                args.model, args.dataset, csv=args.csv, categories=args.categories, frames=args.frames,
-                height=args.height, width=args.width, method=args.method,
-                log=lambda line: print(line, file=sys.stderr))
-        except (FileNotFoundError, NotADirectoryError, ValueError) as err:
-            print(f"timeblind eval-spookybench: {err}", file=sys.stderr)
-            return 2
-        write_predictions(predictions, args.output)
-        print(table.to_string(index=False, float_format="%.3f"))
-        print(f"{len(predictions)} predictions written to {args.output}; {len(skipped)} item(s) skipped")
-        return 0
+        return eval_spookybench(args)
     if args.command in ("snr", "export-spookybench"):
         try:
             if args.command == "snr":
@@ -78,9 +68,15 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 from timeblind.steps.export import export_split
 
+                from timeblind.io.spookybench import pattern_folder, read_metadata
+
                 table = export_split(data_dir=args.data_dir, out_dir=args.out_dir, split=args.split,
                                      limit=args.limit, scale=args.scale, fps=args.fps)
                 print(f"wrote {len(table)} videos and metadata.csv to {args.out_dir}")
+                patterns = pattern_folder(resolve(args.out_dir))
+                if patterns:
+                    print(f"wrote {len(read_metadata(patterns)[0])} pattern videos and their own metadata.csv to "
+                          f"{patterns}")
         except (FileNotFoundError, NotADirectoryError, ValueError) as err:
             print(f"timeblind {args.command}: {err}", file=sys.stderr)
             return 2
@@ -113,6 +109,39 @@ def main(argv: list[str] | None = None) -> int:
     except NotebookFailed as err:
         print(f"timeblind: {err}", file=sys.stderr)
         return 1
+    return 0
+
+
+def eval_spookybench(args) -> int:
+    """Score a model on an official-layout folder; --output and --categories are checked before any
+    model or video is read, and the predictions are never lost once made."""
+    from timeblind.evaluation.spookybench import (check_output, model_label, results_path, score_folder,
+                                                  write_predictions)
+    from timeblind.io.spookybench import parse_categories
+    from timeblind.models.checkpoint import load_model
+
+    def say(line):
+        print(line, file=sys.stderr)
+
+    try:
+        categories = parse_categories(args.categories) if args.categories else None
+        check_output(args.output)
+        model, info = load_model(args.model)
+        predictions, table, skipped = score_folder(
+            model, info, args.dataset, csv=args.csv, categories=categories, frames=args.frames, height=args.height,
+            width=args.width, method=args.method, log=say)
+    except (FileNotFoundError, NotADirectoryError, ValueError) as err:
+        say(f"timeblind eval-spookybench: {err}")
+        return 2
+    path = results_path(args.output, model_label(info))
+    try:
+        write_predictions(predictions, path)
+    except OSError as err:  # the folder changed since it was checked: keep the work on stdout
+        say(f"timeblind eval-spookybench: cannot write {path} ({err.strerror or err}); the predictions follow")
+        print(json.dumps(predictions, indent=1))
+        return 1
+    print(table.to_string(index=False, float_format="%.3f"))
+    print(f"{len(predictions)} predictions written to {path}; {len(skipped)} item(s) skipped")
     return 0
 
 
