@@ -105,19 +105,25 @@ def output_is_folder(output: str | Path) -> bool:
     return text.endswith(("/", os.sep)) or Path(text).expanduser().is_dir() or not Path(text).suffix
 
 
+def check_folder(folder: str | Path, expected: str, option: str = "--output") -> None:
+    """ValueError, in one line, when files could not be written in `folder` (made if missing): the
+    nearest existing folder on its path must be one and writable. Creates nothing, so a bad path fails
+    before any work; `expected` says what the option takes."""
+    existing = Path(folder).expanduser()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{option} {folder}: {existing} is a file, not a folder; expected {expected}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {folder}: cannot write in {existing} (permission denied)")
+
+
 def check_output(output: str | Path) -> None:
     """ValueError, in one line, when results could not be written at `output`; creates nothing, so a
     bad path fails before any scoring."""
     target = Path(output).expanduser()
     folder = target if output_is_folder(output) else target.parent
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ValueError(f"--output {output}: {existing} is a file, not a folder; expected a folder for "
-                         f"{{model}}_{PROMPT_KIND}_{{timestamp}}.json or a .json file path")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"--output {output}: cannot write in {existing} (permission denied)")
+    check_folder(folder, f"a folder for {{model}}_{PROMPT_KIND}_{{timestamp}}.json or a .json file path")
 
 
 def model_label(info: dict) -> str:
@@ -137,5 +143,5 @@ def results_path(output: str | Path, label: str, now: datetime | None = None) ->
     return Path(output).expanduser() / f"{label}_{PROMPT_KIND}_{stamp}.json"
 
 
-__all__ = ["evaluate_folder", "score_folder", "accuracy_table", "write_predictions", "input_shape", "check_output",
-           "model_label", "output_is_folder", "results_path"]
+__all__ = ["evaluate_folder", "score_folder", "accuracy_table", "write_predictions", "input_shape", "check_folder",
+           "check_output", "model_label", "output_is_folder", "results_path"]

@@ -16,6 +16,7 @@ from timeblind.io.spookybench import (
     canonical_category,
     export_dataset,
     find_metadata,
+    find_video_root,
     is_correct,
     iter_clips,
     load_video,
@@ -28,5 +29,5 @@ from timeblind.io.spookybench import (
 
 __all__ = ["CATEGORIES", "CATEGORY_ALIASES", "EXPORT_CATEGORIES", "OFFICIAL_CATEGORIES", "Entry", "Row", "Skipped",
            "SpookyBenchFolder", "VideoError", "VideoItem", "canonical_category", "estimate_displacement",
-           "export_dataset", "find_metadata", "is_correct", "iter_clips", "load_video", "metadata_rows",
-           "parse_categories", "pattern_folder", "read_metadata", "resample_clip", "write_video"]
+           "export_dataset", "find_metadata", "find_video_root", "is_correct", "iter_clips", "load_video",
+           "metadata_rows", "parse_categories", "pattern_folder", "read_metadata", "resample_clip", "write_video"]

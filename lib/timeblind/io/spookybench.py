@@ -339,6 +339,16 @@ class Row:
     row: int  # line number in metadata.csv (header = line 1)
 
 
+def find_video_root(csv_file: str | os.PathLike, rels: list[str]) -> Path | None:
+    """The folder a metadata.csv's Paths start from: the CSV's own folder (an export), or a folder beside
+    the CSV (the release's SpookyBenchDatasets/); the first where one of the first Paths is a file."""
+    here = Path(csv_file).expanduser().resolve().parent
+    for folder in [here, *sorted(p for p in here.iterdir() if p.is_dir())]:
+        if any((folder / rel).is_file() for rel in rels[:20]):
+            return folder
+    return None
+
+
 def metadata_rows(csv_file: str | os.PathLike) -> tuple[list[Row], list[Skipped]]:
     """Parse a metadata.csv into rows and skipped rows, without touching any video: a malformed row, an
     empty Path, an unknown category or a Label that is not a list literal of strings is skipped. A missing
