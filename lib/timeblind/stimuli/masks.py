@@ -79,6 +79,13 @@ SHAPES: dict[str, np.ndarray] = {
     "arrow": np.array([(-1, -0.28), (0.1, -0.28), (0.1, -0.65), (1, 0),
                        (0.1, 0.65), (0.1, 0.28), (-1, 0.28)], float),
     "trapezoid": np.array([(-0.5, -0.6), (0.5, -0.6), (1, 0.6), (-1, 0.6)], float),
+    # Shapes the release shows or that are common names. Elongated on purpose (2:1 rectangle, 0.6 oval, a
+    # strong slant) so that no rotation turns one into a square, a circle or a rectangle.
+    "parallelogram": np.array([(-0.4, -0.55), (1, -0.55), (0.4, 0.55), (-1, 0.55)], float),
+    "octagon": _regular(8, np.pi / 8),  # flat top; at small sizes it differs from the circle only at its corners
+    "rectangle": np.array([(-1, -0.5), (1, -0.5), (1, 0.5), (-1, 0.5)], float),
+    "oval": _regular(64) * np.array([1.0, 0.6]),
+    "kite": np.array([(0, -1), (0.62, -0.4), (0, 1), (-0.62, -0.4)], float),
 }
 
 
@@ -90,17 +97,22 @@ def shape_mask(
     scale: float = 0.35,
     center: tuple[float, float] = (0.5, 0.5),
     rotation: float = 0.0,
+    aspect: float = 1.0,
 ) -> np.ndarray:
     """Rasterise shape `name` into a (height, width) bool mask.
 
     scale: radius as a fraction of min(height, width); center: (row, col) as fractions of the
-    frame; rotation: radians, positive turns clockwise on screen (y points down).
+    frame; rotation: radians, positive turns clockwise on screen (y points down); aspect: the
+    rotated figure stretched horizontally by this factor (a video of another aspect ratio squeezed
+    to the frame).
     """
     if name not in SHAPES:
         raise ValueError(f"unknown shape {name!r}; expected one of {sorted(SHAPES)}")
     c, s = np.cos(rotation), np.sin(rotation)
     radius = scale * min(height, width)
     xy = SHAPES[name] @ np.array([[c, s], [-s, c]]) * radius  # (N, 2) x, y in pixels
+    if aspect != 1.0:
+        xy = xy * np.array([aspect, 1.0])
     return fill_polygon(xy + np.array([center[1] * width, center[0] * height]), height, width)
 
 
