@@ -81,12 +81,39 @@ SHAPES: dict[str, np.ndarray] = {
     "trapezoid": np.array([(-0.5, -0.6), (0.5, -0.6), (1, 0.6), (-1, 0.6)], float),
     # Shapes the release shows or that are common names. Elongated on purpose (2:1 rectangle, 0.6 oval, a
     # strong slant) so that no rotation turns one into a square, a circle or a rectangle.
-    "parallelogram": np.array([(-0.4, -0.55), (1, -0.55), (0.4, 0.55), (-1, 0.55)], float),
+    "parallelogram": np.array([(-0.45, -0.36), (1, -0.36), (0.45, 0.36), (-1, 0.36)], float),  # sides 1.6 : 1
     "octagon": _regular(8, np.pi / 8),  # flat top; at small sizes it differs from the circle only at its corners
     "rectangle": np.array([(-1, -0.5), (1, -0.5), (1, 0.5), (-1, 0.5)], float),
     "oval": _regular(64) * np.array([1.0, 0.6]),
     "kite": np.array([(0, -1), (0.62, -0.4), (0, 1), (-0.62, -0.4)], float),
 }
+
+
+# Pairs of names that become one picture when figures may turn freely (placement.rotation "any") or be
+# stretched horizontally (placement.aspect, whose high / low ratio is the largest stretch between two
+# samples): a square turned 45 degrees and stretched a little is the diamond, a circle (or a near-circle)
+# stretched to about 1.67 : 1 is the oval, a square stretched 2 : 1 the rectangle, and a turned, stretched
+# diamond the parallelogram. (a, b, needs any rotation, the least stretch ratio that merges them; the
+# ratios are each shape's proportions with 20% to spare: equal-area overlaps reach 0.9 there.)
+MERGERS: tuple[tuple[str, str, bool, float], ...] = (
+    ("square", "diamond", True, 1.0),
+    ("circle", "oval", False, 1 / 0.6 / 1.2),
+    ("octagon", "oval", False, 1 / 0.6 / 1.2),
+    ("hexagon", "oval", False, 1 / 0.6 / 1.2),
+    ("square", "rectangle", False, 2 / 1.2),
+    ("diamond", "parallelogram", True, 1.8 / 1.2),
+)
+
+
+def merged_shapes(names, any_rotation: bool, stretch: float) -> list[str]:
+    """'a and b (why)' for each pair of `names` that the allowed rotations and stretches make one picture."""
+    found = []
+    for a, b, rotation, ratio in MERGERS:
+        if a in names and b in names and (any_rotation or not rotation) and stretch >= ratio:
+            why = "turned" if stretch == 1.0 or ratio == 1.0 else f"stretched {ratio:.2f}:1" + (
+                " and turned" if rotation else "")
+            found.append(f"{a} and {b} ({why})")
+    return found
 
 
 def shape_mask(

@@ -18,7 +18,7 @@ from functools import cache
 import numpy as np
 
 from timeblind.core.grey import restore_grey
-from timeblind.stimuli.motion import MotionConfig, render_bits, render_clip
+from timeblind.stimuli.motion import ClipMotion, MotionConfig, clip_config, render_bits, render_clip
 
 
 def area_average(x: np.ndarray, k: int) -> np.ndarray:
@@ -70,6 +70,15 @@ def render_scaled(mask: np.ndarray, cfg: MotionConfig, k: int, rng: np.random.Ge
     if grey.shape[1:] != (height, width):
         raise ValueError(f"mask of {mask.shape[-2]}x{mask.shape[-1]} px: expected a multiple of k={k} on each side")
     return restore_grey(grey)
+
+
+def render_drawn(mask: np.ndarray, cfg: MotionConfig, clip: ClipMotion, rng: np.random.Generator) -> np.ndarray:
+    """Grey frames (T, H, W) uint8 of a mask drawn at cfg.render_scale x the clip size, with one clip's
+    motion draws (motion.draw_motion): at the clip size as it is, else rendered at scale and brought back."""
+    concrete = clip_config(cfg, clip)
+    if cfg.render_scale == 1:
+        return render_clip(mask, concrete, rng, clip.angle)
+    return render_scaled(mask, concrete, cfg.render_scale, rng, clip.angle)
 
 
 def soft_mask(mask: np.ndarray, frames: int, k: int) -> np.ndarray:
