@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from timeblind.core.tasks import TaskSpec, targets_for, to_model_input
-from timeblind.data.dataset import StimulusConfig, StimulusDataset
+from timeblind.data.dataset import StimulusDataset
 from timeblind.data.samplers import StepBatches
 
 
@@ -23,8 +23,8 @@ def split_targets(data: StimulusDataset, tasks: TaskSpec) -> dict[str, np.ndarra
 class ClipDataset(Dataset):
     """Clips as float tensors (T, H, W) in [-1, 1] with their targets (a dict of tensors).
 
-    with_masks: also the clean figure mask (T, H, W) of each clip, redrawn from its layout
-    (all zeros for pattern clips), for models trained to read masks."""
+    with_masks: also the clean figure mask (T, H, W) bool of each clip, where the stored figure share is
+    at least one half (all False for pattern clips), for models trained to read masks."""
 
     def __init__(self, data_dir: str, split: str, with_masks: bool = False):
         self.data = StimulusDataset(data_dir, split)
@@ -32,20 +32,17 @@ class ClipDataset(Dataset):
         self.split = split
         self.tasks = TaskSpec.from_manifest(self.manifest)
         self.targets = {k: torch.from_numpy(v) for k, v in split_targets(self.data, self.tasks).items()}
-        self.stimulus = StimulusConfig.from_dict(self.manifest["config"]) if with_masks else None
+        self.with_masks = with_masks
 
     def __len__(self) -> int:
         return len(self.data)
 
     def mask(self, i: int) -> torch.Tensor:
-        layout = self.stimulus.layout(self.manifest["seed"], self.split, i)
-        T, H, W = self.manifest["frame_shape"]
-        mask = np.zeros((T, H, W), bool) if layout.mask is None else np.broadcast_to(layout.mask, (T, H, W))
-        return torch.from_numpy(np.ascontiguousarray(mask))
+        return torch.from_numpy(self.data.mask(i) >= 128)
 
     def __getitem__(self, i: int):
         targets = {k: v[i] for k, v in self.targets.items()}
-        if self.stimulus is not None:
+        if self.with_masks:
             targets["mask"] = self.mask(i)
         return to_model_input(torch.from_numpy(self.data.clip(i))), targets
 

@@ -56,6 +56,7 @@ def validate(config: dict, schema: str | Path) -> PipelineConfig:
     shifted = partial(shifted_stimulus, config["data"], config["export"]["shift"])
     checks = [("data", partial(StimulusConfig.from_pipeline, config["data"])),
               ("export.shift", lambda: StimulusConfig.from_pipeline(shifted())),
+              ("training.stream", partial(_streamable, config)),
               ("training", partial(PipelineConfig.from_config, config)),
               *((f"encoders.{name}", partial(_encoder, name, options)) for name, options in config["encoders"].items())]
     for where, check in checks:
@@ -69,6 +70,13 @@ def validate(config: dict, schema: str | Path) -> PipelineConfig:
         except ValueError as error:
             raise ConfigError([str(error)]) from None
     return PipelineConfig.from_config(config)
+
+
+def _streamable(config: dict) -> None:
+    """Streaming renders clips on the training device, which not every data option allows."""
+    reason = config["training"].get("stream") and StimulusConfig.from_pipeline(config["data"]).streamable()
+    if reason:
+        raise ValueError(reason)
 
 
 def _encoder(name: str, options: dict):
