@@ -8,7 +8,14 @@ on-device stream draw the same layouts and differ only in where the noise is mad
 
 from __future__ import annotations
 
+import hashlib
+import json
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
@@ -69,8 +76,42 @@ def _shape_classes(names) -> list[ClassInfo]:
     return [ClassInfo("shapes", n, (n,), (n,)) for n in names]
 
 
-def _check_renderable(what: str, attempts) -> None:
-    """Fail now, with the offending classes named, rather than mid-generation."""
+# Checks that every class can be drawn (_check_renderable) passed in this process, and the folder that
+# remembers passed checks across processes (check_cache): the same config is checked each time the
+# pipeline is planned, and drawing every word in every font is most of that.
+_PASSED: set[str] = set()
+_CHECK_CACHE: ContextVar[Path | None] = ContextVar("check_cache", default=None)
+
+
+@contextmanager
+def check_cache(folder: str | Path | None):
+    """Within this block, a passed drawing check is recorded in `folder` and not repeated."""
+    token = _CHECK_CACHE.set(Path(folder) if folder is not None else None)
+    try:
+        yield
+    finally:
+        _CHECK_CACHE.reset(token)
+
+
+@cache
+def _drawing_code() -> str:
+    """What a check's outcome depends on besides its arguments: the stimulus code, and the packages
+    that draw and the fonts they draw with."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    for package in ("numpy", "pillow", "matplotlib"):
+        digest.update(f"{package}={metadata.version(package)}".encode())
+    return digest.hexdigest()
+
+
+def _check_renderable(what: str, arguments: tuple, attempts) -> None:
+    """Fail now, with the offending classes named, rather than mid-generation. `arguments` names
+    everything the attempts draw, so a check that passed once is known to pass again."""
+    key = hashlib.sha256(json.dumps([what, arguments, _drawing_code()]).encode()).hexdigest()[:32]
+    folder = _CHECK_CACHE.get()
+    if key in _PASSED or (folder is not None and (folder / key).exists()):
+        return
     failures = []
     for name, make in attempts:
         try:
@@ -80,6 +121,10 @@ def _check_renderable(what: str, attempts) -> None:
     if failures:
         raise ValueError(f"{len(failures)} {what} cannot be drawn at this size (use larger frames, more frames or "
                          "fewer classes): " + "; ".join(failures[:3]) + ("; ..." if len(failures) > 3 else ""))
+    _PASSED.add(key)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / key).touch()
 
 
 def build_classes(categories: tuple[str, ...], shapes: tuple[str, ...], words: WordOptions,
@@ -108,9 +153,10 @@ def build_classes(categories: tuple[str, ...], shapes: tuple[str, ...], words: W
                 unknown = sorted(set(fonts) - set(text.FONTS))
                 if unknown:
                     raise ValueError(f"unknown fonts {unknown}; expected names from {sorted(text.FONTS)}")
-                _check_renderable("words", [(f"{w} in {f}", lambda w=w, f=f: text.word_mask(w, H, W, font=f,
-                                                                                            size=words.size[0]))
-                                            for w in vocabulary[:words.vocabulary] for f in fonts])
+                words_drawn = vocabulary[:words.vocabulary]
+                _check_renderable("words", (words_drawn, fonts, words.size[0], H, W), [
+                    (f"{w} in {f}", lambda w=w, f=f: text.word_mask(w, H, W, font=f, size=words.size[0]))
+                    for w in words_drawn for f in fonts])
         elif category == "images":
             from timeblind.stimuli.objects import OBJECTS
 
@@ -127,7 +173,7 @@ def build_classes(categories: tuple[str, ...], shapes: tuple[str, ...], words: W
                         for w, m in pairs]
             if frame_shape:
                 T, H, W = frame_shape
-                _check_renderable("moving figures", [
+                _check_renderable("moving figures", (pairs, T, H, W, videos.scale), [
                     (dynamics.dynamic_label(w, m), lambda w=w, m=m: dynamics.dynamic_masks(
                         w, m, H, W, T, np.random.default_rng(0), scale=videos.scale)) for w, m in pairs])
         elif category == "patterns":
