@@ -16,7 +16,8 @@ def wilson_interval(correct: int, total: int, confidence: float = 0.95) -> tuple
     p = correct / total
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # p lies inside exactly; in floating point 0/3 gave a lower bound of 6e-17, a negative error bar
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
 def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
