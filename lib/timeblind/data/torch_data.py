@@ -1,15 +1,14 @@
-"""Torch views of a stored data set and the thin Lightning DataModule that trains on it."""
+"""Torch views of a stored data set. Lightning-free, so scoring a model does not load Lightning
+(the DataModule that trains on these views is data/datamodule.py)."""
 
 from __future__ import annotations
 
-import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from timeblind.core.tasks import TaskSpec, targets_for, to_model_input
 from timeblind.data.dataset import StimulusDataset
-from timeblind.data.samplers import StepBatches
 
 
 def split_targets(data: StimulusDataset, tasks: TaskSpec) -> dict[str, np.ndarray]:
@@ -45,24 +44,3 @@ class ClipDataset(Dataset):
         if self.with_masks:
             targets["mask"] = self.mask(i)
         return to_model_input(torch.from_numpy(self.data.clip(i))), targets
-
-
-class ClipDataModule(L.LightningDataModule):
-    """Training batches drawn by the trainer's global step (StepBatches, ordered by the training
-    seed, each DDP rank its share); validation batches as stored (Lightning shards them)."""
-
-    def __init__(self, data_dir: str, batch_size: int = 64, seed: int = 0, train_masks: bool = False):
-        super().__init__()
-        self.data_dir, self.batch_size, self.seed, self.train_masks = data_dir, batch_size, seed, train_masks
-
-    def setup(self, stage: str | None = None):
-        self.train_set = ClipDataset(self.data_dir, "train", with_masks=self.train_masks)
-        self.val_set = ClipDataset(self.data_dir, "val")
-
-    def train_dataloader(self):
-        t = self.trainer
-        return StepBatches(self.train_set, self.batch_size, self.seed, lambda: t.global_step, t.global_rank,
-                           t.world_size)
-
-    def val_dataloader(self):
-        return DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False)

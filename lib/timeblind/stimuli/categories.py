@@ -8,7 +8,14 @@ on-device stream draw the same layouts and differ only in where the noise is mad
 
 from __future__ import annotations
 
+import hashlib
+import json
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
@@ -112,15 +119,61 @@ def _shape_classes(names) -> list[ClassInfo]:
     return [ClassInfo("shapes", n, (n,), (n,)) for n in names]
 
 
-def _check_renderable(what: str, attempts) -> None:
-    """Fail now, with the offending classes named, rather than mid-generation."""
+# Checks that every class can be drawn (_check_renderable) passed in this process, and the folder that
+# remembers passed checks across processes (check_cache): the same config is checked each time the
+# pipeline is planned, and drawing every word in every font is most of that.
+_PASSED: set[str] = set()
+_CHECK_CACHE: ContextVar[Path | None] = ContextVar("check_cache", default=None)
+
+
+@contextmanager
+def check_cache(folder: str | Path | None):
+    """Within this block, a passed drawing check is recorded in `folder` and not repeated."""
+    token = _CHECK_CACHE.set(Path(folder) if folder is not None else None)
+    try:
+        yield
+    finally:
+        _CHECK_CACHE.reset(token)
+
+
+@cache
+def _drawing_code() -> str:
+    """What a check's outcome depends on besides its arguments: the stimulus code, and the packages
+    that draw and the fonts they draw with."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    for package in ("numpy", "pillow", "matplotlib"):
+        digest.update(f"{package}={metadata.version(package)}".encode())
+    return digest.hexdigest()
+
+
+def _check_renderable(what: str, arguments: tuple, attempts) -> None:
+    """Fail now, with the offending classes named, rather than mid-generation. `arguments` names
+    everything the attempts draw, so a check that passed once is known to pass again."""
+    _check_cached(what, arguments, lambda: _failures(attempts))
+
+
+def _check_cached(what: str, arguments: tuple, find_failures) -> None:
+    key = hashlib.sha256(json.dumps([what, arguments, _drawing_code()]).encode()).hexdigest()[:32]
+    folder = _CHECK_CACHE.get()
+    if key in _PASSED or (folder is not None and (folder / key).exists()):
+        return
+    _refuse(what, find_failures())
+    _PASSED.add(key)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / key).touch()
+
+
+def _failures(attempts) -> list[str]:
     failures = []
     for name, make in attempts:
         try:
             make()
         except ValueError as error:
             failures.append(f"{name} ({error})")
-    _refuse(what, failures)
+    return failures
 
 
 def _refuse(what: str, failures: list[str]) -> None:
@@ -181,8 +234,10 @@ def build_classes(categories: tuple[str, ...], shapes: tuple[str, ...], words: W
             text.check_fonts(words.fonts)
             if frame_shapes:
                 _, H, W = frame_shapes["words"]
-                _refuse("words", text.unfit_texts(_word_texts(vocabulary[:words.vocabulary], words),
-                                                  text.expand_fonts(words.fonts), H, W, words.size[0]))
+                texts = _word_texts(vocabulary[:words.vocabulary], words)
+                fonts = text.expand_fonts(words.fonts)
+                _check_cached("words", (texts, fonts, words.size, H, W),
+                              lambda: text.unfit_texts(texts, fonts, H, W, words.size[0]))
         elif category == "images":
             from timeblind.stimuli.objects import OBJECTS
 
@@ -199,7 +254,7 @@ def build_classes(categories: tuple[str, ...], shapes: tuple[str, ...], words: W
                         for w, m in pairs]
             if frame_shapes:
                 T, H, W = frame_shapes["videos"]
-                _check_renderable("moving figures", [
+                _check_renderable("moving figures", (pairs, T, H, W, videos.scale), [
                     (dynamics.dynamic_label(w, m), lambda w=w, m=m: dynamics.dynamic_masks(
                         w, m, H, W, T, np.random.default_rng(0), scale=videos.scale)) for w, m in pairs])
         elif category == "patterns":

@@ -23,7 +23,6 @@ from functools import cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import gaussian_filter, uniform_filter
 
 NOISE_KINDS = ("binary", "gaussian", "blurred")
 DIRECTIONS = ("any", "axis", "mixed")
@@ -265,6 +264,8 @@ def _gaussian_field(shape: tuple[int, ...], cfg: MotionConfig, rng: np.random.Ge
     """Unit-variance noise; blurred noise is low-passed over the last two axes, then re-standardised."""
     z = rng.standard_normal(shape, dtype=np.float32)
     if cfg.noise == "blurred":
+        from scipy.ndimage import gaussian_filter  # imported here: planning loads this module without scipy
+
         sigma = (0,) * (len(shape) - 2) + (cfg.blur, cfg.blur)
         z = gaussian_filter(z, sigma, mode="wrap")
         z /= blur_gain(cfg.blur)  # back to unit variance
@@ -275,6 +276,8 @@ def _gaussian_field(shape: tuple[int, ...], cfg: MotionConfig, rng: np.random.Ge
 def blur_gain(sigma: float) -> float:
     """Std of blurred unit white noise: the kernel's L2 norm (exact, unlike 1 / (2 sqrt(pi) sigma),
     which holds only for sigma >~ 1 px). Cached: it is the same for every clip."""
+    from scipy.ndimage import gaussian_filter
+
     impulse = np.zeros((64, 64), np.float64)
     impulse[32, 32] = 1.0
     return float(np.sqrt((gaussian_filter(impulse, sigma, mode="wrap") ** 2).sum()))
@@ -334,6 +337,8 @@ def opponent_energy(frames: np.ndarray, speed: float = 1.0, smooth: int = 3) -> 
     ground = shifts[np.argmax(mean_corr)]
     near = lambda centre: np.linalg.norm(shifts - centre, axis=1) <= 1.0  # noqa: E731
     energy = corr[near(-ground)].sum(axis=0) - corr[near(ground)].sum(axis=0)
+    from scipy.ndimage import uniform_filter
+
     return uniform_filter(energy, size=smooth, mode="nearest")
 
 

@@ -13,8 +13,6 @@ from functools import cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from scipy import ndimage
-from scipy.spatial import ConvexHull
 
 from timeblind.stimuli.text import FONT_DIR
 
@@ -80,6 +78,8 @@ def silhouette(name: str) -> Image.Image:
     left, top, right, bottom = font.getbbox(char)
     image = Image.new("L", (right - left + 2, bottom - top + 2))
     ImageDraw.Draw(image).text((1 - left, 1 - top), char, font=font, fill=255)
+    from scipy import ndimage  # imported here: planning reads OBJECTS without loading scipy
+
     ink = ndimage.binary_fill_holes(np.asarray(image) >= 128)  # (h, w) a silhouette has no holes
     labels, count = ndimage.label(ink)
     sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
@@ -93,6 +93,8 @@ def silhouette(name: str) -> Image.Image:
 def object_hull(name: str) -> np.ndarray:
     """(N, 2) convex hull of the silhouette in SHAPES' unit frame: x right, y down, centred on the ink's
     bounding box, larger half-extent 1. Bounds the figure under any rotation (used to keep it in frame)."""
+    from scipy.spatial import ConvexHull
+
     image = silhouette(name)
     ink = np.asarray(image) > 0
     rows, cols = np.nonzero(ink)
