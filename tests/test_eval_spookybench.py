@@ -2,8 +2,11 @@
 
 import ast
 import json
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -46,13 +49,21 @@ def test_predictions_follow_the_official_format_and_rule(exported, tmp_path):
     # The printed table is the official rule applied to the written predictions.
     correct = [is_correct(predictions[p], ast.literal_eval(label)) for p, label in zip(meta.Path, meta.Label)]
     assert f"all {len(meta)} {sum(correct)} " in " ".join(out.stdout.split())
+    # Patterns are not in the official metadata.csv: they have a folder of their own, scored the same way.
+    assert set(meta.Category) == {"shapes"}
+    out = run("--dataset", root / "native" / "patterns", "--model", root / "model.pt", "--output",
+              tmp_path / "patterns.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    predictions |= json.loads((tmp_path / "patterns.json").read_text())
     # Native-size videos go to the model as they are: the same predictions as on the stored clips
     # (H.264 at crf 18 keeps binary dots; grey pattern clips may move by a level or two).
     data = StimulusDataset(root / "data", "test")
     categories = category_ids(model.heads.spec, data.samples.category)
     stored = [model.answer(torch.from_numpy(data.clip(i)).float().div(127.5).sub(1)[None], categories[i:i + 1])[0]
               for i in range(len(data))]
-    agree = sum(a == b for a, b in zip(stored, predictions.values()))
+    index = {path: int(path.split("/")[-1].split("_")[0]) for path in predictions}  # export names: 00003_label.mp4
+    assert sorted(index.values()) == list(range(len(data)))
+    agree = sum(stored[index[path]] == text for path, text in predictions.items())
     assert agree >= len(stored) - 1
 
 
@@ -74,7 +85,7 @@ def test_a_missing_video_is_skipped_and_the_rest_scored(exported, tmp_path):
     out = run("--dataset", broken, "--model", root / "model.pt", "--output", tmp_path / "p.json", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert victim in out.stderr and "1 item(s) skipped" in out.stdout
-    assert len(json.loads((tmp_path / "p.json").read_text())) == 11
+    assert len(json.loads((tmp_path / "p.json").read_text())) == 5  # 6 shapes, one missing
 
 
 def test_bad_model_files_get_a_clear_message(exported, tmp_path):
@@ -86,3 +97,50 @@ def test_bad_model_files_get_a_clear_message(exported, tmp_path):
     out = run("--dataset", tmp_path / "nowhere", "--model", root / "model.pt", "--output", tmp_path / "p.json",
               cwd=tmp_path)
     assert out.returncode == 2 and "nowhere" in out.stderr
+
+
+def test_categories_in_any_case_and_unknown_ones_refused(exported, tmp_path):
+    root, _ = exported
+    out = run("--dataset", root / "native", "--model", root / "model.pt", "--output", tmp_path / "p.json",
+              "--categories", "SHAPES", "Objects", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads((tmp_path / "p.json").read_text())) == 6
+    out = run("--dataset", root / "native", "--model", root / "model.pt", "--output", tmp_path / "q.json",
+              "--categories", "shapes", "sounds", cwd=tmp_path)
+    assert out.returncode == 2 and not (tmp_path / "q.json").exists()
+    (line,) = out.stderr.strip().splitlines()
+    assert "'sounds'" in line and "words, shapes, images, videos, patterns" in line
+
+
+def test_output_folder_gets_the_official_runners_naming(exported, tmp_path):
+    root, _ = exported
+    for output in (tmp_path / "results", f"{tmp_path / 'slash.d'}/"):  # a new folder, named as such
+        out = run("--dataset", root / "native", "--model", root / "model.pt", "--output", output, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        (written,) = list(Path(output).iterdir())  # and no temp file beside it
+        assert re.fullmatch(r"early_temporal_direct_\d{8}_\d{6}\.json", written.name), written.name
+        assert str(written) in out.stdout and len(json.loads(written.read_text())) == 6
+
+
+def test_a_bad_output_fails_before_anything_is_scored(exported, tmp_path):
+    root, _ = exported
+    (tmp_path / "notes.txt").write_text("a file")
+    # Checked first: a missing model is not even looked for.
+    out = run("--dataset", root / "native", "--model", tmp_path / "absent.pt", "--output",
+              tmp_path / "notes.txt" / "p.json", cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert "notes.txt is a file, not a folder" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_metadata_beside_the_dataset_folder_is_used_and_named(exported, tmp_path):
+    root, _ = exported
+    release = tmp_path / "spooky_bench"
+    shutil.copytree(root / "native", release / "SpookyBenchDatasets")
+    (release / "SpookyBenchDatasets" / "metadata.csv").rename(release / "metadata.csv")
+    out = run("--dataset", release / "SpookyBenchDatasets", "--model", root / "model.pt", "--output",
+              tmp_path / "p.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert f"metadata: {release / 'metadata.csv'}" in out.stderr
+    assert len(json.loads((tmp_path / "p.json").read_text())) == 6

@@ -8,8 +8,10 @@ from timeblind.plan import grounding as grounding_plan
 from timeblind.plan import studies as study_plan
 from timeblind.plan.config import validate
 
-# Defaults filled in and every bad value named (key and expectation) before any job starts.
-PIPELINE = validate(config, schema=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+# Defaults filled in and every bad value named (key and expectation) before any job starts. What the
+# checks compile and draw once per config is kept beside Snakemake's own records of this working directory.
+PIPELINE = validate(config, schema=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+                    cache=Path(".snakemake/timeblind"))
 
 NOTEBOOKS = Path(workflow.basedir) / "notebooks"
 # Jobs run the interpreter Snakemake runs under (so an unactivated .venv works) and import

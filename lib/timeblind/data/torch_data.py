@@ -1,16 +1,15 @@
-"""Torch views of a stored data set and the thin Lightning DataModule that trains on it."""
+"""Torch views of a stored data set. Lightning-free, so scoring a model does not load Lightning
+(the DataModule that trains on these views is data/datamodule.py)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from timeblind.core.tasks import TaskSpec, clip_targets, to_model_input
 from timeblind.data.dataset import StimulusDataset
-from timeblind.data.samplers import StepBatches
 
 
 class ClipDataset(Dataset):
@@ -50,25 +49,3 @@ class ClipDataset(Dataset):
 def size_batches(dataset: ClipDataset, batch_size: int) -> list[list[int]]:
     """Fixed batches of at most batch_size clips of one frame size, in index order within a size."""
     return [group[a:a + batch_size] for group in dataset.size_groups() for a in range(0, len(group), batch_size)]
-
-
-class ClipDataModule(L.LightningDataModule):
-    """Training batches drawn by the trainer's global step (StepBatches, ordered by the training
-    seed, each DDP rank its share, one frame size per batch); validation batches as stored
-    (Lightning shards them)."""
-
-    def __init__(self, data_dir: str, batch_size: int = 64, seed: int = 0):
-        super().__init__()
-        self.data_dir, self.batch_size, self.seed = data_dir, batch_size, seed
-
-    def setup(self, stage: str | None = None):
-        self.train_set = ClipDataset(self.data_dir, "train")
-        self.val_set = ClipDataset(self.data_dir, "val")
-
-    def train_dataloader(self):
-        t = self.trainer
-        return StepBatches(self.train_set, self.batch_size, self.seed, lambda: t.global_step, t.global_rank,
-                           t.world_size, groups=self.train_set.size_groups())
-
-    def val_dataloader(self):
-        return DataLoader(self.val_set, batch_sampler=size_batches(self.val_set, self.batch_size))

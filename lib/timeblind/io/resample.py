@@ -35,11 +35,12 @@ import math
 import cv2
 import numpy as np
 
+from timeblind.core.grey import GRAY_STD, restore_grey  # noqa: F401  (GRAY_STD: still importable from here)
+
 log = logging.getLogger(__name__)
 
 METHODS = ("motion", "plain")
 RESTORES = ("gray", "binary")
-GRAY_STD = 63.75  # grey-level std of restored clips: timeblind's Gaussian noise, 0.25 of the 0-255 range
 
 
 def estimate_displacement(video: np.ndarray, pairs: int = 8) -> np.ndarray:
@@ -141,8 +142,7 @@ def resample_clip(video: np.ndarray, frames: int, height: int, width: int, *, me
     if restore == "binary":
         clip = np.where(small > np.median(small), 255, 0).astype(np.uint8)
     else:
-        z = (small - small.mean()) / (small.std() + 1e-6)
-        clip = np.clip(127.5 + GRAY_STD * z, 0, 255).round().astype(np.uint8)
+        clip = restore_grey(small)
     info.update(displacement=(float(d[0]), float(d[1])), stride=stride, start=int(start), indices=idx.tolist(),
                 out_shift=out_shift)
     log.debug("resample_clip: %s", info)

@@ -1,0 +1,31 @@
+"""The thin Lightning DataModule that trains on a stored data set (torch_data's views)."""
+
+from __future__ import annotations
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from timeblind.data.samplers import StepBatches
+from timeblind.data.torch_data import ClipDataset, size_batches
+
+
+class ClipDataModule(L.LightningDataModule):
+    """Training batches drawn by the trainer's global step (StepBatches, ordered by the training
+    seed, each DDP rank its share, one frame size per batch); validation batches as stored
+    (Lightning shards them)."""
+
+    def __init__(self, data_dir: str, batch_size: int = 64, seed: int = 0):
+        super().__init__()
+        self.data_dir, self.batch_size, self.seed = data_dir, batch_size, seed
+
+    def setup(self, stage: str | None = None):
+        self.train_set = ClipDataset(self.data_dir, "train")
+        self.val_set = ClipDataset(self.data_dir, "val")
+
+    def train_dataloader(self):
+        t = self.trainer
+        return StepBatches(self.train_set, self.batch_size, self.seed, lambda: t.global_step, t.global_rank,
+                           t.world_size, groups=self.train_set.size_groups())
+
+    def val_dataloader(self):
+        return DataLoader(self.val_set, batch_sampler=size_batches(self.val_set, self.batch_size))
