@@ -26,9 +26,12 @@ from timeblind.io.spookybench import SpookyBenchFolder, Skipped, is_correct, par
 from timeblind.models.checkpoint import load_model
 
 
-def input_shape(info: dict, frames: int | None, height: int | None, width: int | None) -> tuple[int, int, int]:
-    """The (T, H, W) a model was trained on (stored in its file), unless given explicitly."""
-    stored = info["extra"].get("frame_shape") or [None, None, None]
+def input_shape(info: dict, frames: int | None, height: int | None, width: int | None,
+                category: str | None = None) -> tuple[int, int, int]:
+    """The (T, H, W) a model was trained on for a category (stored in its file), unless given explicitly."""
+    shapes = info["extra"].get("frame_shapes") or {}
+    stored = shapes.get(category) or info["extra"].get("frame_shape") or next(iter(shapes.values()), None)
+    stored = stored or [None, None, None]
     shape = tuple(given or kept for given, kept in zip((frames, height, width), stored))
     if None in shape:
         raise ValueError("this model file does not record its input size (older file): pass --frames, --height "
@@ -50,7 +53,7 @@ def score_folder(model, info: dict, dataset: str | Path, *, csv: str | Path | No
                  categories: list[str] | None = None, frames: int | None = None, height: int | None = None,
                  width: int | None = None, method: str = "motion", log=print) -> tuple[dict, pd.DataFrame, list]:
     """evaluate_folder for a model already loaded (model, info = load_model(path))."""
-    T, H, W = input_shape(info, frames, height, width)
+    input_shape(info, frames, height, width)  # refused before any video is read
     wanted = parse_categories(categories) if categories else None  # any case; objects, dynamics as aliases
     folder = SpookyBenchFolder(Path(dataset), Path(csv) if csv else None)
     log(f"metadata: {folder.csv_path}")
@@ -58,6 +61,7 @@ def score_folder(model, info: dict, dataset: str | Path, *, csv: str | Path | No
         folder.entries = [e for e in folder.entries if e.category in wanted]
     predictions, rows = {}, []
     for entry, video in folder.videos():  # unreadable videos land in folder.skipped
+        T, H, W = input_shape(info, frames, height, width, entry.category)
         if video.shape == (T, H, W):
             clip = video
         elif len(video) < T:

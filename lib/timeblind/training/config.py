@@ -178,10 +178,10 @@ class ReaderTrainConfig:
     val_every: int = 100  # print progress every this many steps
 
     def __post_init__(self):
-        for name in ("max_steps", "batch_size", "val_every"):
+        for name, low in (("max_steps", 0), ("batch_size", 1), ("val_every", 1)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"reader.{name}={value!r}: expected a whole number, at least 1")
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"reader.{name}={value!r}: expected a whole number, at least {low}")
         for name in ("lr", "weight_decay"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
