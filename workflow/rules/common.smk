@@ -52,8 +52,23 @@ def data_params(data):
                 stimulus={k: v for k, v in data.items() if k != "seed" and not k.endswith("_size")})
 
 
+def table1_reader() -> str:
+    """Table 1's pretrained figure reader, or "" when training.reader.max_steps is 0."""
+    return "" if PIPELINE.training.reader_config.max_steps == 0 else layout.reader_file(layout.TABLE1_DATA_NAME)
+
+
+def reader_data_dir(data_name: str) -> str:
+    """The data set a reader is pretrained on: Table 1's, or a study data set by its id."""
+    return layout.DATA if data_name == layout.TABLE1_DATA_NAME else layout.study_data_dir(data_name)
+
+
 def all_models():
     return [layout.model_file(e, s) for e in ENCODERS for s in SEEDS]
+
+
+def all_curves():
+    """Each Table 1 model's learning curve (validation accuracy per category against clips seen)."""
+    return [f"{layout.model_dir(e, s)}/{layout.LEARNING_CURVE}" for e in ENCODERS for s in SEEDS]
 
 
 # The studies, expanded once: models and data sets are content-addressed, so studies asking for

@@ -21,6 +21,7 @@ use rule train as study_train with:
     input:
         notebook=notebook("02_train"),
         data=lambda wildcards: study_model(wildcards).data_dir,
+        reader=lambda wildcards: study_model(wildcards).reader or [],
     output:
         model=layout.study_model_file("{model_id}", "{seed}"),
         metrics=f"{layout.study_model_dir('{model_id}', '{seed}')}/metrics.json",
@@ -28,7 +29,7 @@ use rule train as study_train with:
     params:
         nb=lambda wildcards, input: nb_params(
             data_dir=input.data, out_dir=layout.study_model_dir(wildcards.model_id, wildcards.seed),
-            encoder=study_model(wildcards).encoder, seed=int(wildcards.seed),
+            encoder=study_model(wildcards).encoder, seed=int(wildcards.seed), reader=study_model(wildcards).reader,
             encoder_options={**study_model(wildcards).options, "encoder": study_model(wildcards).kind},
             training=study_model(wildcards).training,
         ),

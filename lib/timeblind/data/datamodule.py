@@ -25,7 +25,8 @@ class ClipDataModule(L.LightningDataModule):
     def train_dataloader(self):
         t = self.trainer
         return StepBatches(self.train_set, self.batch_size, self.seed, lambda: t.global_step, t.global_rank,
-                           t.world_size, groups=self.train_set.size_groups())
+                           t.world_size, groups=self.train_set.size_groups(),
+                           group_sizes=self.train_set.group_batch_sizes(self.batch_size))
 
     def val_dataloader(self):
         return DataLoader(self.val_set, batch_sampler=size_batches(self.val_set, self.batch_size))

@@ -7,7 +7,8 @@ save: the position is the trainer's global step, read when an epoch starts.
 
 Clips of different sizes (categories generated at their own frame size) never share a batch:
 the clips are split into groups of one size, and the steps of an epoch interleave the groups'
-batches in proportion to their sizes.
+batches in proportion to their sizes. A group of large clips may take fewer clips per batch
+(group_sizes), so that a step costs about the same whatever its group.
 """
 
 from __future__ import annotations
@@ -39,13 +40,20 @@ class StepBatches:
     """Batches of a stored split. groups: the clip indices of each frame size (default: one group
     of every clip). In epoch e each group is permuted (seeded by the training seed, e and the
     group) and cut into whole batches; step g of the run is slot g mod n of `interleave`'s order
-    over those batches. Incomplete last batches are dropped, so every rank gets the same share."""
+    over those batches. Incomplete last batches are dropped, so every rank gets the same share.
+    group_sizes: clips per batch of each group (default batch_size each); a group's share of the
+    steps stays that of its clips, whatever its batch size."""
 
     def __init__(self, dataset, batch_size: int, seed: int, global_step: Callable[[], int], rank: int = 0,
-                 world: int = 1, groups: Sequence[Sequence[int]] | None = None):
+                 world: int = 1, groups: Sequence[Sequence[int]] | None = None,
+                 group_sizes: Sequence[int] | None = None):
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
         self.global_step, self.rank, self.world = global_step, rank, world
         self.groups = [np.asarray(g, np.int64) for g in (groups if groups is not None else [range(len(dataset))])]
+        self.group_sizes = list(group_sizes) if group_sizes is not None else [batch_size] * len(self.groups)
+        if len(self.group_sizes) != len(self.groups) or min(self.group_sizes) < 1:
+            raise ValueError(f"group_sizes={self.group_sizes}: expected a positive batch size for each of the "
+                             f"{len(self.groups)} groups")
         counts = [len(g) // batch_size for g in self.groups]
         if sum(counts) == 0 or any(len(g) and c == 0 for g, c in zip(self.groups, counts)):
             small = min(len(g) for g in self.groups if len(g))
@@ -61,7 +69,8 @@ class StepBatches:
         j = self.order[:slot].count(k)  # the j-th batch of group k this epoch
         generator = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch, k))
         members = self.groups[k][torch.randperm(len(self.groups[k]), generator=generator).numpy()]
-        return members[j * self.batch_size:(j + 1) * self.batch_size]
+        size = self.group_sizes[k]
+        return members[j * size:(j + 1) * size]
 
     def __iter__(self):
         # Lightning iterates once per epoch, and each batch is one optimiser step

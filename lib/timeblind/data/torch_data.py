@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -44,6 +45,14 @@ class ClipDataset(Dataset):
         for i, row in enumerate(self.rows):
             groups[tuple(self.manifest["frame_shapes"][row["category"]])].append(i)
         return [groups[shape] for shape in sorted(groups)]
+
+    def group_batch_sizes(self, batch_size: int, smallest: int = 4) -> list[int]:
+        """Clips per batch of each size group (size_groups' order): batch_size clips of the smallest
+        frame size, and as many larger clips as hold about the same number of pixels (at least
+        `smallest`), so a words step costs about what any other step costs."""
+        shapes = sorted({tuple(self.manifest["frame_shapes"][row["category"]]) for row in self.rows})
+        pixels = [int(np.prod(s)) for s in shapes]
+        return [min(batch_size, max(smallest, round(batch_size * min(pixels) / p))) for p in pixels]
 
 
 def size_batches(dataset: ClipDataset, batch_size: int) -> list[list[int]]:

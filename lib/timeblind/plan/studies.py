@@ -95,6 +95,14 @@ class ModelSpec:
     def data_dir(self) -> str:
         return layout.DATA if self.table1 else self.data.path
 
+    @property
+    def reader(self) -> str:
+        """The pretrained figure reader its heads start from, one per data set ("" when
+        training.reader.max_steps is 0: the reader then learns with the encoder)."""
+        if (self.training.get("reader") or {}).get("max_steps", 1) == 0:
+            return ""
+        return layout.reader_file(layout.TABLE1_DATA_NAME if self.table1 else self.data.id)
+
 
 @dataclass(frozen=True)
 class Point:

@@ -54,6 +54,9 @@ class VideoTaskModule(L.LightningModule):
         self.generator = None
         self.train_acc = torchmetrics.MeanMetric()
         self.val_acc = torchmetrics.MeanMetric()
+        self.clips_seen = 0  # training clips so far (batches of large clips hold fewer), checkpointed
+        self.learning_curve: list[dict] = []  # per validation: step, clips seen, accuracy per category
+        self._val_correct: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def forward(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.net(video)
@@ -70,6 +73,7 @@ class VideoTaskModule(L.LightningModule):
     def training_step(self, batch, batch_idx):
         loss, losses, correct = self._step(batch, augmented=True, read_words=False)  # reading is scored in validation
         self.train_acc(correct.float())
+        self.clips_seen += len(correct) * self.trainer.world_size
         self.log("train/loss", loss, on_step=True, on_epoch=False)
         self.log_dict({f"train/loss_{task}": value for task, value in losses.items()}, on_step=True, on_epoch=False)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
@@ -82,8 +86,33 @@ class VideoTaskModule(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         loss, _, correct = self._step(batch)
         self.val_acc(correct.float())
+        self._val_correct.append((batch[1]["category"].cpu(), correct.cpu()))
         self.log("val/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(correct))
         self.log("val/acc", self.val_acc, on_epoch=True)
+
+    def on_validation_epoch_end(self):
+        """One point of the learning curve: validation accuracy per category against clips seen
+        (on rank 0's share of the validation clips under DDP)."""
+        if not self._val_correct:
+            return
+        category, correct = (torch.cat(parts) for parts in zip(*self._val_correct))
+        self._val_correct = []
+        point = {"step": self.global_step, "clips_seen": self.clips_seen}
+        for k, name in enumerate(self.net.heads.spec.categories):
+            chosen = category == k
+            if chosen.any():
+                point[name] = correct[chosen].float().mean().item()
+                self.log(f"val/acc_{name}", point[name], on_epoch=True, rank_zero_only=True)
+        self.log("val/clips_seen", float(self.clips_seen), on_epoch=True, rank_zero_only=True)
+        if not self.trainer.sanity_checking:
+            self.learning_curve.append(point)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["clips_seen"], checkpoint["learning_curve"] = self.clips_seen, self.learning_curve
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.clips_seen = checkpoint.get("clips_seen", 0)
+        self.learning_curve = list(checkpoint.get("learning_curve", []))
 
     def configure_optimizers(self):
         return warmup_cosine(self.parameters(), self.cfg.lr, self.cfg.weight_decay, self.warmup_steps,

@@ -38,6 +38,19 @@ def degrade(figure: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return (figure * per_clip(0.5, 1.0) + noise).clamp(0.0, 1.0)
 
 
+MIRRORED = ("shapes", "images")  # a mirrored shape or object is still itself; a moving figure's direction is not
+
+
+def mirror(figure: torch.Tensor, mirrored: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Figure maps (B, K, H, W) flipped left-right and upside down, each with probability 1/2, where
+    `mirrored` (B,) allows it: more views of each class than the training clips hold."""
+    B = figure.shape[0]
+    for dim in (-1, -2):
+        flip = (torch.rand(B, generator=generator) < 0.5) & mirrored
+        figure = torch.where(flip[:, None, None, None], figure.flip(dim), figure)
+    return figure
+
+
 def reader_losses(heads: TaskHeads, figure: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict:
     """Class and reading losses of the reader on figure maps (B, K, H, W)."""
     losses = {}
@@ -54,27 +67,44 @@ def reader_losses(heads: TaskHeads, figure: torch.Tensor, targets: dict[str, tor
 
 
 @torch.no_grad()
-def reader_accuracy(heads: TaskHeads, data: ClipDataset, batch_size: int) -> float:
-    """Share of the split's figure clips whose class or text the reader gets right on clean masks."""
+def reader_accuracy(heads: TaskHeads, data: ClipDataset, batch_size: int) -> dict[str, float]:
+    """Share of each category's clips of a split whose class or text the reader gets right on the
+    clean masks (categories without a figure left out)."""
     from timeblind.training.module import true_texts
 
     heads.eval()
-    right = total = 0
+    hits = {c: [] for c in heads.spec.categories}
     for batch in size_batches(data, batch_size):
         targets = torch.utils.data.default_collate([data.targets(i) for i in batch])
         figure = window_means(targets["mask"].float() / 255, heads.spec.windows)
-        closed = targets["label"] >= 0
-        if heads.classify_figure is not None and closed.any():
+        names = [heads.spec.categories[k] for k in targets["category"].tolist()]
+        closed = (targets["label"] >= 0).tolist()
+        if heads.classify_figure is not None and any(closed):
             logits = heads.restricted_logits(heads.classify_figure(heads.reader(figure)), targets["category"])
-            hit = logits.argmax(dim=-1) == targets["label"]
-            right, total = right + int(hit[closed].sum()), total + int(closed.sum())
+            right = (logits.argmax(dim=-1) == targets["label"]).tolist()
+            for name, ok, is_closed in zip(names, right, closed):
+                if is_closed and name != "patterns":
+                    hits[name].append(ok)
         words = targets["line_length"].sum(dim=1) > 0
         if heads.lines is not None and words.any():
             read = heads.read(figure[words])
             truth = [t for t, w in zip(true_texts(targets), words.tolist()) if w]
-            right, total = right + sum(r == t for r, t in zip(read, truth)), total + len(truth)
+            hits["words"] += [r == t for r, t in zip(read, truth)]
     heads.train()
-    return right / max(1, total)
+    return {c: sum(h) / len(h) for c, h in hits.items() if h}
+
+
+class _TargetsOnly:
+    """A split's targets without its clips: the reader learns from the masks alone."""
+
+    def __init__(self, data: ClipDataset):
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int):
+        return torch.zeros(0), self.data.targets(i)
 
 
 def pretrain_reader(data_dir: str, cfg: ReaderTrainConfig, seed: int, log=print) -> tuple[dict, dict]:
@@ -87,14 +117,16 @@ def pretrain_reader(data_dir: str, cfg: ReaderTrainConfig, seed: int, log=print)
     optimizer = torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
     warmup = max(1, cfg.max_steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
-        1 + math.cos(math.pi * min(s, cfg.max_steps) / cfg.max_steps)))
+        1 + math.cos(math.pi * min(s, cfg.max_steps) / max(1, cfg.max_steps))))
     step = 0
-    batches = StepBatches(train, cfg.batch_size, seed, lambda: step, groups=train.size_groups())
+    batches = StepBatches(_TargetsOnly(train), cfg.batch_size, seed, lambda: step, groups=train.size_groups())
     generator = torch.Generator().manual_seed(seed)
+    mirrored_ids = torch.tensor([k for k, c in enumerate(train.tasks.categories) if c in MIRRORED])
     start, losses = time.perf_counter(), {}
     while step < cfg.max_steps:
         for _, targets in batches:
             figure = degrade(window_means(targets["mask"].float() / 255, heads.spec.windows), generator)
+            figure = mirror(figure, torch.isin(targets["category"], mirrored_ids), generator)
             losses = reader_losses(heads, figure, targets)
             loss = sum(losses.values())
             optimizer.zero_grad()
@@ -107,7 +139,8 @@ def pretrain_reader(data_dir: str, cfg: ReaderTrainConfig, seed: int, log=print)
                     + f" · {time.perf_counter() - start:.0f} s", flush=True)
             if step == cfg.max_steps:
                 break
-    metrics = {"val_acc_clean": reader_accuracy(heads, val, cfg.batch_size), "steps": step,
+    accuracy = reader_accuracy(heads, val, cfg.batch_size)
+    metrics = {**{f"val_acc_clean_{c}": a for c, a in accuracy.items()}, "steps": step,
                "train_seconds": time.perf_counter() - start, **{f"loss_{k}": v.item() for k, v in losses.items()}}
     weights = {k: v.detach().clone() for k, v in heads.state_dict().items() if k.startswith(READER_PARTS)}
     return weights, metrics

@@ -9,13 +9,14 @@ import time
 from pathlib import Path
 
 import lightning as L
+import pandas as pd
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from timeblind.core.layout import LEARNING_CURVE
 from timeblind.core.tasks import TaskSpec
 from timeblind.data.dataset import StimulusConfig, load_manifest
 from timeblind.data.datamodule import ClipDataModule
-from timeblind.data.streaming import StreamingDataModule
 from timeblind.models.checkpoint import load_reader, save_model
 from timeblind.models.registry import build_model
 from timeblind.training.callbacks import HeadlessProgress, ResumeState, keeps_tracking_uri, run_logger
@@ -27,6 +28,8 @@ def datamodule(data_dir: Path, manifest: dict, cfg: TrainConfig, seed: int) -> L
     """Stored clips, or (cfg.stream) fresh clips from the data set's own generator, noise made on
     the device; both draw the global batch by step and give each rank its share."""
     if cfg.stream:
+        from timeblind.data.streaming import StreamingDataModule
+
         return StreamingDataModule(str(data_dir), StimulusConfig.from_dict(manifest["config"]), seed=manifest["seed"],
                                    batch_size=cfg.batch_size)
     return ClipDataModule(str(data_dir), batch_size=cfg.batch_size, seed=seed)
@@ -79,6 +82,7 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
     for proc in getattr(trainer.strategy.launcher, "procs", []):  # the ranks it started: done before we report
         proc.wait(timeout=120)
     first_step = resume_state.first_step
+    pd.DataFrame(module.learning_curve).to_csv(out_dir / LEARNING_CURVE, index=False)
     state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(state)
     save_model(out_dir / "model.pt", net, kind,
