@@ -9,13 +9,13 @@ rule pretrain_reader:
                     category="4. Notebooks", labels={"step": "pretrain reader", "encoder": "all", "seed": "0"}),
     params:
         nb=lambda wildcards, input: nb_params(data_dir=input.data, out_dir=layout.reader_dir(wildcards.data_name),
-                                              reader=PIPELINE.training.reader, seed=0),
+                                              reader=reader_config(wildcards.data_name), seed=0),
     log:
         **job_logs("readers/{data_name}"),
     wildcard_constraints:
         data_name=rf"{layout.TABLE1_DATA_NAME}|[0-9a-f]{{10}}",
-    threads: 1
-    priority: 2  # every encoder of its data set waits for it
+    threads: 2  # on the critical path: every encoder of its data set waits for it
+    priority: 2
     conda:
         "../../envs/timeblind.yaml"
     shell:

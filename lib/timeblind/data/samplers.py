@@ -42,11 +42,12 @@ class StepBatches:
     group) and cut into whole batches; step g of the run is slot g mod n of `interleave`'s order
     over those batches. Incomplete last batches are dropped, so every rank gets the same share.
     group_sizes: clips per batch of each group (default batch_size each); a group's share of the
-    steps stays that of its clips, whatever its batch size."""
+    steps stays that of its clips, whatever its batch size, unless `shares` sets each group's share
+    of the steps (a group given more steps than it has batches repeats its clips within an epoch)."""
 
     def __init__(self, dataset, batch_size: int, seed: int, global_step: Callable[[], int], rank: int = 0,
                  world: int = 1, groups: Sequence[Sequence[int]] | None = None,
-                 group_sizes: Sequence[int] | None = None):
+                 group_sizes: Sequence[int] | None = None, shares: Sequence[float] | None = None):
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
         self.global_step, self.rank, self.world = global_step, rank, world
         self.groups = [np.asarray(g, np.int64) for g in (groups if groups is not None else [range(len(dataset))])]
@@ -58,6 +59,12 @@ class StepBatches:
         if sum(counts) == 0 or any(len(g) and c == 0 for g, c in zip(self.groups, counts)):
             small = min(len(g) for g in self.groups if len(g))
             raise ValueError(f"batch_size={batch_size} is larger than the {small} training clips of one frame size")
+        self.batches = [len(g) // size for g, size in zip(self.groups, self.group_sizes)]  # distinct per epoch
+        if shares is not None:
+            if len(shares) != len(self.groups) or min(shares) <= 0:
+                raise ValueError(f"shares={list(shares)}: expected a positive share for each of the "
+                                 f"{len(self.groups)} groups")
+            counts = [max(1, round(sum(counts) * share / sum(shares))) for share in shares]
         self.order = interleave(counts)
         self.per_epoch = len(self.order)
 
@@ -66,7 +73,7 @@ class StepBatches:
 
     def _batch(self, epoch: int, slot: int) -> np.ndarray:
         k = self.order[slot]
-        j = self.order[:slot].count(k)  # the j-th batch of group k this epoch
+        j = self.order[:slot].count(k) % self.batches[k]  # the j-th batch of group k this epoch
         generator = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch, k))
         members = self.groups[k][torch.randperm(len(self.groups[k]), generator=generator).numpy()]
         size = self.group_sizes[k]

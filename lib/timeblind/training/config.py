@@ -176,8 +176,12 @@ class ReaderTrainConfig:
     lr: float = 0.003  # AdamW peak learning rate (linear warm-up, cosine decay)
     weight_decay: float = 0.01
     val_every: int = 100  # print progress every this many steps
+    words_share: float = 0.4  # share of the steps on text lines, when the data set has words and other categories
 
     def __post_init__(self):
+        if isinstance(self.words_share, bool) or not isinstance(self.words_share, (int, float)) or not (
+                0 < self.words_share < 1):
+            raise ValueError(f"reader.words_share={self.words_share!r}: expected a share in (0, 1)")
         for name, low in (("max_steps", 0), ("batch_size", 1), ("val_every", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:

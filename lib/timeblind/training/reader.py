@@ -119,7 +119,12 @@ def pretrain_reader(data_dir: str, cfg: ReaderTrainConfig, seed: int, log=print)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
         1 + math.cos(math.pi * min(s, cfg.max_steps) / max(1, cfg.max_steps))))
     step = 0
-    batches = StepBatches(_TargetsOnly(train), cfg.batch_size, seed, lambda: step, groups=train.size_groups())
+    groups = train.size_groups()
+    reads = [train.rows[g[0]]["category"] == "words" for g in groups]
+    # reading letters takes more steps than telling classes apart: lines get words_share of the steps
+    shares = [cfg.words_share if r else (1 - cfg.words_share) / max(1, len(groups) - sum(reads)) for r in reads]
+    batches = StepBatches(_TargetsOnly(train), cfg.batch_size, seed, lambda: step, groups=groups,
+                          shares=shares if any(reads) and not all(reads) else None)
     generator = torch.Generator().manual_seed(seed)
     mirrored_ids = torch.tensor([k for k, c in enumerate(train.tasks.categories) if c in MIRRORED])
     start, losses = time.perf_counter(), {}
