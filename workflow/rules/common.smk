@@ -57,17 +57,10 @@ def table1_reader() -> str:
     return "" if PIPELINE.training.reader_config.max_steps == 0 else layout.reader_file(layout.TABLE1_DATA_NAME)
 
 
-def reader_config(data_name: str) -> dict:
-    """How a data set's reader is pretrained: training.reader for Table 1's, the study models' own
-    (studies' base training may change it) for a study data set."""
-    if data_name == layout.TABLE1_DATA_NAME:
-        return PIPELINE.training.reader
-    return next(m.training.get("reader") or {} for m in STUDY_MODELS.values() if not m.table1 and m.data.id == data_name)
-
-
-def reader_data_dir(data_name: str) -> str:
-    """The data set a reader is pretrained on: Table 1's, or a study data set by its id."""
-    return layout.DATA if data_name == layout.TABLE1_DATA_NAME else layout.study_data_dir(data_name)
+def reader_config(data_id: str) -> dict:
+    """How a study data set's reader is pretrained: as its models' training says (the studies'
+    base training may change training.reader)."""
+    return next(m.training.get("reader") or {} for m in STUDY_MODELS.values() if not m.table1 and m.data.id == data_id)
 
 
 def all_models():

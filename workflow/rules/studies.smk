@@ -17,6 +17,25 @@ use rule generate as study_data with:
     priority: 2  # cheap, and it unlocks study training: started late, it leaves one core idle at the end
 
 
+use rule pretrain_reader as study_reader with:
+    input:
+        notebook=notebook("12_pretrain_reader"),
+        data=lambda wildcards: layout.study_data_dir(wildcards.data_id),
+    output:
+        reader=layout.reader_file("{data_id}"),
+        metrics=f"{layout.reader_dir('{data_id}')}/metrics.json",
+        html=layout.notebook_html("readers/{data_id}"),
+    params:
+        nb=lambda wildcards, input: nb_params(data_dir=input.data, out_dir=layout.reader_dir(wildcards.data_id),
+                                              reader=reader_config(wildcards.data_id), seed=0),
+    log:
+        **job_logs("readers/{data_id}"),
+    wildcard_constraints:
+        data_id="[0-9a-f]{10}",
+    threads: 1
+    priority: 1
+
+
 use rule train as study_train with:
     input:
         notebook=notebook("02_train"),

@@ -1,21 +1,19 @@
 rule pretrain_reader:
     input:
         notebook=notebook("12_pretrain_reader"),
-        data=lambda wildcards: reader_data_dir(wildcards.data_name),
+        data=rules.generate.output.data,
     output:
-        reader=layout.reader_file("{data_name}"),
-        metrics=f"{layout.reader_dir('{data_name}')}/metrics.json",
-        html=report(layout.notebook_html("readers/{data_name}"), caption="../report/notebook.rst",
+        reader=layout.reader_file(layout.TABLE1_DATA_NAME),
+        metrics=f"{layout.reader_dir(layout.TABLE1_DATA_NAME)}/metrics.json",
+        html=report(layout.notebook_html(f"readers/{layout.TABLE1_DATA_NAME}"), caption="../report/notebook.rst",
                     category="4. Notebooks", labels={"step": "pretrain reader", "encoder": "all", "seed": "0"}),
     params:
-        nb=lambda wildcards, input: nb_params(data_dir=input.data, out_dir=layout.reader_dir(wildcards.data_name),
-                                              reader=reader_config(wildcards.data_name), seed=0),
+        nb=lambda wildcards, input: nb_params(data_dir=input.data, out_dir=layout.reader_dir(layout.TABLE1_DATA_NAME),
+                                              reader=PIPELINE.training.reader, seed=0),
     log:
-        **job_logs("readers/{data_name}"),
-    wildcard_constraints:
-        data_name=rf"{layout.TABLE1_DATA_NAME}|[0-9a-f]{{10}}",
-    threads: 2  # on the critical path: every encoder of its data set waits for it
-    priority: 2
+        **job_logs(f"readers/{layout.TABLE1_DATA_NAME}"),
+    threads: 2  # on the critical path: every Table 1 encoder waits for it
+    priority: 3
     conda:
         "../../envs/timeblind.yaml"
     shell:

@@ -36,7 +36,7 @@ class LineReader(nn.Module):
     label column (L, COLUMNS, len(ALPHABET) + 1). Convolutions only: each column's letter is read
     from the glyph under it and its neighbours, which the per-column targets teach directly."""
 
-    def __init__(self, width: int = 32):
+    def __init__(self, width: int = 16):
         super().__init__()
         c = width
 
