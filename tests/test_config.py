@@ -55,7 +55,13 @@ def test_a_train_config_names_what_it_cannot_take():
     with pytest.raises(ValueError, match=r"task_weights: unknown group\(s\) \['words'\]"):
         TrainConfig(task_weights={"words": 1.0})
     cfg = TrainConfig.from_dict({"max_steps": 5, "task_weights": {"reading": 1.0}})
-    assert cfg.loss_weights == {"class": 1.0, "reading": 1.0, "patterns": 1.0} and cfg.batch_size == 64
+    assert cfg.loss_weights == {"figure": 1.0, "class": 1.0, "reading": 1.0, "patterns": 1.0} and cfg.batch_size == 64
+    assert TrainConfig(task_weights={"figure": 0.5}).loss_weights["figure"] == 0.5
+    with pytest.raises(ValueError, match=r"reader.max_steps=-1: expected a whole number, at least 0"):
+        TrainConfig(reader={"max_steps": -1})
+    with pytest.raises(ValueError, match=r"training.reader: unknown key\(s\) \['epochs'\]"):
+        TrainConfig(reader={"epochs": 3})
+    assert TrainConfig(reader={"max_steps": 7}).reader_config.max_steps == 7
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # travels as JSON (DDP, MLflow)
 
 

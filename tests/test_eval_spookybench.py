@@ -28,7 +28,7 @@ def exported(tmp_path_factory):
     manifest = write_dataset(root / "data", cfg, 0, {"test": 12}, log=lambda *_: None)
     torch.manual_seed(0)
     model = build_model("early_temporal", TaskSpec.from_manifest(manifest), width=4, dim=16).eval()
-    save_model(root / "model.pt", model, "early_temporal", extra={"frame_shape": [6, 16, 16]})
+    save_model(root / "model.pt", model, "early_temporal", extra={"frame_shapes": manifest["frame_shapes"]})
     export_split(data_dir=str(root / "data"), out_dir=str(root / "native"), split="test", scale=1)
     export_split(data_dir=str(root / "data"), out_dir=str(root / "large"), split="test", scale=3)
     return root, model
