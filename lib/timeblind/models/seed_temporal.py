@@ -5,9 +5,10 @@ standard vision features per frame, projected by Linear(feature_dim, hidden); (2
 position table (base 1000) added to the frame tokens; (3) a TransformerEncoder over time
 (nhead=8, gelu, batch_first); (4) "temporal difference layers" Linear(2*hidden, hidden), each
 applied to the pairs cat(x_t, x_{t+1}) (the last frame paired with itself) and blended into the
-sequence as x = 0.7*x + 0.3*diff. Here the sequence is averaged over time, so the encoder maps
-(B, T, H, W) -> (B, hidden_dim, 1, 1): the feature-map interface of the other encoders in
-timeblind.models, with a 1x1 map because the seed pools each frame to a vector first.
+sequence as x = 0.7*x + 0.3*diff. Here the sequence is averaged within each of K temporal
+windows, in order, so the encoder maps (B, T, H, W) -> (B, K * hidden_dim, 1, 1): the feature-map
+interface of the other encoders in timeblind.models, with a 1x1 map because the seed pools each
+frame to a vector first.
 
 The seed's defects and how they are fixed:
   * The pairs were built with a Python loop over t. They are vectorised: the "next frame" is

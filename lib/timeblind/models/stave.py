@@ -22,7 +22,8 @@ patch size; or the conv stem below) plus a learned spatial position table (bilin
 for other frame sizes), ``depth`` pre-norm blocks
 ``x += SpatialAttn(LN1 x); x += TemporalAttn(LN3 x); x += MLP(LN2 x)`` (or temporal first),
 temporal attention in every block or only the last ``temporal_blocks``, then a final
-LayerNorm and a mean over frames, which leaves a (dim, H/P, W/P) map of patch tokens. Not
+LayerNorm and a mean over the frames of each of K temporal windows, in order, which leaves a
+(K * dim, H/P, W/P) map of patch tokens. Not
 kept: pretrained weights, LoRA, 2-D spatial RoPE; temporal patches of two frames are an option.
 
 Why it can see motion: the temporal attention works on individual patch tokens, at each patch

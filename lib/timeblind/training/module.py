@@ -72,7 +72,9 @@ class VideoTaskModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         loss, losses, correct = self._step(batch, augmented=True, read_words=False)  # reading is scored in validation
-        self.train_acc(correct.float())
+        classed = batch[1]["label"] != IGNORE
+        if classed.any():
+            self.train_acc(correct[classed].float())
         self.clips_seen += len(correct) * self.trainer.world_size
         self.log("train/loss", loss, on_step=True, on_epoch=False)
         self.log_dict({f"train/loss_{task}": value for task, value in losses.items()}, on_step=True, on_epoch=False)

@@ -51,10 +51,17 @@ def mirror(figure: torch.Tensor, mirrored: torch.Tensor, generator: torch.Genera
     return figure
 
 
+def figure_class_clips(heads: TaskHeads, label: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: the clip's class is read off a figure (not a pattern kind, not IGNORE)."""
+    if not len(heads.spec.classes):
+        return torch.zeros_like(label, dtype=torch.bool)
+    return (label >= 0) & torch.from_numpy(heads.spec.figure_classes)[label.clamp(min=0)]
+
+
 def reader_losses(heads: TaskHeads, figure: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict:
     """Class and reading losses of the reader on figure maps (B, K, H, W)."""
     losses = {}
-    closed = (targets["label"] >= 0) & torch.from_numpy(heads.spec.figure_classes)[targets["label"].clamp(min=0)]
+    closed = figure_class_clips(heads, targets["label"])
     if heads.classify_figure is not None and closed.any():
         logits = heads.classify_figure(heads.reader(figure[closed]))
         losses["class"] = F.cross_entropy(heads.restricted_logits(logits, targets["category"][closed]),
@@ -78,12 +85,12 @@ def reader_accuracy(heads: TaskHeads, data: ClipDataset, batch_size: int) -> dic
         targets = torch.utils.data.default_collate([data.targets(i) for i in batch])
         figure = window_means(targets["mask"].float() / 255, heads.spec.windows)
         names = [heads.spec.categories[k] for k in targets["category"].tolist()]
-        closed = (targets["label"] >= 0).tolist()
+        closed = figure_class_clips(heads, targets["label"]).tolist()
         if heads.classify_figure is not None and any(closed):
             logits = heads.restricted_logits(heads.classify_figure(heads.reader(figure)), targets["category"])
             right = (logits.argmax(dim=-1) == targets["label"]).tolist()
             for name, ok, is_closed in zip(names, right, closed):
-                if is_closed and name != "patterns":
+                if is_closed:
                     hits[name].append(ok)
         words = targets["line_length"].sum(dim=1) > 0
         if heads.lines is not None and words.any():
