@@ -134,12 +134,13 @@ def pretrain_reader(data_dir: str, cfg: ReaderTrainConfig, seed: int, log=print)
                           shares=shares if any(reads) and not all(reads) else None)
     generator = torch.Generator().manual_seed(seed)
     mirrored_ids = torch.tensor([k for k, c in enumerate(train.tasks.categories) if c in MIRRORED])
-    start, losses = time.perf_counter(), {}
+    start, losses, last = time.perf_counter(), {}, {}  # last: each loss at its latest step
     while step < cfg.max_steps:
         for _, targets in batches:
             figure = degrade(window_means(targets["mask"].float() / 255, heads.spec.windows), generator)
             figure = mirror(figure, torch.isin(targets["category"], mirrored_ids), generator)
             losses = reader_losses(heads, figure, targets)
+            last.update(losses)
             loss = sum(losses.values())
             optimizer.zero_grad()
             loss.backward()
@@ -153,6 +154,6 @@ def pretrain_reader(data_dir: str, cfg: ReaderTrainConfig, seed: int, log=print)
                 break
     accuracy = reader_accuracy(heads, val, cfg.batch_size)
     metrics = {**{f"val_acc_clean_{c}": a for c, a in accuracy.items()}, "steps": step,
-               "train_seconds": time.perf_counter() - start, **{f"loss_{k}": v.item() for k, v in losses.items()}}
+               "train_seconds": time.perf_counter() - start, **{f"loss_{k}": v.item() for k, v in last.items()}}
     weights = {k: v.detach().clone() for k, v in heads.state_dict().items() if k.startswith(READER_PARTS)}
     return weights, metrics
