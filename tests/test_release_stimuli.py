@@ -230,6 +230,8 @@ def test_every_font_is_found_and_a_missing_package_is_named(monkeypatch):
     monkeypatch.setitem(text.FONTS, "lato-bold", "/nowhere/Lato-Bold.ttf")
     with pytest.raises(ValueError, match="needs the package font-lato"):
         text.check_fonts(["bold-sans"])
+    with pytest.raises(ValueError, match="needs the package font-lato"):  # rendering says so too, not PIL's OSError
+        text.word_mask("spooky", 32, 96, font="lato-bold")
 
 
 def test_phrases_that_cannot_fit_are_refused_with_the_config():
