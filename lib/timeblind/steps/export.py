@@ -53,13 +53,15 @@ def spookybench_export(*, data: dict, shift: dict, out_dir: str, models: list[st
         write_dataset(out / "generated", cfg, seed, {"test": test_size})
         export_split(data_dir=str(out / "generated"), out_dir=str(out / "official"), split="test", scale=scale)
         chance = category_chance([c.category for c in cfg.classes])
-        rows = []
+        rows, cache = [], {}
         for path in models:
             model, info = load_model(resolve(path))
             encoder, model_seed = info["extra"].get("name", info["encoder"]), info["extra"].get("seed")
             # The official folder, then the patterns the export keeps in a folder of their own.
             folders = {"": out / "official", "_patterns": pattern_folder(out / "official")}
-            scored = [(suffix, *score_folder(model, info, folder)) for suffix, folder in folders.items() if folder]
+            # Each video decoded and resampled once per model input shape (the cache), not once per model.
+            scored = [(suffix, *score_folder(model, info, folder, cache=cache))
+                      for suffix, folder in folders.items() if folder]
             for suffix, predictions, _, _ in scored:
                 write_predictions(predictions, out / "predictions" / f"{encoder}_seed{model_seed}{suffix}.json")
             table = pd.concat([t for _, _, t, _ in scored])
