@@ -71,6 +71,9 @@ class StimulusConfig:
     shard_size: int = 1024  # clips per shard file (per category)
     # category -> (frames, height, width) of its clips; categories left out use motion.frames, height, width
     sizes: tuple[tuple[str, tuple[int, int, int]], ...] = ()
+    # category -> its share of white dots (a value or a [low, high] range drawn per clip); categories
+    # left out use motion.density. The release: ~79% white for shapes, ~50% for words.
+    densities: tuple[tuple[str, float | tuple[float, float]], ...] = ()
 
     def __post_init__(self):
         unknown = [c for c in self.categories if c not in CATEGORIES]
@@ -79,6 +82,14 @@ class StimulusConfig:
         bad_sizes = sorted({c for c, _ in self.sizes} - set(CATEGORIES))
         if bad_sizes:
             raise ValueError(f"sizes for {bad_sizes}: expected categories from {CATEGORIES}")
+        bad_densities = sorted({c for c, _ in self.densities} - set(CATEGORIES))
+        if bad_densities:
+            raise ValueError(f"density for {bad_densities}: expected categories from {CATEGORIES}")
+        for category, density in self.densities:
+            try:
+                dataclasses.replace(self.motion, density=density)
+            except ValueError as error:
+                raise ValueError(f"density.{category}: {error}") from None
         for category in (None, *self.categories):
             frames, height, width = self.frame_shape(category)
             where = f"sizes.{category}: " if category in dict(self.sizes) else ""
@@ -102,9 +113,11 @@ class StimulusConfig:
         return {c: self.frame_shape(c) for c in self.categories}
 
     def motion_of(self, category: str) -> MotionConfig:
-        """The motion config of a category's clips: motion with that category's frame count."""
-        frames = self.frame_shape(category)[0]
-        return self.motion if frames == self.motion.frames else dataclasses.replace(self.motion, frames=frames)
+        """The motion config of a category's clips: motion with that category's frame count and density."""
+        changes = {"frames": self.frame_shape(category)[0],
+                   "density": dict(self.densities).get(category, self.motion.density)}
+        changes = {k: v for k, v in changes.items() if v != getattr(self.motion, k)}
+        return dataclasses.replace(self.motion, **changes) if changes else self.motion
 
     @cached_property
     def classes(self) -> list[ClassInfo]:
@@ -133,6 +146,9 @@ class StimulusConfig:
                     "speed and density at the clip size; train on stored clips (training.stream: false)")
         if len(set(self.frame_shapes.values())) > 1:
             return f"sizes={dict(self.sizes)}: streaming batches clips of one shape; train on stored clips"
+        if self.densities:
+            return (f"density={dict(self.densities)}: streaming renders one density for every clip of a batch; "
+                    "train on stored clips")
         return None
 
     @classmethod
@@ -148,6 +164,8 @@ class StimulusConfig:
                 d[key] = tuple(d[key])
         if "sizes" in d:
             d["sizes"] = _sizes(d["sizes"], d)
+        if "densities" in d:
+            d["densities"] = _densities(d["densities"])
         return cls(**d)
 
     @classmethod
@@ -156,11 +174,15 @@ class StimulusConfig:
         motion_keys = {f.name for f in dataclasses.fields(MotionConfig)}
         skip = {"seed", *(f"{split}_size" for split in SPLITS)}
         d = {k: v for k, v in data.items() if k not in motion_keys | skip}
-        return cls.from_dict({**d, "motion": {k: v for k, v in data.items() if k in motion_keys}})
+        motion = {k: v for k, v in data.items() if k in motion_keys}
+        if isinstance(motion.get("density"), dict):  # per category: {shapes: 0.79, words: 0.5}
+            d["densities"] = motion.pop("density")
+        return cls.from_dict({**d, "motion": motion})
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["sizes"] = {c: dict(zip(SIZE_KEYS, shape)) for c, shape in self.sizes}  # as the config writes it
+        d["densities"] = {c: list(v) if isinstance(v, tuple) else v for c, v in self.densities}
         return d
 
     # -- one sample -------------------------------------------------------------------------
@@ -257,13 +279,29 @@ def _sizes(sizes: dict, d: dict) -> tuple[tuple[str, tuple[int, int, int]], ...]
     return tuple(out)
 
 
+def _densities(densities) -> tuple[tuple[str, float | tuple[float, float]], ...]:
+    """{category: density or [low, high]} (or such pairs) as sorted (category, value) pairs."""
+    pairs = densities.items() if isinstance(densities, dict) else densities
+    try:
+        return tuple(sorted((str(c), tuple(v) if isinstance(v, (list, tuple)) else v) for c, v in pairs))
+    except (TypeError, ValueError):
+        raise ValueError(f"density={densities!r}: expected a share, [low, high], or a mapping category -> "
+                         "share or [low, high]") from None
+
+
 # What a shifted export may change: how clips look, never which classes exist (or which words
 # are held out), so every answer stays one a model could give.
 CLASS_KEYS = ("categories", "shapes", "objects", "pattern_kinds", "seed", *(f"{s}_size" for s in SPLITS))
 
 
 def shifted_stimulus(data: dict, shift: dict) -> dict:
-    """The pipeline's data section with `shift` applied (nested sections merged key by key)."""
+    """The pipeline's data section with `shift` applied (nested sections merged key by key).
+
+    A shift that sets the clip shape (height, width, frames or sizes) sets it for every category: the
+    data's per-category sizes are dropped, so a category that training sized apart (e.g. words) does not
+    keep its training shape in the export. A shift that renders at the clip size (render_scale 1) drops
+    the data's texture `shift`, which needs render_scale > 1.
+    """
     fixed = sorted(set(shift) & set(CLASS_KEYS))
     words = shift.get("words", {})
     fixed += [f"words.{k}" for k in ("vocabulary", "held_out") if k in words]
@@ -272,8 +310,13 @@ def shifted_stimulus(data: dict, shift: dict) -> dict:
         raise ValueError(f"export.shift changes {fixed}: a shifted export may change how clips look "
                          f"(size, frames, speed, directions, noise, fonts...), not the classes")
     merged = dict(data)  # seed and split sizes are ignored by StimulusConfig.from_pipeline
+    if set(shift) & {"height", "width", "frames", "sizes"}:
+        merged.pop("sizes", None)
+    if shift.get("render_scale") == 1 and "shift" not in shift:
+        merged.pop("shift", None)
     for key, value in shift.items():
-        merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
+        base = merged.get(key)
+        merged[key] = {**base, **value} if isinstance(value, dict) and isinstance(base, dict) else value
     return merged
 
 
@@ -464,13 +507,16 @@ class StimulusDataset:
         """Clip i as stored: (T, H, ceil(W/8)) packed bits or (T, H, W) uint8."""
         return np.asarray(self._row("clips", i))
 
-    def clip(self, i: int) -> np.ndarray:
-        """Clip i as grey frames (T, H, W) uint8."""
-        clip = self.stored(i)
+    def clip(self, i: int, frames: int | None = None) -> np.ndarray:
+        """Clip i as grey frames (T, H, W) uint8; frames: its first `frames` frames only (read and
+        unpacked alone)."""
+        clip = self._row("clips", i)[:frames]
         if self.manifest["storage"][self.category_of(i)] == "bits":
             low, high = self.manifest["binary_levels"]
-            bits = np.unpackbits(clip, axis=-1, count=self.frame_shape_of(i)[2]).astype(bool)
-            return np.where(bits, np.uint8(high), np.uint8(low))
+            grey = np.unpackbits(clip, axis=-1, count=self.frame_shape_of(i)[2])  # 0/1, a new array
+            grey *= np.uint8(high - low)
+            grey += np.uint8(low)
+            return grey
         return np.array(clip)  # a writable copy, not a view into the read-only memory map
 
     def mask(self, i: int) -> np.ndarray:

@@ -22,7 +22,8 @@ import torch
 from timeblind.core.io import write_text
 from timeblind.core.stats import wilson_interval
 from timeblind.core.tasks import category_ids, to_model_input
-from timeblind.io.spookybench import SpookyBenchFolder, Skipped, is_correct, parse_categories, resample_clip
+from timeblind.io.spookybench import (SpookyBenchFolder, Skipped, VideoError, is_correct, load_video, parse_categories,
+                                      resample_clip)
 from timeblind.models.checkpoint import load_model
 
 
@@ -51,8 +52,11 @@ def evaluate_folder(model_path: str | Path, dataset: str | Path, *, csv: str | P
 @torch.no_grad()
 def score_folder(model, info: dict, dataset: str | Path, *, csv: str | Path | None = None,
                  categories: list[str] | None = None, frames: int | None = None, height: int | None = None,
-                 width: int | None = None, method: str = "motion", log=print) -> tuple[dict, pd.DataFrame, list]:
-    """evaluate_folder for a model already loaded (model, info = load_model(path))."""
+                 width: int | None = None, method: str = "motion", log=print,
+                 cache: dict | None = None) -> tuple[dict, pd.DataFrame, list]:
+    """evaluate_folder for a model already loaded (model, info = load_model(path)). cache: a dict kept
+    across calls, so that scoring several models on one folder decodes and resamples each video once
+    per input shape (large videos take far longer to decode than a small model takes to answer)."""
     input_shape(info, frames, height, width)  # refused before any video is read
     wanted = parse_categories(categories) if categories else None  # any case; objects, dynamics as aliases
     folder = SpookyBenchFolder(Path(dataset), Path(csv) if csv else None)
@@ -60,15 +64,17 @@ def score_folder(model, info: dict, dataset: str | Path, *, csv: str | Path | No
     if wanted:
         folder.entries = [e for e in folder.entries if e.category in wanted]
     predictions, rows = {}, []
-    for entry, video in folder.videos():  # unreadable videos land in folder.skipped
+    for entry in folder.entries:
         T, H, W = input_shape(info, frames, height, width, entry.category)
-        if video.shape == (T, H, W):
-            clip = video
-        elif len(video) < T:
-            folder.skipped.append(Skipped(entry.row, entry.rel, f"video has {len(video)} frames; the model needs {T}"))
+        key = (str(entry.path), T, H, W, method)
+        clip = cache.get(key) if cache is not None else None
+        if clip is None:
+            clip = _model_clip(entry, T, H, W, method)
+            if cache is not None:
+                cache[key] = clip
+        if isinstance(clip, Skipped):  # unreadable, or too short for the model
+            folder.skipped.append(clip)
             continue
-        else:
-            clip = resample_clip(video, T, H, W, method=method)
         category = category_ids(model.heads.spec, [entry.category])  # the category's question, as a prompt
         text = model.answer(to_model_input(torch.from_numpy(clip))[None], category)[0]
         predictions[entry.rel] = text
@@ -76,6 +82,19 @@ def score_folder(model, info: dict, dataset: str | Path, *, csv: str | Path | No
     for item in folder.skipped:
         log(f"skipped {item.path}: {item.reason}")
     return predictions, accuracy_table(pd.DataFrame(rows, columns=["category", "correct"])), folder.skipped
+
+
+def _model_clip(entry, T: int, H: int, W: int, method: str):
+    """The model's (T, H, W) clip of an entry's video, or why there is none (a Skipped)."""
+    try:
+        video = load_video(entry.path)
+    except VideoError as e:
+        return Skipped(entry.row, entry.rel, f"unreadable video: {e.reason}")
+    if video.shape == (T, H, W):
+        return video
+    if len(video) < T:
+        return Skipped(entry.row, entry.rel, f"video has {len(video)} frames; the model needs {T}")
+    return resample_clip(video, T, H, W, method=method)
 
 
 def accuracy_table(scored: pd.DataFrame) -> pd.DataFrame:
