@@ -4,18 +4,21 @@ and loading never executes code from a file. Each names its format and the confi
 from __future__ import annotations
 
 import dataclasses
+import re
+import warnings
 from pathlib import Path
 
 import torch
 
 from timeblind.core.io import atomic
 from timeblind.core.tasks import TaskSpec
-from timeblind.models.config import GroundedDecoderConfig
+from timeblind.models.config import ENCODER_CONFIGS, GroundedDecoderConfig
 from timeblind.models.grounded_decoder import GroundedDecoder
 from timeblind.models.registry import VideoModel, build_model
 
 MODEL_FORMAT = "timeblind.model/2"
 DECODER_FORMAT = "timeblind.grounded_decoder/1"
+MODEL_KEYS = {"encoder": str, "encoder_config": dict, "tasks": dict, "state_dict": dict, "extra": dict}
 
 
 def _save(path: str | Path, payload: dict) -> None:
@@ -25,15 +28,28 @@ def _save(path: str | Path, payload: dict) -> None:
 
 def _load(path: str | Path, expected: str, what: str) -> dict:
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing: the refusal says it
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
-    except Exception as err:  # pickle errors: not a plain-tensor file
-        raise ValueError(f"{path} is not a {what} file (weights-only load failed: {err})") from None
+    except Exception as err:  # a pickle the weights-only loader refuses, or no pickle at all
+        raise ValueError(_refusal(path, what, err)) from None
     if not isinstance(payload, dict) or payload.get("format") != expected:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ValueError(f"{path}: expected a '{expected}' file, found {found!r}")
     return payload
+
+
+def _refusal(path, what: str, err: Exception) -> str:
+    """Why a file is not loaded, without torch's advice to load it unsafely (which a malicious file wants)."""
+    code = re.search(r"GLOBAL (\S+)", str(err))
+    if code:
+        return (f"{path} is refused: it is not a plain-tensor {what} file, since loading it would run Python "
+                f"code ({code.group(1)}); it was not loaded")
+    if isinstance(err, EOFError):
+        return f"{path} is not a {what} file: it is empty or cut short"
+    return f"{path} is not a {what} file: torch.load cannot read it as plain tensors"
 
 
 def save_model(path: str | Path, model: VideoModel, encoder: str, extra: dict | None = None) -> None:
@@ -48,14 +64,61 @@ def save_model(path: str | Path, model: VideoModel, encoder: str, extra: dict | 
 
 
 def load_model(path: str | Path) -> tuple[VideoModel, dict]:
-    """A model written by save_model (in eval mode) and the file's contents."""
+    """A model written by save_model (in eval mode) and the file's contents. A file that does not
+    hold what save_model writes gets a ValueError naming the file and the key."""
     payload = _load(path, MODEL_FORMAT, "timeblind model")
-    model = build_model(payload["encoder"], TaskSpec.from_dict(payload["tasks"]), **payload["encoder_config"])
+    encoder, options, tasks = _model_parts(path, payload)
+    try:
+        model = build_model(encoder, tasks, **options)
+    except (TypeError, ValueError, RuntimeError) as err:  # e.g. a negative or non-integer size
+        raise ValueError(f"{path}: encoder_config {options} does not build a {encoder!r} encoder: {err}") from None
     try:
         model.load_state_dict(payload["state_dict"])
-    except RuntimeError as err:  # missing, unexpected or mis-shaped tensors
-        raise ValueError(f"{path}: weights do not fit encoder {payload['encoder']!r}: {err}") from None
+    except (RuntimeError, TypeError, AttributeError) as err:  # missing, unexpected, mis-shaped or non-tensor weights
+        raise ValueError(f"{path}: weights do not fit encoder {encoder!r}: {err}") from None
     return model.eval(), payload
+
+
+def _model_parts(path, payload: dict) -> tuple[str, dict, TaskSpec]:
+    """The encoder name, its options and the tasks a model file records, each checked."""
+    missing = [key for key in MODEL_KEYS if key not in payload]
+    if missing:
+        raise ValueError(f"{path}: missing key(s) {missing}; a timeblind model file holds {list(MODEL_KEYS)}")
+    for key, kind in MODEL_KEYS.items():
+        if not isinstance(payload[key], kind):
+            raise ValueError(f"{path}: '{key}' is a {type(payload[key]).__name__}; expected a {kind.__name__}")
+    encoder = payload["encoder"]
+    if encoder not in ENCODER_CONFIGS:
+        raise ValueError(f"{path}: 'encoder' {encoder!r} is not an encoder; expected one of {list(ENCODER_CONFIGS)}")
+    try:
+        tasks = TaskSpec.from_dict(payload["tasks"])
+        _check_tasks(tasks)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: 'tasks' {payload['tasks']!r} is not a task list: {err}") from None
+    frame_shape(path, payload)
+    return encoder, payload["encoder_config"], tasks
+
+
+def _check_tasks(tasks: TaskSpec) -> None:
+    names = (tasks.classes, tasks.class_categories)
+    if not all(isinstance(n, tuple) and all(isinstance(c, str) for c in n) for n in names):
+        raise ValueError("classes and class_categories must be lists of names")
+    for name in ("frames", "reading_steps"):
+        value = getattr(tasks, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r}, expected a positive integer")
+
+
+def frame_shape(path, payload: dict) -> tuple[int, int, int] | None:
+    """The (frames, height, width) a model was trained on, as its file records it (None in older files)."""
+    shape = payload["extra"].get("frame_shape")
+    if shape is None:
+        return None
+    if not (isinstance(shape, (list, tuple)) and len(shape) == 3
+            and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)):
+        raise ValueError(f"{path}: 'extra.frame_shape' {shape!r}; expected [frames, height, width] of positive "
+                         "integers")
+    return tuple(shape)
 
 
 def save_decoder(path: str | Path, net: GroundedDecoder, extra: dict) -> None:

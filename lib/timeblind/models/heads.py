@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from timeblind.core.tasks import ALPHABET, TaskSpec, decode_greedy
+from timeblind.core.tasks import ALPHABET, NOT_TRAINED, TaskSpec, decode_greedy
 
 
 class ReadingHead(nn.Module):
@@ -74,18 +74,20 @@ class TaskHeads(nn.Module):
         return logits.masked_fill(~inside, float("-inf"))
 
     def answers(self, out: dict[str, torch.Tensor], category: torch.Tensor) -> list[str]:
-        """The text answer per clip: the word read for words, else the class name in its category."""
+        """The text answer per clip: the word read for words, else the class name in its category;
+        empty text for a category the model was not trained on (id NOT_TRAINED)."""
         names = [self.spec.classes[k] for k in self.spec.closed]
-        words_id = self.spec.categories.index("words") if self.spec.reads_words else -1
+        # None, not an id, when there is no reading head: no category id can then select it
+        words_id = self.spec.categories.index("words") if self.spec.reads_words else None
         read = decode_greedy(out["reading"]) if "reading" in out else None
         chosen = (self.restricted_logits(out["logits"], category).argmax(dim=-1).tolist()
                   if "logits" in out else None)
         texts = []
         for i, c in enumerate(category.tolist()):
-            if c == words_id:
-                texts.append(read[i])
-            elif chosen is not None and c >= 0:
-                texts.append(names[chosen[i]])
-            else:  # a category this model was not trained on
+            if c == NOT_TRAINED:
                 texts.append("")
+            elif c == words_id:
+                texts.append(read[i])
+            else:
+                texts.append(names[chosen[i]])
         return texts
