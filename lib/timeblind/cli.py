@@ -48,24 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     scoring.add_argument("--categories", nargs="+", help="only these categories")
     scoring.add_argument("--method", default="motion", choices=["motion", "plain"], help="resampling of videos")
     for name in ("frames", "height", "width"):
-        scoring.add_argument(f"--{name}", type=int, help=f"model input {name} (default: recorded in the model)")
+        scoring.add_argument(f"--{name}", type=positive_int, help=f"model input {name} (default: recorded in the model)")
 
     args = parser.parse_args(argv)
     if args.command == "eval-spookybench":
-        from timeblind.evaluation.spookybench import evaluate_folder, write_predictions
-
-        try:
-            predictions, table, skipped = evaluate_folder(
-                args.model, args.dataset, csv=args.csv, categories=args.categories, frames=args.frames,
-                height=args.height, width=args.width, method=args.method,
-                log=lambda line: print(line, file=sys.stderr))
-        except (FileNotFoundError, NotADirectoryError, ValueError) as err:
-            print(f"timeblind eval-spookybench: {err}", file=sys.stderr)
-            return 2
-        write_predictions(predictions, args.output)
-        print(table.to_string(index=False, float_format="%.3f"))
-        print(f"{len(predictions)} predictions written to {args.output}; {len(skipped)} item(s) skipped")
-        return 0
+        return eval_spookybench(args)
     if args.command in ("snr", "export-spookybench"):
         try:
             if args.command == "snr":
@@ -113,6 +100,48 @@ def main(argv: list[str] | None = None) -> int:
     except NotebookFailed as err:
         print(f"timeblind: {err}", file=sys.stderr)
         return 1
+    return 0
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a usage error (exit 2, one line) for 0, negatives and non-numbers."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
+
+
+def eval_spookybench(args) -> int:
+    """Exit 0 when something was scored, 2 when nothing was (bad model, folder or flags, every item
+    skipped); each skipped item is one line on stderr."""
+    from timeblind.evaluation.spookybench import evaluate_folder, write_predictions
+
+    def error(line: str) -> int:
+        print(f"timeblind eval-spookybench: {line}", file=sys.stderr)
+        return 2
+
+    try:
+        predictions, table, skipped = evaluate_folder(
+            args.model, args.dataset, csv=args.csv, categories=args.categories, frames=args.frames,
+            height=args.height, width=args.width, method=args.method,
+            log=lambda line: print(line, file=sys.stderr))
+    except (OSError, ValueError) as err:
+        return error(str(err))
+    if not predictions:
+        return error(f"nothing scored: no usable video in {args.dataset}"
+                     + (f" of categories {args.categories}" if args.categories else "")
+                     + f" ({len(skipped)} item(s) skipped)")
+    print(table.to_string(index=False, float_format="%.3f"))  # shown before writing, so a failed write loses no score
+    try:
+        write_predictions(predictions, args.output)
+    except OSError as err:
+        print(json.dumps(predictions, indent=1))
+        return error(f"cannot write the predictions to {args.output} ({err.strerror or err}); "
+                     "they are printed above instead")
+    print(f"{len(predictions)} predictions written to {args.output}; {len(skipped)} item(s) skipped")
     return 0
 
 

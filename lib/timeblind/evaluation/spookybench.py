@@ -5,7 +5,8 @@ text) and scores it with the official rule: a prediction is correct when any acc
 a case-insensitive substring of it. The model answers each video's category (from metadata.csv)
 as the official per-category prompts ask: the word it reads, or a class of that category.
 Videos that already have the model's input shape are used as they are; others are resampled so
-their motion survives (io.spookybench.resample_clip).
+their motion survives (io.resample), frame by frame as they decode (io.video), so memory stays
+bounded whatever the video's length.
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ import torch
 from timeblind.core.io import write_text
 from timeblind.core.stats import wilson_interval
 from timeblind.core.tasks import category_ids, to_model_input
-from timeblind.io.spookybench import SpookyBenchFolder, Skipped, is_correct, resample_clip
-from timeblind.models.checkpoint import load_model
+from timeblind.io.spookybench import SpookyBenchFolder, is_correct
+from timeblind.models.checkpoint import frame_shape, load_model
 
 
 def input_shape(info: dict, frames: int | None, height: int | None, width: int | None) -> tuple[int, int, int]:
     """The (T, H, W) a model was trained on (stored in its file), unless given explicitly."""
-    stored = info["extra"].get("frame_shape") or [None, None, None]
-    shape = tuple(given or kept for given, kept in zip((frames, height, width), stored))
+    for name, value in (("frames", frames), ("height", height), ("width", width)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name}={value!r}: expected a positive integer")
+    stored = frame_shape("the model file", info) or (None, None, None)
+    shape = tuple(kept if given is None else given for given, kept in zip((frames, height, width), stored))
     if None in shape:
         raise ValueError("this model file does not record its input size (older file): pass --frames, --height "
                          "and --width")
@@ -46,25 +50,31 @@ def evaluate_folder(model_path: str | Path, dataset: str | Path, *, csv: str | P
 def score_folder(model, info: dict, dataset: str | Path, *, csv: str | Path | None = None,
                  categories: list[str] | None = None, frames: int | None = None, height: int | None = None,
                  width: int | None = None, method: str = "motion", log=print) -> tuple[dict, pd.DataFrame, list]:
-    """evaluate_folder for a model already loaded (model, info = load_model(path))."""
+    """evaluate_folder for a model already loaded (model, info = load_model(path)). Each video is decoded
+    as a stream into the model's input (io.video.read_clips); each skipped item is reported once through
+    ``log``, as it happens, and so is each category the model cannot answer."""
     T, H, W = input_shape(info, frames, height, width)
     folder = SpookyBenchFolder(Path(dataset), Path(csv) if csv else None)
     if categories:
         folder.entries = [e for e in folder.entries if e.category in categories]
+    for item in folder.skipped:  # rows of metadata.csv that name no usable video
+        log(f"skipped {item.path or f'line {item.row}'}: {item.reason}")
+    spec = model.heads.spec
+    for category in sorted({e.category for e in folder.entries} - set(spec.categories)):
+        count = sum(e.category == category for e in folder.entries)
+        log(f"note: this model has no answer for category {category!r} (trained on {', '.join(spec.categories)}): "
+            f"its {count} video(s) get an empty answer, scored wrong")
     predictions, rows = {}, []
-    for entry, video in folder.videos():  # unreadable videos land in folder.skipped
-        if video.shape == (T, H, W):
-            clip = video
-        elif len(video) < T:
-            folder.skipped.append(Skipped(entry.row, entry.rel, f"video has {len(video)} frames; the model needs {T}"))
-            continue
-        else:
-            clip = resample_clip(video, T, H, W, method=method)
-        category = category_ids(model.heads.spec, [entry.category])  # the category's question, as a prompt
+    reported = len(folder.skipped)
+    for entry, (clip,) in folder.read([(T, H, W)], method=method):  # unreadable videos land in folder.skipped
+        for item in folder.skipped[reported:]:
+            log(f"skipped {item.path}: {item.reason}")
+        reported = len(folder.skipped)
+        category = category_ids(spec, [entry.category])  # the category's question, as a prompt
         text = model.answer(to_model_input(torch.from_numpy(clip))[None], category)[0]
         predictions[entry.rel] = text
         rows.append({"category": entry.category, "correct": is_correct(text, entry.answers)})
-    for item in folder.skipped:
+    for item in folder.skipped[reported:]:
         log(f"skipped {item.path}: {item.reason}")
     return predictions, accuracy_table(pd.DataFrame(rows, columns=["category", "correct"])), folder.skipped
 
