@@ -28,8 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     snr.add_argument("source", help="a generated data set (manifest.json) or a folder with metadata.csv")
     snr.add_argument("--table", default=f"{TABLES}/snr.csv", help="per-clip table; a _summary.csv goes beside")
     snr.add_argument("--split", default="val", help="split of a generated data set")
-    snr.add_argument("--per-category", type=int, default=32, help="clips per category of a generated data set")
-    snr.add_argument("--workers", type=int, default=1)
+    snr.add_argument("--per-category", type=positive_int, default=32, help="clips per category of a generated data set")
+    snr.add_argument("--sample-rate", type=positive_int, default=2, help="analyse every N-th frame (official default 2)")
+    snr.add_argument("--window", type=positive_int, default=5, help="flows per sliding window of the boundary mean")
+    snr.add_argument("--processes", "--workers", dest="processes", type=positive_int, default=1,
+                     help="videos measured in parallel, one per process")
     snr.add_argument("--results-dir", default=RESULTS)
 
     export = commands.add_parser("export-spookybench", help="write a generated split in the official layout")
@@ -59,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
                 from timeblind.steps.snr import measure_snr
 
                 summary = measure_snr(source=args.source, table=args.table, split=args.split,
-                                      per_category=args.per_category, workers=args.workers,
-                                      results_dir=args.results_dir)
+                                      per_category=args.per_category, workers=args.processes,
+                                      sample_rate=args.sample_rate, window=args.window, results_dir=args.results_dir)
                 print(summary.to_string(index=False, float_format="%.2f"))
             else:
                 from timeblind.steps.export import export_split
