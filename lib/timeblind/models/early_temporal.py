@@ -38,17 +38,13 @@ class EarlyTemporalEncoder(nn.Module):
             nn.Conv3d(1, c, (2, k, k), padding=(0, k // 2, k // 2)), nn.BatchNorm3d(c), nn.GELU(),
             nn.Conv3d(c, c, (1, k, k), padding=(0, k // 2, k // 2)), nn.BatchNorm3d(c), nn.GELU(),
         )
-        # the stem's temporal kernel 2 needs two (difference) frames
-        self.min_frames = 3 if cfg.stem == "difference" else 2
         # The motion map is noisy pixel by pixel: integrate it at full resolution before subsampling.
         self.trunk = SpatialTrunk(c, cfg.width, cfg.dim, full_resolution_stages=3)
         self.out_dim = cfg.dim
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         T = video.shape[1]  # video: (B, T, H, W)
-        if T < self.min_frames:
-            raise ValueError(f"clip has {T} frames: early_temporal with stem={self.cfg.stem!r} "
-                             f"needs at least {self.min_frames}")
+        self.cfg.check_frames(T)
         motion = self.stem(video[:, None])  # (B, C, T', H, W): one response per frame pair (T' = T-1, or T-2)
         motion = motion.mean(dim=2)  # (B, C, H, W): average over time, after the motion is seen
         return self.trunk(motion)  # (B, D, H/8, W/8)
