@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from timeblind.core.layout import RESULTS, TABLES
 
@@ -16,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     init = commands.add_parser("init-tracking", help="create the MLflow store and experiment once")
     init.add_argument("--results-dir", default=RESULTS)
     init.add_argument("--output", help="write the store's description (JSON) here")
+
+    check = commands.add_parser("check-config", help="config files' YAML, a syntax error named by file and line "
+                                "(snakemake -n validates the keys and values)")
+    check.add_argument("files", nargs="+")
 
     run = commands.add_parser("run-notebook", help="execute a pipeline notebook with papermill, strictly")
     run.add_argument("notebook")
@@ -73,6 +78,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {len(table)} videos and metadata.csv to {args.out_dir}")
         except (FileNotFoundError, NotADirectoryError, ValueError) as err:
             print(f"timeblind {args.command}: {err}", file=sys.stderr)
+            return 2
+        return 0
+    if args.command == "check-config":
+        from timeblind.plan.config import exit_on_yaml_error
+
+        exit_on_yaml_error(*args.files)  # exits 1 with the line
+        missing = [f for f in args.files if not Path(f).is_file()]
+        if missing:
+            print(f"timeblind check-config: no such file(s) {missing}", file=sys.stderr)
             return 2
         return 0
     if args.command == "init-tracking":
