@@ -11,7 +11,7 @@ from timeblind.core.layout import RESULTS, TABLES
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="timeblind", description=__doc__)
+    parser = Parser(prog="timeblind", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     init = commands.add_parser("init-tracking", help="create the MLflow store and experiment once")
@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     snr.add_argument("source", help="a generated data set (manifest.json) or a folder with metadata.csv")
     snr.add_argument("--table", default=f"{TABLES}/snr.csv", help="per-clip table; a _summary.csv goes beside")
     snr.add_argument("--split", default="val", help="split of a generated data set")
-    snr.add_argument("--per-category", type=positive_int, default=32, help="clips per category of a generated data set")
-    snr.add_argument("--sample-rate", type=positive_int, default=2, help="analyse every N-th frame (official default 2)")
+    snr.add_argument("--per-category", type=positive_int, default=32,
+                     help="clips per category of a generated data set")
+    snr.add_argument("--sample-rate", type=positive_int, default=2,
+                     help="analyse every N-th frame (official default 2)")
     snr.add_argument("--window", type=positive_int, default=5, help="flows per sliding window of the boundary mean")
     snr.add_argument("--processes", "--workers", dest="processes", type=positive_int, default=1,
                      help="videos measured in parallel, one per process")
@@ -44,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("data_dir")
     export.add_argument("out_dir")
     export.add_argument("--split", default="test")
-    export.add_argument("--limit", type=int, help="first N clips only")
-    export.add_argument("--scale", type=int, default=4, help="integer upscaling by pixel repetition")
-    export.add_argument("--fps", type=float, help="frame rate (default: the data set's)")
+    export.add_argument("--limit", type=positive_int, help="first N clips only")
+    export.add_argument("--scale", type=positive_int, default=4, help="integer upscaling by pixel repetition")
+    export.add_argument("--fps", type=positive_float, help="frame rate (default: the data set's)")
 
     scoring = commands.add_parser("eval-spookybench", help="score a model on a folder in the official layout")
     scoring.add_argument("--dataset", required=True, help="folder with metadata.csv and the category folders")
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     scoring.add_argument("--categories", nargs="+", help="only these categories")
     scoring.add_argument("--method", default="motion", choices=["motion", "plain"], help="resampling of videos")
     for name in ("frames", "height", "width"):
-        scoring.add_argument(f"--{name}", type=positive_int, help=f"model input {name} (default: recorded in the model)")
+        scoring.add_argument(f"--{name}", type=positive_int,
+                             help=f"model input {name} (default: recorded in the model)")
 
     args = parser.parse_args(argv)
     if args.command == "eval-spookybench":
@@ -118,6 +121,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"timeblind: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+class Parser(argparse.ArgumentParser):
+    """Bad usage is one line, the error and where to look, then exit 2 (argparse would print the whole usage
+    first, several lines)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a usage error for 0, negatives, infinities and non-numbers."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
 
 
 def positive_int(text: str) -> int:
