@@ -203,13 +203,15 @@ def _find_metadata(root: Path) -> Path:
     csv_path = root / METADATA
     if csv_path.is_file():
         return csv_path
+    if csv_path.exists():
+        raise FileNotFoundError(f"{csv_path} is not a file; expected the metadata CSV (columns {', '.join(COLUMNS)})")
     children = sorted(p.name for p in root.iterdir())
     if not children:
         raise FileNotFoundError(f"{root} is empty; expected a SpookyBench folder with {METADATA} "
                                 f"and category folders {', '.join(OFFICIAL_CATEGORIES)}")
     nested = sorted(str(p.parent) for p in root.glob(f"*/{METADATA}"))
     hint = f"; found one in {nested[0]} - pass that folder as root" if nested else (
-        "; if the CSV lives elsewhere, pass it as csv=" if any(c in CATEGORIES for c in children) else "")
+        "; if the CSV lives elsewhere, pass it with --csv (csv= in Python)" if any(c in CATEGORIES for c in children) else "")
     raise FileNotFoundError(f"{root} has no {METADATA} (found {children[:8]}{'...' if len(children) > 8 else ''})"
                             f"{hint}")
 
