@@ -27,14 +27,16 @@ def measure_snr(*, source: str, table: str, split: str = "val", per_category: in
     p = {k: v for k, v in locals().items() if k != "log"}
     cfg = SNRConfig(step=sample_rate, window=window)  # checked before any video is read
     if not resolve(source).is_dir():
-        raise FileNotFoundError(f"{source}: expected a generated data set (with manifest.json) or a SpookyBench "
-                                "folder (with metadata.csv)")
+        raise FileNotFoundError(f"{source} is not a folder; expected a generated data set (with manifest.json) or a "
+                                "SpookyBench folder (with metadata.csv)")
+    clips, skipped = snr_clips(resolve(source), split=split, per_category=per_category)  # a bad folder: no run
+    for item in skipped:
+        log(f"skipped {item.path or f'line {item.row}'}: {item.reason}")
+    if not clips:
+        raise ValueError(f"{source}: nothing measured ({len(skipped)} item(s) skipped)")
     table_path = resolve(table)
     table_path.parent.mkdir(parents=True, exist_ok=True)
     with tracking.step_run("snr", p, {"source": Path(source).name}, results_dir) as run:
-        clips, skipped = snr_clips(resolve(source), split=split, per_category=per_category)
-        for item in skipped:
-            log(f"skipped {item.path or f'line {item.row}'}: {item.reason}")
         per_clip, failed = analyze([(name, clip) for name, _, clip in clips], cfg, workers=workers)
         for name, reason in failed:
             log(f"skipped {name}: {reason}")
