@@ -4,6 +4,7 @@ and loading never executes code from a file. Each names its format and the confi
 from __future__ import annotations
 
 import dataclasses
+import pickletools
 import re
 import warnings
 from pathlib import Path
@@ -44,12 +45,32 @@ def _load(path: str | Path, expected: str, what: str) -> dict:
 def _refusal(path, what: str, err: Exception) -> str:
     """Why a file is not loaded, without torch's advice to load it unsafely (which a malicious file wants)."""
     code = re.search(r"GLOBAL (\S+)", str(err))
+    code = code.group(1) if code else _imported_callable(path)
     if code:
         return (f"{path} is refused: it is not a plain-tensor {what} file, since loading it would run Python "
-                f"code ({code.group(1)}); it was not loaded")
+                f"code ({code}); it was not loaded")
     if isinstance(err, EOFError):
         return f"{path} is not a {what} file: it is empty or cut short"
     return f"{path} is not a {what} file: torch.load cannot read it as plain tensors"
+
+
+def _imported_callable(path, limit: int = 1 << 20) -> str | None:
+    """The first callable a plain pickle would import, read opcode by opcode (never executed); None for
+    anything else. Only asked about files torch has refused (its own files import tensor rebuilders)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit)
+        strings = []
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("GLOBAL", "INST"):
+                return str(arg).replace(" ", ".")
+            if op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                return ".".join(strings[-2:])
+            if isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # not a pickle, or cut off at the limit: nothing found before that
+        return None
+    return None
 
 
 def save_model(path: str | Path, model: VideoModel, encoder: str, extra: dict | None = None) -> None:
@@ -75,7 +96,9 @@ def load_model(path: str | Path) -> tuple[VideoModel, dict]:
     try:
         model.load_state_dict(payload["state_dict"])
     except (RuntimeError, TypeError, AttributeError) as err:  # missing, unexpected, mis-shaped or non-tensor weights
-        raise ValueError(f"{path}: weights do not fit encoder {encoder!r}: {err}") from None
+        details = [line.strip() for line in str(err).splitlines()[1:] if line.strip()] or [str(err)]
+        more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+        raise ValueError(f"{path}: weights do not fit encoder {encoder!r}: {details[0]}{more}") from None
     return model.eval(), payload
 
 
