@@ -130,7 +130,7 @@ def refusal(config) -> str:
       "encoders": {"two_stream": {"segments": 4}}},
      "studies.context.train.frames=6: encoders.two_stream: clip has 6 frames: two_stream with segments=4"),
     ({"studies": {"base": {"data": {"frames": 2}}}, "encoders": {"early_temporal": {"stem": "difference"}}},
-     "studies.base.data.frames=2 (grounding encoder): encoders.early_temporal: clip has 2 frames: early_temporal "
+     "studies.base.data.frames=2: encoders.early_temporal: clip has 2 frames: early_temporal "
      "with stem='difference' needs at least 3"),
     ({"studies": {"seg": {"encoders": ["two_stream"], "options": {"segments": [5]}}}},
      "data.frames=8 with studies.seg.options.segments=5: encoders.two_stream: clip has 8 frames"),

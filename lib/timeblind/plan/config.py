@@ -180,7 +180,9 @@ def check_option_values(config: dict) -> None:
         for encoder in study.get("encoders") or list(config["encoders"]):
             options = dict(config["encoders"].get(encoder) or {})
             kind = options.pop("encoder", encoder)
-            defaults = {f.name: f.default for f in dataclasses.fields(ENCODER_CONFIGS.get(kind, object))}
+            if kind not in ENCODER_CONFIGS:
+                continue  # the studies' own check names an encoder that is not in the encoders section
+            defaults = {f.name: f.default for f in dataclasses.fields(ENCODER_CONFIGS[kind])}
             for axis, values in (study.get("options") or {}).items():
                 for i, value in enumerate(values if isinstance(values, list) else []):
                     expected = _type_of(defaults.get(axis, value))
@@ -223,9 +225,8 @@ def check_frame_limits(config: dict) -> None:
             where += f" with {_train_key(config, point)}"
         lines += _frame_limit(where, spec.encoder, spec.options, spec.data.data["frames"])
     for run in grounding.runs(config):
-        frames_key = _frames_key(config, None, "", "", run.model.data.data["frames"])
-        lines += _frame_limit(f"{frames_key} (grounding encoder)", run.encoder, run.model.options,
-                              run.model.data.data["frames"])
+        frames_key = _frames_key(config, None, "", "", run.model.data.data["frames"])  # as the study base's
+        lines += _frame_limit(frames_key, run.encoder, run.model.options, run.model.data.data["frames"])
     if lines:
         raise ConfigError(list(dict.fromkeys(lines)))
 
