@@ -221,6 +221,7 @@ FLAGS = {  # command -> (extra arguments, words of the line); the rest of the co
         (["--window", "x"], "argument --window: 'x' is not an integer"),
         (["--processes", "0"], "argument --processes: 0 is not a positive integer"),
         (["--processes", "1.5"], "argument --processes: '1.5' is not an integer"),
+        (["--workers", "0"], "argument --workers: 0 is not a positive integer"),  # the earlier name of --processes
         (["--per-category", "-1"], "argument --per-category: -1 is not a positive integer"),
     ],
     "export": [

@@ -88,3 +88,24 @@ def test_snr_of_a_folder_where_nothing_can_be_measured_is_an_error(data, tmp_pat
     for flag in ("--sample-rate", "--window", "--processes"):
         bad = timeblind("snr", export, flag, 0, cwd=tmp_path)
         assert bad.returncode == 2 and f"argument {flag}" in bad.stderr
+
+
+def test_snr_still_takes_workers_as_the_earlier_name_of_processes(monkeypatch, capsys):
+    import timeblind.steps.snr
+    from timeblind import cli
+
+    taken = []
+
+    def measure(**kwargs):
+        taken.append(kwargs["workers"])
+        raise ValueError("measured nothing")
+
+    monkeypatch.setattr(timeblind.steps.snr, "measure_snr", measure)
+    for flags in (["--workers", "3"], ["--processes", "2"], []):
+        assert cli.main(["snr", "some-folder", *flags]) == 2
+    assert taken == [3, 2, 1]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        cli.main(["snr", "--help"])
+    shown = capsys.readouterr().out
+    assert "--processes" in shown and "--workers" not in shown  # the help offers only --processes

@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     snr.add_argument("--sample-rate", type=positive_int, default=2,
                      help="analyse every N-th frame (official default 2)")
     snr.add_argument("--window", type=positive_int, default=5, help="flows per sliding window of the boundary mean")
-    snr.add_argument("--processes", "--workers", dest="processes", type=positive_int, default=1,
-                     help="videos measured in parallel, one per process")
+    snr.add_argument("--processes", type=positive_int, default=1, help="videos measured in parallel, one per process")
+    snr.add_argument("--workers", dest="processes", type=positive_int, default=argparse.SUPPRESS,
+                     help=argparse.SUPPRESS)  # its earlier name, still taken
     snr.add_argument("--results-dir", default=RESULTS)
 
     export = commands.add_parser("export-spookybench", help="write a generated split in the official layout")
