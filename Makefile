@@ -59,9 +59,11 @@ test: test-system-packages $(VENV)/.installed
 lab: $(VENV)/.installed
 	$(BIN)/jupyter lab --notebook-dir=. notebooks
 
-# A tracking server (MLFLOW_TRACKING_URI=http...) already serves its own UI: nothing to start.
+# A tracking server (MLFLOW_TRACKING_URI=http...) already serves its own UI: nothing to start. The
+# embedded store is opened first, which points its artifacts at this results/ (it may have been moved).
 mlflow: $(VENV)/.installed
 	@case "$${MLFLOW_TRACKING_URI:-}" in http*) echo "the runs are on $$MLFLOW_TRACKING_URI: open it in a browser"; exit 0;; esac; \
+	$(BIN)/python -m timeblind init-tracking --results-dir results > /dev/null && \
 	$(BIN)/mlflow server --host 127.0.0.1 --port $(PORT) \
 		--backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(abspath results/mlflow.db)} \
 		--default-artifact-root $(abspath results/mlartifacts)

@@ -29,20 +29,21 @@ def test_export_then_read_back_then_measure(data, tmp_path):
     assert out.returncode == 0, out.stderr
     meta = pd.read_csv(tmp_path / "export" / "metadata.csv")
     assert list(meta.columns) == ["Path", "Category", "Label"]
-    assert meta.Category.tolist() == ["shapes", "patterns"] * 3
+    assert meta.Category.tolist() == ["shapes"] * 3  # the release's categories only: patterns have their own folder
     assert ast.literal_eval(meta.Label[0]) == ["circle"]
-    folder = SpookyBenchFolder(tmp_path / "export")
-    clips = list(folder.videos())
-    assert len(clips) == 6 and not folder.skipped
-    assert clips[0][1].shape == (8, 64, 64)  # frames, upscaled 2x
+    assert "3 pattern videos and their own metadata.csv" in out.stdout
+    for folder in (SpookyBenchFolder(tmp_path / "export"), SpookyBenchFolder(tmp_path / "export" / "patterns")):
+        clips = list(folder.videos())
+        assert len(clips) == 3 and not folder.skipped
+        assert clips[0][1].shape == (8, 64, 64)  # frames, upscaled 2x
 
     measured = timeblind("snr", tmp_path / "export", "--table", tmp_path / "snr.csv", "--results-dir", tmp_path / "res",
                          cwd=tmp_path)
     assert measured.returncode == 0, measured.stderr
     per_clip = pd.read_csv(tmp_path / "snr.csv")
-    assert len(per_clip) == 6 and per_clip.combined_snr.notna().all()
+    assert len(per_clip) == 3 and per_clip.combined_snr.notna().all()
     summary = pd.read_csv(tmp_path / "snr_summary.csv")
-    assert {"all", "shapes", "patterns"} <= set(summary.category)
+    assert {"all", "shapes"} <= set(summary.category)
 
 
 def test_snr_of_a_generated_split_skips_the_brightness_control(data, tmp_path):
@@ -80,7 +81,8 @@ def test_a_short_or_broken_video_is_named_and_the_others_measured(data, tmp_path
 
 def test_snr_of_a_folder_where_nothing_can_be_measured_is_an_error(data, tmp_path):
     export = tmp_path / "export"
-    assert timeblind("export-spookybench", data, export, "--limit", 2, cwd=tmp_path).returncode == 0
+    assert timeblind("export-spookybench", data, export, "--limit", 4, cwd=tmp_path).returncode == 0
+    assert len(pd.read_csv(export / "metadata.csv")) == 2  # the other two are patterns, in a folder of their own
     out = timeblind("snr", export, "--sample-rate", 8, "--table", tmp_path / "snr.csv", "--results-dir",
                     tmp_path / "res", cwd=tmp_path)  # 8 frames, every 8th: one kept frame each
     assert out.returncode == 2 and "nothing measured (2 item(s) skipped)" in out.stderr

@@ -57,9 +57,12 @@ def test_tiny_pipeline_end_to_end(tmp_path, env, logged_runs):
     assert list(table1["encoder"]) == ["framewise", "early_temporal", "chance"]
     # The same on an official-format export at other settings (24x20 px, 6 frames, any direction).
     export = results / "data/spookybench_export"
-    assert len(pd.read_csv(export / "official/metadata.csv")) == 8
-    assert sorted(p.name for p in (export / "predictions").iterdir()) == ["early_temporal_seed0.json",
-                                                                        "framewise_seed0.json"]
+    official, patterns = (pd.read_csv(export / f"official/{m}metadata.csv") for m in ("", "patterns/"))
+    assert set(official.Category) == {"shapes"} and set(patterns.Category) == {"patterns"}  # the release's own
+    assert len(official) + len(patterns) == 8
+    assert sorted(p.name for p in (export / "predictions").iterdir()) == [
+        "early_temporal_seed0.json", "early_temporal_seed0_patterns.json", "framewise_seed0.json",
+        "framewise_seed0_patterns.json"]
     exported = pd.read_csv(results / "tables/spookybench_export_by_model.csv")
     assert set(exported.category) == {"shapes", "patterns"} and (exported.skipped == 0).all()
     assert exported.n.sum() == 2 * 8

@@ -2,6 +2,7 @@
 
 import ast
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -48,13 +49,21 @@ def test_predictions_follow_the_official_format_and_rule(exported, tmp_path):
     # The printed table is the official rule applied to the written predictions.
     correct = [is_correct(predictions[p], ast.literal_eval(label)) for p, label in zip(meta.Path, meta.Label)]
     assert f"all {len(meta)} {sum(correct)} " in " ".join(out.stdout.split())
+    # Patterns are not in the official metadata.csv: they have a folder of their own, scored the same way.
+    assert set(meta.Category) == {"shapes"}
+    out = run("--dataset", root / "native" / "patterns", "--model", root / "model.pt", "--output",
+              tmp_path / "patterns.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    predictions |= json.loads((tmp_path / "patterns.json").read_text())
     # Native-size videos go to the model as they are: the same predictions as on the stored clips
     # (H.264 at crf 18 keeps binary dots; grey pattern clips may move by a level or two).
     data = StimulusDataset(root / "data", "test")
     categories = category_ids(model.heads.spec, data.samples.category)
     stored = [model.answer(torch.from_numpy(data.clip(i)).float().div(127.5).sub(1)[None], categories[i:i + 1])[0]
               for i in range(len(data))]
-    agree = sum(a == b for a, b in zip(stored, predictions.values()))
+    index = {path: int(path.split("/")[-1].split("_")[0]) for path in predictions}  # export names: 00003_label.mp4
+    assert sorted(index.values()) == list(range(len(data)))
+    agree = sum(stored[index[path]] == text for path, text in predictions.items())
     assert agree >= len(stored) - 1
 
 
@@ -76,7 +85,7 @@ def test_a_missing_video_is_skipped_and_the_rest_scored(exported, tmp_path):
     out = run("--dataset", broken, "--model", root / "model.pt", "--output", tmp_path / "p.json", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert victim in out.stderr and "1 item(s) skipped" in out.stdout
-    assert len(json.loads((tmp_path / "p.json").read_text())) == 11
+    assert len(json.loads((tmp_path / "p.json").read_text())) == 5  # 6 shapes, one missing
 
 
 def test_bad_model_files_get_a_clear_message(exported, tmp_path):
@@ -110,7 +119,7 @@ def test_a_model_without_a_reading_head_answers_words_with_empty_text(exported, 
     assert out.returncode == 0, out.stderr
     predictions = json.loads((tmp_path / "p.json").read_text())
     first = pd.read_csv(dataset / "metadata.csv").Path[0]
-    assert len(predictions) == 12 and predictions[first] == ""
+    assert len(predictions) == 6 and predictions[first] == ""
     assert "no answer for category 'words'" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -170,13 +179,13 @@ def test_each_skipped_item_is_reported_once(exported, tmp_path):
 def test_nothing_scored_is_an_error(exported, tmp_path):
     root, _ = exported
     out = run("--dataset", root / "native", "--model", root / "model.pt", "--output", tmp_path / "p.json",
-              "--categories", "shapez", cwd=tmp_path)
+              "--categories", "words", cwd=tmp_path)  # a known category, with no video in this folder
     assert out.returncode == 2 and "nothing scored" in out.stderr and "Empty DataFrame" not in out.stdout
     assert not (tmp_path / "p.json").exists()
     short = run("--dataset", root / "native", "--model", root / "model.pt", "--output", tmp_path / "p.json",
                 "--frames", 12, cwd=tmp_path)  # every video has 6 frames: all skipped
     assert short.returncode == 2 and "nothing scored" in short.stderr
-    assert short.stderr.count("video has 6 frames; the model needs at least 12") == 12
+    assert short.stderr.count("video has 6 frames; the model needs at least 12") == 6
 
 
 @pytest.mark.parametrize("flag", [["--height", "0"], ["--frames", "-3"], ["--width", "wide"]])
@@ -188,8 +197,9 @@ def test_bad_sizes_are_usage_errors(exported, tmp_path, flag):
 
 
 def test_a_failed_write_loses_no_score(exported, tmp_path, monkeypatch, capsys):
-    """An output that cannot be written once everything is scored: the table and the predictions are
-    printed, one line says where they could not go, and no temporary file is left."""
+    """An output that passed the check but cannot be written once everything is scored (the disk filled
+    up): the table and the predictions are printed, one line says where they could not go, exit 1, and no
+    temporary file is left."""
     from timeblind import cli
     from timeblind.core import io
 
@@ -202,6 +212,53 @@ def test_a_failed_write_loses_no_score(exported, tmp_path, monkeypatch, capsys):
     code = cli.main(["eval-spookybench", "--dataset", str(root / "native"), "--model", str(root / "model.pt"),
                      "--output", str(tmp_path / "p.json")])
     out, err = capsys.readouterr()
-    assert code == 2 and "all" in out and len(json.loads(out[out.index("{"):])) == 12
-    assert f"cannot write the predictions to {tmp_path / 'p.json'} (No space left on device)" in err
+    assert code == 1 and "all" in out and len(json.loads(out[out.index("{"):])) == 6
+    assert f"cannot write {tmp_path / 'p.json'} (No space left on device)" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_categories_in_any_case_and_unknown_ones_refused(exported, tmp_path):
+    root, _ = exported
+    out = run("--dataset", root / "native", "--model", root / "model.pt", "--output", tmp_path / "p.json",
+              "--categories", "SHAPES", "Objects", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads((tmp_path / "p.json").read_text())) == 6
+    out = run("--dataset", root / "native", "--model", root / "model.pt", "--output", tmp_path / "q.json",
+              "--categories", "shapes", "sounds", cwd=tmp_path)
+    assert out.returncode == 2 and not (tmp_path / "q.json").exists()
+    (line,) = out.stderr.strip().splitlines()
+    assert "'sounds'" in line and "words, shapes, images, videos, patterns" in line
+
+
+def test_output_folder_gets_the_official_runners_naming(exported, tmp_path):
+    root, _ = exported
+    for output in (tmp_path / "results", f"{tmp_path / 'slash.d'}/"):  # a new folder, named as such
+        out = run("--dataset", root / "native", "--model", root / "model.pt", "--output", output, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        (written,) = list(Path(output).iterdir())  # and no temp file beside it
+        assert re.fullmatch(r"early_temporal_direct_\d{8}_\d{6}\.json", written.name), written.name
+        assert str(written) in out.stdout and len(json.loads(written.read_text())) == 6
+
+
+def test_a_bad_output_fails_before_anything_is_scored(exported, tmp_path):
+    root, _ = exported
+    (tmp_path / "notes.txt").write_text("a file")
+    # Checked first: a missing model is not even looked for.
+    out = run("--dataset", root / "native", "--model", tmp_path / "absent.pt", "--output",
+              tmp_path / "notes.txt" / "p.json", cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert "notes.txt is a file, not a folder" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_metadata_beside_the_dataset_folder_is_used_and_named(exported, tmp_path):
+    root, _ = exported
+    release = tmp_path / "spooky_bench"
+    shutil.copytree(root / "native", release / "SpookyBenchDatasets")
+    (release / "SpookyBenchDatasets" / "metadata.csv").rename(release / "metadata.csv")
+    out = run("--dataset", release / "SpookyBenchDatasets", "--model", root / "model.pt", "--output",
+              tmp_path / "p.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert f"metadata: {release / 'metadata.csv'}" in out.stderr
+    assert len(json.loads((tmp_path / "p.json").read_text())) == 6

@@ -74,7 +74,8 @@ def test_shapes_are_distinct_and_the_ring_has_a_hole():
     for i, a in enumerate(names):
         assert 0.05 < masks[a].mean() < 0.6, a
         for b in names[i + 1:]:
-            assert iou(masks[a], masks[b]) < 0.9, (a, b)
+            if {a, b} != {"circle", "octagon"}:  # the octagon differs from the circle at its eight corners only
+                assert iou(masks[a], masks[b]) < 0.9, (a, b)
     assert masks["circle"][32, 32] and not masks["ring"][32, 32]
 
 
@@ -134,9 +135,10 @@ def test_fonts_give_different_masks():
 
 
 def test_bad_words_fonts_and_frames_are_refused_clearly():
-    for word in ("hello", "HI!", "ÄBC", "TWO WORDS", ""):
-        with pytest.raises(ValueError, match="expected uppercase letters A-Z only"):
+    for word in ("HI!", "ÄBC", "TWO WORDS", ""):
+        with pytest.raises(ValueError, match="expected letters A-Z only"):
             word_mask(word, 64, 64)
+    assert word_mask("hello", 64, 64).any()  # lowercase, as the release shows its words
     with pytest.raises(ValueError, match="unknown font 'comic'.*sans-bold"):
         word_mask("BOX", 64, 64, font="comic")
     with pytest.raises(ValueError, match="too small to render 'CHAMPION'"):

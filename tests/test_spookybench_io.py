@@ -87,16 +87,22 @@ def bench(tmp_path):
 def test_round_trip(tmp_path, scale, crf):
     rng = np.random.default_rng(1)
     its = items(rng)
-    table = export_dataset(its, tmp_path / "out", scale=scale, crf=crf)
+    table = export_dataset(its, tmp_path / "out", scale=scale, crf=crf, profile=None if crf == 0 else "baseline")
     csv_table = pd.read_csv(tmp_path / "out" / "metadata.csv")
     assert list(csv_table.columns) == list(table.columns) == ["Path", "Category", "Label"]
     assert csv_table.equals(table)
-    assert csv_table["Path"].tolist() == [f"{it.category}/{it.name}.mp4" for it in its]  # item order
-    assert [ast.literal_eval(label) for label in csv_table["Label"]] == [it.answers for it in its]
+    official, patterns = its[:3], its[3:]  # the release's categories; patterns go to a folder of their own
+    assert csv_table["Path"].tolist() == [f"{it.category}/{it.name}.mp4" for it in official]  # item order
+    assert [ast.literal_eval(label) for label in csv_table["Label"]] == [it.answers for it in official]
+    pattern_table = pd.read_csv(tmp_path / "out" / "patterns" / "metadata.csv")
+    assert pattern_table.to_dict("records") == [{"Path": "p1.mp4", "Category": "patterns", "Label": "['stripes']"}]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["images", "metadata.csv", "patterns", "shapes",
                                                                      "words"]  # no temp files left
+    assert sorted(p.name for p in (tmp_path / "out" / "patterns").iterdir()) == ["metadata.csv", "p1.mp4"]
     entries, skipped = read_metadata(tmp_path / "out")
-    assert skipped == [] and [e.answers for e in entries] == [it.answers for it in its]
+    pattern_entries, pattern_skipped = read_metadata(tmp_path / "out" / "patterns")
+    entries += pattern_entries
+    assert skipped == pattern_skipped == [] and [e.answers for e in entries] == [it.answers for it in its]
     for entry, item in zip(entries, its):
         with av.open(str(entry.path)) as c:
             assert c.streams.video[0].codec_context.name == "h264"

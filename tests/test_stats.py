@@ -23,3 +23,10 @@ def test_t_interval_over_seeds():
     assert (low, high) == (pytest.approx(0.3147, abs=1e-3), pytest.approx(1.5853, abs=1e-3))
     with pytest.raises(ValueError):
         t_interval([0.5])
+
+
+def test_wilson_interval_holds_the_proportion_itself_in_floating_point():
+    for total in range(1, 60):
+        for correct in range(total + 1):
+            low, high = wilson_interval(correct, total)
+            assert low <= correct / total <= high, (correct, total, low, high)

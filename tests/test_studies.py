@@ -184,3 +184,21 @@ def test_compare_runs_redraws_a_study_from_the_store_alone(tmp_path, monkeypatch
     with pytest.raises(ValueError, match="no runs of study 'other'"):
         compare_runs(study="other", figure="figures/x", results_dir=str(tmp_path))
     assert "MLFLOW_TRACKING_URI" not in os.environ  # reading a store does not redirect later steps' logging
+
+
+@pytest.mark.parametrize("name", ["it's", 'say "hi"', "both ' and \""])
+def test_compare_runs_finds_a_study_whose_name_has_quotes(tmp_path, monkeypatch, name):
+    """The study's name goes into an MLflow filter; quoted with a quote it does not contain, and
+    matched after the search where it holds both kinds. Another study's runs are never drawn."""
+    from timeblind import tracking
+    from timeblind.steps.study import compare_runs
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("TIMEBLIND_PROJECT_DIR", str(tmp_path))
+    for study, accuracy in ((name, 0.75), ("other", 0.25)):
+        with tracking.step_run("study", {"study": study}, {"study": study}, str(tmp_path)) as run:
+            run.child_run(f"{study}-1", {"kind": "study_point", "encoder": "early_temporal", "seed": 0,
+                                         "placements": json.dumps([["speed", "1", "early_temporal"]])},
+                          {}, {"acc.shapes": accuracy, "n.shapes": 40, "chance.shapes": 0.25})
+    summary = compare_runs(study=name, figure="figures/quoted", results_dir=str(tmp_path))
+    assert list(summary.study) == [name] and list(summary.accuracy) == [0.75]

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -87,3 +88,45 @@ def test_a_step_in_process_does_not_redirect_the_next_steps_logging(tiny_shapes,
         assert "MLFLOW_TRACKING_URI" not in os.environ
     for name in ("first", "second"):
         assert len(logged_runs(tmp_path / name / "results", "tags.step = 'train'")[1]) == 1, name
+
+
+def test_every_experiment_keeps_its_artifacts_in_the_results_folder(tmp_path, monkeypatch):
+    """MLflow's Default experiment would point at mlruns/0 in whatever directory first opened the store."""
+    from timeblind import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    results = tmp_path / "results"
+    tracking.init_store(str(results))
+    experiments = MlflowClient(tracking.tracking_uri(str(results))).search_experiments()
+    assert {e.name: e.artifact_location for e in experiments} == {
+        "Default": (results / "mlartifacts" / "0").as_uri(), "timeblind": (results / "mlartifacts").as_uri()}
+    assert not (tmp_path / "mlruns").exists()
+
+
+@pytest.mark.parametrize("original", ["deleted", "changed"])
+def test_a_copied_results_folder_serves_its_own_artifacts(tmp_path, monkeypatch, original):
+    """Copy results/ elsewhere, then delete the original or change its files: opening the copy
+    (any step, init-tracking, make mlflow) points MLflow at the copy's own artifacts."""
+    import shutil
+
+    from timeblind import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first, second = tmp_path / "a" / "results", tmp_path / "b" / "results"
+    note = tmp_path / "note.txt"
+    note.write_text("as logged")
+    with tracking.step_run("generate", {"seed": 0}, {}, str(first)) as run:
+        run.log_artifact(note, "tables")
+    shutil.copytree(first, second)
+    if original == "deleted":
+        shutil.rmtree(first)
+    else:
+        next((first / "mlartifacts").rglob("note.txt")).write_text("changed in the original")
+    tracking.init_store(str(second))
+    client = MlflowClient(tracking.tracking_uri(str(second)))
+    got = client.get_run(run.run_id)
+    assert got.info.artifact_uri == f"{(second / 'mlartifacts').as_uri()}/{run.run_id}/artifacts"
+    local = client.download_artifacts(run.run_id, "tables/note.txt", str(tmp_path / "download"))
+    assert Path(local).read_text() == "as logged"
+    assert all(e.artifact_location.startswith((second / "mlartifacts").as_uri()) for e in client.search_experiments())

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from timeblind.core.layout import RESULTS, TABLES
+from timeblind.core.layout import RESULTS, TABLES, resolve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,18 +54,33 @@ def main(argv: list[str] | None = None) -> int:
 
     scoring = commands.add_parser("eval-spookybench", help="score a model on a folder in the official layout")
     scoring.add_argument("--dataset", required=True, help="folder with metadata.csv and the category folders")
-    scoring.add_argument("--csv", help="metadata.csv (default: DATASET/metadata.csv)")
+    scoring.add_argument("--csv", help="metadata.csv (default: DATASET/metadata.csv, else the one beside DATASET)")
     scoring.add_argument("--model", required=True, help="model.pt written by the train step")
-    scoring.add_argument("--output", required=True, help="predictions JSON: {metadata Path: predicted text}")
-    scoring.add_argument("--categories", nargs="+", help="only these categories")
+    scoring.add_argument("--output", required=True,
+                         help="predictions JSON ({metadata Path: predicted text}): a folder, which receives "
+                              "{model}_direct_{timestamp}.json as the official runners name it, or a .json file")
+    scoring.add_argument("--categories", nargs="+",
+                         help="only these categories (any case; objects and dynamics mean images and videos)")
     scoring.add_argument("--method", default="motion", choices=["motion", "plain"], help="resampling of videos")
     for name in ("frames", "height", "width"):
         scoring.add_argument(f"--{name}", type=positive_int,
                              help=f"model input {name} (default: recorded in the model)")
 
+    score = commands.add_parser("score", help="score any model's results JSON as the official scorer does: "
+                                              "analysis.json, accuracy.png and a review page")
+    score.add_argument("--results", required=True, help="results JSON: {metadata Path: predicted text}, as "
+                                                        "eval-spookybench and the official runners write it")
+    score.add_argument("--csv", required=True, help="the metadata.csv the results answer")
+    score.add_argument("--output", default="analysis", help="folder for analysis.json, accuracy.png, review.html")
+    score.add_argument("--dataset", help="folder the metadata Paths start from, for the review page's pictures "
+                                         "(default: the CSV's folder, or the folder beside it that holds them)")
+    score.add_argument("--no-review", action="store_true", help="skip the review page (it decodes every video)")
+
     args = parser.parse_args(argv)
     if args.command == "eval-spookybench":
         return eval_spookybench(args)
+    if args.command == "score":
+        return score_results(args)
     if args.command in ("snr", "export-spookybench"):
         try:
             if args.command == "snr":
@@ -75,11 +91,16 @@ def main(argv: list[str] | None = None) -> int:
                                       sample_rate=args.sample_rate, window=args.window, results_dir=args.results_dir)
                 print(summary.to_string(index=False, float_format="%.2f"))
             else:
+                from timeblind.io.spookybench import pattern_folder, read_metadata
                 from timeblind.steps.export import export_split
 
                 table = export_split(data_dir=args.data_dir, out_dir=args.out_dir, split=args.split,
                                      limit=args.limit, scale=args.scale, fps=args.fps)
                 print(f"wrote {len(table)} videos and metadata.csv to {args.out_dir}")
+                patterns = pattern_folder(resolve(args.out_dir))
+                if patterns:
+                    print(f"wrote {len(read_metadata(patterns)[0])} pattern videos and their own metadata.csv to "
+                          f"{patterns}")
         except (FileNotFoundError, NotADirectoryError, ValueError) as err:
             print(f"timeblind {args.command}: {err}", file=sys.stderr)
             return 2
@@ -155,33 +176,97 @@ def positive_int(text: str) -> int:
 
 
 def eval_spookybench(args) -> int:
-    """Exit 0 when something was scored, 2 when nothing was (bad model, folder or flags, every item
-    skipped); each skipped item is one line on stderr."""
-    from timeblind.evaluation.spookybench import evaluate_folder, write_predictions
+    """Score a model on an official-layout folder. --output and --categories are checked before any model
+    or video is read; each skipped item is one line on stderr; the table is printed before the predictions
+    are written, and the predictions too if the write fails, so nothing scored is lost. Exit 0 when
+    something was scored, 2 when nothing was (bad model, folder or flags, every item skipped), 1 when the
+    write failed."""
+    from timeblind.evaluation.spookybench import (check_output, model_label, results_path, score_folder,
+                                                  write_predictions)
+    from timeblind.io.spookybench import parse_categories
+    from timeblind.models.checkpoint import load_model
 
-    def error(line: str) -> int:
-        print(f"timeblind eval-spookybench: {line}", file=sys.stderr)
-        return 2
+    def say(line):
+        print(line, file=sys.stderr)
 
     try:
-        predictions, table, skipped = evaluate_folder(
-            args.model, args.dataset, csv=args.csv, categories=args.categories, frames=args.frames,
-            height=args.height, width=args.width, method=args.method,
-            log=lambda line: print(line, file=sys.stderr))
+        categories = parse_categories(args.categories) if args.categories else None
+        check_output(args.output)
+        model, info = load_model(args.model)
+        predictions, table, skipped = score_folder(
+            model, info, args.dataset, csv=args.csv, categories=categories, frames=args.frames, height=args.height,
+            width=args.width, method=args.method, log=say)
     except (OSError, ValueError) as err:
-        return error(str(err))
+        say(f"timeblind eval-spookybench: {err}")
+        return 2
     if not predictions:
-        return error(f"nothing scored: no usable video in {args.dataset}"
-                     + (f" of categories {args.categories}" if args.categories else "")
-                     + f" ({len(skipped)} item(s) skipped)")
+        say(f"timeblind eval-spookybench: nothing scored: no usable video in {args.dataset}"
+            + (f" of categories {categories}" if categories else "") + f" ({len(skipped)} item(s) skipped)")
+        return 2
     print(table.to_string(index=False, float_format="%.3f"))  # shown before writing, so a failed write loses no score
+    path = results_path(args.output, model_label(info))
     try:
-        write_predictions(predictions, args.output)
-    except OSError as err:
+        write_predictions(predictions, path)
+    except OSError as err:  # the folder changed since it was checked: keep the work on stdout
         print(json.dumps(predictions, indent=1))
-        return error(f"cannot write the predictions to {args.output} ({err.strerror or err}); "
-                     "they are printed above instead")
-    print(f"{len(predictions)} predictions written to {args.output}; {len(skipped)} item(s) skipped")
+        say(f"timeblind eval-spookybench: cannot write {path} ({err.strerror or err}); the predictions are "
+            "printed above instead")
+        return 1
+    print(f"{len(predictions)} predictions written to {path}; {len(skipped)} item(s) skipped")
+    return 0
+
+
+def score_results(args) -> int:
+    """`timeblind score`: a results JSON against a metadata.csv, the official way; the output folder is
+    checked before anything is read."""
+    from timeblind.evaluation.official import score_results as score
+    from timeblind.evaluation.official import summary_lines, write_analysis
+    from timeblind.evaluation.spookybench import check_folder
+    from timeblind.io.spookybench import find_video_root
+    from timeblind.plots.review import ACCURACY_PNG, REVIEW_HTML, accuracy_chart, review_page
+
+    def say(line):
+        print(line, file=sys.stderr)
+
+    try:
+        check_folder(args.output, "a folder for analysis.json, accuracy.png and review.html")
+        if args.dataset and not os.path.isdir(args.dataset):
+            raise NotADirectoryError(f"--dataset {args.dataset} is not a folder; expected the folder the "
+                                     f"metadata Paths start from")
+        scored = score(args.results, args.csv)
+    except (FileNotFoundError, NotADirectoryError, ValueError) as err:
+        say(f"timeblind score: {err}")
+        return 2
+    for item in scored.skipped:
+        say(f"not scored: line {item.row} {item.path}: {item.reason}")
+    if scored.scored == 0:
+        example = next(iter(scored.unknown), None)
+        say(f"timeblind score: nothing to score: no prediction in {args.results} names a readable row of "
+            f"{args.csv}" + (f" (e.g. {example!r})" if example else ""))
+        return 2
+    notes = [f"{len(scored.unpredicted)} metadata row(s) without a prediction, left out of every count as the "
+             f"official scorer does"] if scored.unpredicted else []
+    if scored.unknown:
+        notes.append(f"{len(scored.unknown)} prediction(s) for Paths not in the metadata, e.g. {scored.unknown[0]!r}")
+    notes += [f"line {item.row} {item.path}: {item.reason}" for item in scored.skipped]
+    name = Path(args.results).name
+    try:
+        written = [write_analysis(scored, args.output),
+                   accuracy_chart(scored.analysis, Path(args.output) / ACCURACY_PNG, name)]
+        if not args.no_review:
+            rels = [r["video_path"] for c in scored.analysis["category_results"].values() for r in c["results"]]
+            root = Path(args.dataset) if args.dataset else find_video_root(args.csv, rels)
+            if root is None:
+                say(f"no videos found beside {args.csv} for the review page; pass --dataset to show them")
+            written.append(review_page(scored.analysis, root, Path(args.output) / REVIEW_HTML,
+                                       title=f"{name}: answers for review", notes=notes))
+    except OSError as err:  # the folder changed since it was checked
+        say(f"timeblind score: cannot write in {args.output} ({err.strerror or err})")
+        return 1
+    print("\n".join(summary_lines(scored)))
+    for note in notes[:2]:
+        print(note)
+    print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 

@@ -3,7 +3,9 @@
 Defaults follow what keeps parallel jobs safe on SQLite: an absolute URI, the store and the
 experiment created once under a file lock beside the database (not in /tmp, which does not
 span nodes), WAL journaling, and retries when SQLite still reports a lock under contention.
-MLFLOW_TRACKING_URI, when set, points everything at a team's tracking server instead.
+Every experiment's artifacts live in the results folder's mlartifacts/, and opening the store
+points them at the folder it is opened in, so a moved or copied results folder serves its own
+files. MLFLOW_TRACKING_URI, when set, points everything at a team's tracking server instead.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import random
 import sqlite3
 import subprocess
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from filelock import FileLock
 
@@ -77,10 +80,47 @@ def init_store(results_dir: str | os.PathLike = RESULTS, experiment: str = EXPER
         if db is not None:
             with sqlite3.connect(db) as con:  # WAL lets readers (the UI) and one writer overlap
                 con.execute("PRAGMA journal_mode=WAL")
+            with_retries(keep_artifacts_inside, db, resolve(results_dir) / "mlartifacts")
     finally:
         if lock:
             lock.release()
     return {"tracking_uri": uri, "experiment": experiment, "experiment_id": experiment_id}
+
+
+def _local_path(location: str) -> Path | None:
+    """The folder of a local artifact location (a file: URI or a plain absolute path), else None."""
+    if location.startswith("file:"):
+        return Path(unquote(urlparse(location).path))
+    return Path(location) if location.startswith("/") else None
+
+
+def keep_artifacts_inside(db: str | os.PathLike, root: Path) -> None:
+    """Point every experiment of the SQLite store `db` whose artifacts are local into `root`, and
+    each of its runs at <experiment location>/<run id>/artifacts, as MLflow places them.
+
+    MLflow stores absolute locations (a relative one is resolved against the working directory
+    when the experiment is created), so a results folder that was copied would serve the
+    original's files, and a moved one none. A location under some `mlartifacts` folder keeps its
+    place below it; any other (MLflow's Default experiment: mlruns/0 in the working directory it
+    was created from) becomes root/<experiment id>. Remote locations (a server's
+    mlflow-artifacts:, s3:) are left as they are."""
+    with closing(sqlite3.connect(db)) as con, con:
+        experiments = con.execute("SELECT experiment_id, artifact_location FROM experiments").fetchall()
+        for experiment_id, location in experiments:
+            path = _local_path(location or "")
+            if path is None:
+                continue
+            if "mlartifacts" in path.parts:
+                last = len(path.parts) - 1 - path.parts[::-1].index("mlartifacts")
+                below = path.parts[last + 1:]
+            else:
+                below = (str(experiment_id),)
+            wanted = root.joinpath(*below).as_uri()
+            if location == wanted:
+                continue
+            con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (wanted, experiment_id))
+            con.execute("UPDATE runs SET artifact_uri = ? || '/' || run_uuid || '/artifacts' WHERE experiment_id = ?",
+                        (wanted, experiment_id))
 
 
 def git_commit() -> str:
@@ -202,6 +242,16 @@ def step_run(step: str, params: dict, tags: dict | None = None, results_dir: str
         with_retries(client.set_terminated, run_id, "FAILED")
         raise
     with_retries(client.set_terminated, run_id, "FINISHED")
+
+
+def equals(key: str, value: str) -> str | None:
+    """An MLflow filter clause `key = value`, or None where the filter syntax cannot say it. MLflow
+    takes a string literal as the text between its quotes, without escapes, so a value is quoted
+    with a quote it does not contain; one with both kinds has to be matched after the search."""
+    for quote in ("'", '"'):
+        if quote not in value:
+            return f"{key} = {quote}{value}{quote}"
+    return None
 
 
 def search_runs(uri: str, filter_string: str, experiment: str = EXPERIMENT):

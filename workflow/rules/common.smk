@@ -9,9 +9,12 @@ from timeblind.plan import studies as study_plan
 from timeblind.plan.config import ConfigError, validate
 
 # Defaults filled in and every bad value named (key and expectation) before any job starts, as
-# plain lines: Snakemake would prefix an exception with its place in this file and a traceback.
+# plain lines: Snakemake would prefix an exception with its place in this file and a traceback. What
+# the checks compile and draw once per config is kept beside Snakemake's own records of this working
+# directory.
 try:
-    PIPELINE = validate(config, schema=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+    PIPELINE = validate(config, schema=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+                        cache=Path(".snakemake/timeblind"))
 except ConfigError as error:
     sys.exit(str(error))
 

@@ -23,7 +23,7 @@ from timeblind.core.io import atomic, write_text
 from timeblind.data.dataset import SPLITS, StimulusConfig, _sha256
 from timeblind.stimuli.categories import ClassInfo
 from timeblind.stimuli.events import Event, EventConfig, draw_events, event_masks
-from timeblind.stimuli.motion import render_clip
+from timeblind.stimuli.scale import render_drawn, soft_mask
 
 FORMAT = "timeblind.grounding/1"
 CHUNK = 64  # videos per worker job
@@ -46,14 +46,17 @@ def split_classes(stim: StimulusConfig, split: str) -> list[ClassInfo]:
 
 def grounding_sample(stim: StimulusConfig, cfg: EventConfig, seed: int, split: str,
                      index: int) -> tuple[np.ndarray, list[Event], np.ndarray]:
-    """Video (T, H, W) uint8, its events and its figure masks (T, H, W) bool."""
+    """Video (T, H, W) uint8, its events and its figure masks (T, H, W) bool (the figure's share of a pixel
+    at least one half). Videos have the top-level frame size: data.sizes is for classification clips."""
     s = SPLITS.index(split)
     rng = np.random.default_rng([seed, s, index, 0])
     classes = split_classes(stim, split)
     drawn = draw_events(classes, cfg, rng)
-    masks, angle = event_masks(stim, classes, drawn, cfg.frames, rng)
+    masks, clip = event_masks(stim, classes, drawn, cfg.frames, rng)
     motion = dataclasses.replace(stim.motion, frames=cfg.frames)
-    video = render_clip(masks, motion, np.random.default_rng([seed, s, index, 1]), angle)
+    video = render_drawn(masks, motion, clip, np.random.default_rng([seed, s, index, 1]))
+    if motion.render_scale > 1:
+        masks = soft_mask(masks, cfg.frames, motion.render_scale) >= 128
     events = [Event(classes[k].name, classes[k].category, start, end) for k, start, end in drawn]
     return video, events, masks
 

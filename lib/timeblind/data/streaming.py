@@ -25,6 +25,9 @@ class LayoutStream(IterableDataset):
     whose signal is brightness, not motion) the finished grey clip."""
 
     def __init__(self, cfg: StimulusConfig, tasks: TaskSpec, seed: int, split: str = "train", start: int = 0):
+        reason = cfg.streamable()
+        if reason:
+            raise ValueError(reason)
         self.cfg, self.tasks, self.seed, self.split, self.start = cfg, tasks, seed, split, start
 
     def __iter__(self):

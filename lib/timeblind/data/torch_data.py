@@ -1,15 +1,14 @@
-"""Torch views of a stored data set and the thin Lightning DataModule that trains on it."""
+"""Torch views of a stored data set. Lightning-free, so scoring a model does not load Lightning
+(the DataModule that trains on these views is data/datamodule.py)."""
 
 from __future__ import annotations
 
-import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from timeblind.core.tasks import TaskSpec, targets_for, to_model_input
-from timeblind.data.dataset import StimulusConfig, StimulusDataset
-from timeblind.data.samplers import StepBatches
+from timeblind.data.dataset import StimulusDataset
 
 
 def split_targets(data: StimulusDataset, tasks: TaskSpec) -> dict[str, np.ndarray]:
@@ -23,8 +22,8 @@ def split_targets(data: StimulusDataset, tasks: TaskSpec) -> dict[str, np.ndarra
 class ClipDataset(Dataset):
     """Clips as float tensors (T, H, W) in [-1, 1] with their targets (a dict of tensors).
 
-    with_masks: also the clean figure mask (T, H, W) of each clip, redrawn from its layout
-    (all zeros for pattern clips), for models trained to read masks."""
+    with_masks: also the clean figure mask (T, H, W) bool of each clip, where the stored figure share is
+    at least one half (all False for pattern clips), for models trained to read masks."""
 
     def __init__(self, data_dir: str, split: str, with_masks: bool = False):
         self.data = StimulusDataset(data_dir, split)
@@ -32,40 +31,16 @@ class ClipDataset(Dataset):
         self.split = split
         self.tasks = TaskSpec.from_manifest(self.manifest)
         self.targets = {k: torch.from_numpy(v) for k, v in split_targets(self.data, self.tasks).items()}
-        self.stimulus = StimulusConfig.from_dict(self.manifest["config"]) if with_masks else None
+        self.with_masks = with_masks
 
     def __len__(self) -> int:
         return len(self.data)
 
     def mask(self, i: int) -> torch.Tensor:
-        layout = self.stimulus.layout(self.manifest["seed"], self.split, i)
-        T, H, W = self.manifest["frame_shape"]
-        mask = np.zeros((T, H, W), bool) if layout.mask is None else np.broadcast_to(layout.mask, (T, H, W))
-        return torch.from_numpy(np.ascontiguousarray(mask))
+        return torch.from_numpy(self.data.mask(i) >= 128)
 
     def __getitem__(self, i: int):
         targets = {k: v[i] for k, v in self.targets.items()}
-        if self.stimulus is not None:
+        if self.with_masks:
             targets["mask"] = self.mask(i)
         return to_model_input(torch.from_numpy(self.data.clip(i))), targets
-
-
-class ClipDataModule(L.LightningDataModule):
-    """Training batches drawn by the trainer's global step (StepBatches, ordered by the training
-    seed, each DDP rank its share); validation batches as stored (Lightning shards them)."""
-
-    def __init__(self, data_dir: str, batch_size: int = 64, seed: int = 0, train_masks: bool = False):
-        super().__init__()
-        self.data_dir, self.batch_size, self.seed, self.train_masks = data_dir, batch_size, seed, train_masks
-
-    def setup(self, stage: str | None = None):
-        self.train_set = ClipDataset(self.data_dir, "train", with_masks=self.train_masks)
-        self.val_set = ClipDataset(self.data_dir, "val")
-
-    def train_dataloader(self):
-        t = self.trainer
-        return StepBatches(self.train_set, self.batch_size, self.seed, lambda: t.global_step, t.global_rank,
-                           t.world_size)
-
-    def val_dataloader(self):
-        return DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False)

@@ -12,6 +12,9 @@ bounded whatever the video's length.
 from __future__ import annotations
 
 import json
+import os
+import re
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +23,7 @@ import torch
 from timeblind.core.io import write_text
 from timeblind.core.stats import wilson_interval
 from timeblind.core.tasks import category_ids, to_model_input
-from timeblind.io.spookybench import SpookyBenchFolder, is_correct
+from timeblind.io.spookybench import SpookyBenchFolder, is_correct, parse_categories
 from timeblind.models.checkpoint import frame_shape, load_model
 
 
@@ -54,9 +57,11 @@ def score_folder(model, info: dict, dataset: str | Path, *, csv: str | Path | No
     as a stream into the model's input (io.video.read_clips); each skipped item is reported once through
     ``log``, as it happens, and so is each category the model cannot answer."""
     T, H, W = input_shape(info, frames, height, width)
+    wanted = parse_categories(categories) if categories else None  # any case; objects, dynamics as aliases
     folder = SpookyBenchFolder(Path(dataset), Path(csv) if csv else None)
-    if categories:
-        folder.entries = [e for e in folder.entries if e.category in categories]
+    log(f"metadata: {folder.csv_path}")
+    if wanted:
+        folder.entries = [e for e in folder.entries if e.category in wanted]
     for item in folder.skipped:  # rows of metadata.csv that name no usable video
         log(f"skipped {item.path or f'line {item.row}'}: {item.reason}")
     spec = model.heads.spec
@@ -91,10 +96,62 @@ def accuracy_table(scored: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["category", "n", "correct", "accuracy", "ci_low", "ci_high"])
 
 
-def write_predictions(predictions: dict, path: str | Path) -> None:
+def write_predictions(predictions: dict, path: str | Path) -> Path:
+    """The official results format, written atomically (a temp file beside it, renamed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(path, json.dumps(predictions, indent=1))
+    return write_text(path, json.dumps(predictions, indent=1))
 
 
-__all__ = ["evaluate_folder", "score_folder", "accuracy_table", "write_predictions", "input_shape"]
+# --output as the official runners take it: a folder that receives {model}_{cot|direct}_{timestamp}.json.
+# Our prompts are the per-category ones, the runners' "direct" prompts.
+PROMPT_KIND = "direct"
+
+
+def output_is_folder(output: str | Path) -> bool:
+    """An existing folder, a path ending in a separator, or one without a file suffix (the runners'
+    "./results") names a folder; anything else names the results file itself."""
+    text = str(output)
+    return text.endswith(("/", os.sep)) or Path(text).expanduser().is_dir() or not Path(text).suffix
+
+
+def check_folder(folder: str | Path, expected: str, option: str = "--output") -> None:
+    """ValueError, in one line, when files could not be written in `folder` (made if missing): the
+    nearest existing folder on its path must be one and writable. Creates nothing, so a bad path fails
+    before any work; `expected` says what the option takes."""
+    existing = Path(folder).expanduser()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{option} {folder}: {existing} is a file, not a folder; expected {expected}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {folder}: cannot write in {existing} (permission denied)")
+
+
+def check_output(output: str | Path) -> None:
+    """ValueError, in one line, when results could not be written at `output`; creates nothing, so a
+    bad path fails before any scoring."""
+    target = Path(output).expanduser()
+    folder = target if output_is_folder(output) else target.parent
+    check_folder(folder, f"a folder for {{model}}_{PROMPT_KIND}_{{timestamp}}.json or a .json file path")
+
+
+def model_label(info: dict) -> str:
+    """A model file's name for file names: its configured name (or encoder), and its seed."""
+    extra = info.get("extra", {})
+    name = str(extra.get("name") or info.get("encoder") or "model")
+    if extra.get("seed") is not None:
+        name += f"-seed{extra['seed']}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+
+def results_path(output: str | Path, label: str, now: datetime | None = None) -> Path:
+    """Where results go: inside a folder under the official runners' naming, or the file given."""
+    if not output_is_folder(output):
+        return Path(output).expanduser()
+    stamp = (now or datetime.now()).strftime("%Y%m%d_%H%M%S")
+    return Path(output).expanduser() / f"{label}_{PROMPT_KIND}_{stamp}.json"
+
+
+__all__ = ["evaluate_folder", "score_folder", "accuracy_table", "write_predictions", "input_shape", "check_folder",
+           "check_output", "model_label", "output_is_folder", "results_path"]

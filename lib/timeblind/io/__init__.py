@@ -4,21 +4,30 @@ videos resampled to a model's input."""
 from timeblind.io.resample import estimate_displacement, resample_clip
 from timeblind.io.spookybench import (
     CATEGORIES,
+    CATEGORY_ALIASES,
     EXPORT_CATEGORIES,
     OFFICIAL_CATEGORIES,
     Entry,
+    Row,
     Skipped,
     SpookyBenchFolder,
     VideoError,
     VideoItem,
+    canonical_category,
     export_dataset,
+    find_metadata,
+    find_video_root,
     is_correct,
     iter_clips,
     load_video,
+    metadata_rows,
+    parse_categories,
+    pattern_folder,
     read_metadata,
     write_video,
 )
 
-__all__ = ["CATEGORIES", "EXPORT_CATEGORIES", "OFFICIAL_CATEGORIES", "Entry", "Skipped", "SpookyBenchFolder",
-           "VideoError", "VideoItem", "estimate_displacement", "export_dataset", "is_correct", "iter_clips",
-           "load_video", "read_metadata", "resample_clip", "write_video"]
+__all__ = ["CATEGORIES", "CATEGORY_ALIASES", "EXPORT_CATEGORIES", "OFFICIAL_CATEGORIES", "Entry", "Row", "Skipped",
+           "SpookyBenchFolder", "VideoError", "VideoItem", "canonical_category", "estimate_displacement",
+           "export_dataset", "find_metadata", "find_video_root", "is_correct", "iter_clips", "load_video",
+           "metadata_rows", "parse_categories", "pattern_folder", "read_metadata", "resample_clip", "write_video"]

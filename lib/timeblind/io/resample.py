@@ -35,11 +35,12 @@ import math
 import cv2
 import numpy as np
 
+from timeblind.core.grey import GRAY_STD, restore_grey  # noqa: F401  (GRAY_STD: still importable from here)
+
 log = logging.getLogger(__name__)
 
 METHODS = ("motion", "plain")
 RESTORES = ("gray", "binary")
-GRAY_STD = 63.75  # grey-level std of restored clips: timeblind's Gaussian noise, 0.25 of the 0-255 range
 
 
 def estimate_displacement(video: np.ndarray, pairs: int = 8) -> np.ndarray:
@@ -179,5 +180,4 @@ def restore_clip(small: np.ndarray, method: str, restore: str = "gray") -> np.nd
         return np.clip(small.round(), 0, 255).astype(np.uint8)
     if restore == "binary":
         return np.where(small > np.median(small), 255, 0).astype(np.uint8)
-    z = (small - small.mean()) / (small.std() + 1e-6)
-    return np.clip(127.5 + GRAY_STD * z, 0, 255).round().astype(np.uint8)
+    return restore_grey(small)

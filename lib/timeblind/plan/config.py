@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
+import json
+import marshal
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ import yaml
 from timeblind.data.dataset import StimulusConfig, shifted_stimulus
 from timeblind.models.config import ENCODER_CONFIGS, check_frames, encoder_config
 from timeblind.plan import grounding, studies
+from timeblind.stimuli.categories import check_cache
 from timeblind.training.config import TrainConfig
 
 
@@ -86,17 +90,29 @@ def exit_on_yaml_error(*paths: str | Path) -> None:
                 sys.exit(str(error))
 
 
-def validate(config: dict, schema: str | Path) -> PipelineConfig:
+def validate(config: dict, schema: str | Path, cache: str | Path | None = None) -> PipelineConfig:
     """Check `config`, fill in its defaults (in place, as Snakemake's validate does) and type it;
-    a ConfigError names every bad key and what it expects."""
+    a ConfigError names every bad key and what it expects. cache: a folder where planning keeps
+    what it would otherwise redo each time it plans: the schema's compiled validators, and which
+    configs' classes were all drawn once (every word in every font, every moving figure)."""
+    cache = Path(cache) if cache is not None else None
     schema = yaml.load(Path(schema).read_text(), Loader=SAFE_LOADER)
-    check_schema(config, schema)
+    check_schema(config, schema, cache)
     fill_defaults(config, schema)
-    check_data_changes(config, schema["properties"]["data"])
+    check_data_changes(config, schema["properties"]["data"], cache)
     check_option_values(config)
+    with check_cache(cache / "drawing_checks" if cache is not None else None):
+        _cross_check(config)
+        check_frame_limits(config)
+    return PipelineConfig.from_config(config)
+
+
+def _cross_check(config: dict) -> None:
+    """What the schema cannot know: each section built as its jobs will build it."""
     shifted = partial(shifted_stimulus, config["data"], config["export"]["shift"])
     checks = [("data", partial(StimulusConfig.from_pipeline, config["data"])),
               ("export.shift", lambda: StimulusConfig.from_pipeline(shifted())),
+              ("training.stream", partial(_streamable, config)),
               ("training", partial(PipelineConfig.from_config, config)),
               *((f"encoders.{name}", partial(_encoder, name, options)) for name, options in config["encoders"].items())]
     for where, check in checks:
@@ -109,8 +125,13 @@ def validate(config: dict, schema: str | Path) -> PipelineConfig:
             plan.validate(config)
         except ValueError as error:
             raise ConfigError([str(error)]) from None
-    check_frame_limits(config)
-    return PipelineConfig.from_config(config)
+
+
+def _streamable(config: dict) -> None:
+    """Streaming renders clips on the training device, which not every data option allows."""
+    reason = config["training"].get("stream") and StimulusConfig.from_pipeline(config["data"]).streamable()
+    if reason:
+        raise ValueError(reason)
 
 
 def data_changes(config: dict) -> Iterator[tuple[str, dict, str | None]]:
@@ -135,10 +156,11 @@ def data_changes(config: dict) -> Iterator[tuple[str, dict, str | None]]:
                            studies.merge_config(changed, studies.nested(axis, value)), parent)
 
 
-def check_data_changes(config: dict, data_schema: dict) -> None:
+def check_data_changes(config: dict, data_schema: dict, cache: Path | None = None) -> None:
     """Every changed data section against the data schema, each error named by the key that changed it
-    (not by a study that happens to use it, nor again by every axis of a study whose base has it)."""
-    valid = fastjsonschema.compile(data_schema)
+    (not by a study that happens to use it, nor again by every axis of a study whose base has it); the
+    compiled validator is kept in `cache` as the whole schema's is."""
+    valid = _schema_validator(data_schema, cache)
     found: dict[str, dict] = {}
     lines = []
     for key, data, parent in data_changes(config):
@@ -265,12 +287,32 @@ def _encoder(name: str, options: dict):
     return encoder_config(options.pop("encoder", name), **options)
 
 
-def check_schema(config: dict, schema: dict) -> None:
+def _schema_validator(schema: dict, cache: Path | None):
+    """fastjsonschema's validator of `schema`. Its generated code is large (every error message
+    carries its part of the schema), so compiling it is kept in `cache`, as bytecode of this Python
+    named by the schema and fastjsonschema's version."""
+    key = hashlib.sha256(json.dumps([schema, fastjsonschema.VERSION, sys.version], sort_keys=True).encode())
+    stored = cache / f"schema_{key.hexdigest()[:32]}.marshal" if cache is not None else None
+    if stored is not None and stored.exists():
+        code = marshal.loads(stored.read_bytes())
+    else:
+        code = compile(fastjsonschema.compile_to_code(schema), "<config schema>", "exec")
+        if stored is not None:
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            partial_file = stored.with_suffix(f".{id(code)}.tmp")
+            partial_file.write_bytes(marshal.dumps(code))
+            partial_file.replace(stored)  # whole or absent, when two plans write at once
+    namespace: dict = {}
+    exec(code, namespace)
+    return namespace["validate"]
+
+
+def check_schema(config: dict, schema: dict, cache: Path | None = None) -> None:
     """The schema's verdict. A compiled validator passes a valid config in milliseconds; only a
     config it refuses is read again by jsonschema, which names every error with its key (jsonschema
     takes seconds to load, so planning a valid config goes without it)."""
     try:
-        fastjsonschema.compile(schema)(copy.deepcopy(config))
+        _schema_validator(schema, cache)(copy.deepcopy(config))
         return
     except fastjsonschema.JsonSchemaException:
         pass

@@ -29,7 +29,7 @@ from timeblind.training.config import TrainConfig
 AXIS_KINDS = ("train", "options", "augment", "test")
 TRAIN_SIDE = ("train", "options", "augment")
 BASE = "base"  # the value label of a model or test set that changes nothing
-SHAPE_KEYS = ("height", "width", "frames")  # a test set must keep the models' input shape
+SHAPE_KEYS = ("height", "width", "frames", "sizes")  # a test set must keep the models' input shape
 NOT_IN_MODEL_ID = ("devices",)  # how a model is trained, not which model: the same global batches on 1 or N devices
 
 

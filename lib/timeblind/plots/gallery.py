@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from timeblind.core.io import write_csv
 from timeblind.core.tasks import category_ids, targets_for, to_model_input
-from timeblind.data.dataset import StimulusConfig, StimulusDataset
+from timeblind.data.dataset import StimulusDataset
 from timeblind.io.spookybench import is_correct
 from timeblind.models.checkpoint import load_model
 from timeblind.plots.figures import _save, plt, sns
@@ -44,7 +44,7 @@ def gallery_clips(samples: pd.DataFrame, categories, per_category: int) -> list[
 
 
 def figure_footprint(layout_mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
-    """Where the figure is at any frame: (H, W) bool from a layout mask (H, W) or (T, H, W)."""
+    """Where the figure is at any frame: (H, W) bool from a mask (H, W) or (T, H, W)."""
     if layout_mask is None:
         return np.zeros(shape, bool)
     mask = np.asarray(layout_mask, bool)
@@ -126,7 +126,6 @@ def attribution_table(models: list, infos: list[dict], data, clips: list[int], *
     """One row per clip x model (COLUMNS) and the maps {(clip, column): (H, W)}. `data` is a
     StimulusDataset; models and infos come from load_model."""
     manifest = data.manifest
-    stimulus = StimulusConfig.from_dict(manifest["config"])
     samples_table = data.samples
     names = model_names(infos)
     rows, maps = [], {}
@@ -139,8 +138,7 @@ def attribution_table(models: list, infos: list[dict], data, clips: list[int], *
     for i in clips:
         row = samples_table.loc[i]
         video = to_model_input(torch.from_numpy(data.clip(i)))[None]  # (1, T, H, W), as evaluation feeds clips
-        footprint = figure_footprint(stimulus.layout(manifest["seed"], data.split_dir.name, i).mask,
-                                     video.shape[-2:])
+        footprint = figure_footprint(data.mask(i) >= 128, video.shape[-2:])
         answers = ast.literal_eval(row["answers"])
         for model, info, name in zip(models, infos, names):
             spec = model.heads.spec
@@ -158,7 +156,6 @@ def attribution_table(models: list, infos: list[dict], data, clips: list[int], *
 def gallery_figure(data, table: pd.DataFrame, maps: dict, stem: str | Path, *, samples: int, noise: float) -> list[Path]:
     """Rows: clips; columns: one frame, the mean of frames, the true figure, then one attribution
     map per model (scaled to its own maximum, true figure outlined), titled right/wrong."""
-    stimulus = StimulusConfig.from_dict(data.manifest["config"])
     clips = list(dict.fromkeys(table["clip"]))
     names = list(dict.fromkeys(table["encoder"]))
     if not clips:
@@ -169,8 +166,7 @@ def gallery_figure(data, table: pd.DataFrame, maps: dict, stem: str | Path, *, s
     by_clip = table.set_index(["clip", "encoder"])
     for r, i in enumerate(clips):
         clip = data.clip(i)  # (T, H, W) uint8
-        footprint = figure_footprint(stimulus.layout(data.manifest["seed"], data.split_dir.name, i).mask,
-                                     clip.shape[1:])
+        footprint = figure_footprint(data.mask(i) >= 128, clip.shape[1:])
         first = by_clip.loc[(i, names[0])]
         axes[r, 0].imshow(clip[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         axes[r, 1].imshow(clip.mean(axis=0), cmap="gray", vmin=0, vmax=255, interpolation="nearest")

@@ -16,7 +16,7 @@ from timeblind.core.layout import RESULTS, resolve
 from timeblind.data.dataset import StimulusConfig, StimulusDataset, shifted_stimulus, write_dataset
 from timeblind.evaluation.evaluate import ANSWER, category_chance, reproduction_table, summarise
 from timeblind.evaluation.spookybench import score_folder, write_predictions
-from timeblind.io.spookybench import VideoItem, export_dataset
+from timeblind.io.spookybench import VideoItem, export_dataset, pattern_folder
 from timeblind.models.checkpoint import load_model
 
 
@@ -57,8 +57,13 @@ def spookybench_export(*, data: dict, shift: dict, out_dir: str, models: list[st
         for path in models:
             model, info = load_model(resolve(path))
             encoder, model_seed = info["extra"].get("name", info["encoder"]), info["extra"].get("seed")
-            predictions, table, skipped = score_folder(model, info, out / "official")
-            write_predictions(predictions, out / "predictions" / f"{encoder}_seed{model_seed}.json")
+            # The official folder, then the patterns the export keeps in a folder of their own.
+            folders = {"": out / "official", "_patterns": pattern_folder(out / "official")}
+            scored = [(suffix, *score_folder(model, info, folder)) for suffix, folder in folders.items() if folder]
+            for suffix, predictions, _, _ in scored:
+                write_predictions(predictions, out / "predictions" / f"{encoder}_seed{model_seed}{suffix}.json")
+            table = pd.concat([t for _, _, t, _ in scored])
+            skipped = [item for *_, items in scored for item in items]
             for r in table[table.category != "all"].itertuples():
                 rows.append({"encoder": encoder, "seed": model_seed, "category": r.category, "task": ANSWER,
                              "n": r.n, "correct": r.correct, "accuracy": r.accuracy, "ci_low": r.ci_low,

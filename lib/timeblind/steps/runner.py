@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -20,6 +21,12 @@ import yaml
 
 from timeblind import tracking
 from timeblind.core.io import write_text
+
+# jsonschema, which papermill and nbconvert load through nbformat, builds an Earley parser for RFC 3987
+# IRIs when it is imported and rfc3987-syntax is installed (JupyterLab's jupyter-events requires it):
+# most of papermill's import time, for a string format no notebook schema uses. A None entry makes that
+# optional import fail, and jsonschema leaves the format unchecked.
+sys.modules.setdefault("rfc3987_syntax", None)
 
 # papermill's inferred type names -> Python types a value may have
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,), "dict": (dict,)}
@@ -62,11 +69,23 @@ def check_parameters(notebook: str | Path, params: dict) -> None:
                 f"{notebook}: parameter {name}={value!r} is a {type(value).__name__}, expected {expected}")
 
 
-def to_html(notebook: str | Path, html: str | Path) -> None:
+def html_exporter(warm_with: str | Path | None = None):
+    """nbconvert's HTML exporter. Most of a first conversion's time goes to compiling: the templates,
+    the syntax highlighter's and the HTML selectors' regular expressions. Converting `warm_with`
+    once (the notebook about to run) does that ahead, while the kernel works."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    exporter = HTMLExporter(template_name="lab")
+    if warm_with is not None:
+        exporter.from_notebook_node(nbformat.read(str(warm_with), as_version=4))
+    return exporter
+
+
+def to_html(notebook: str | Path, html: str | Path, exporter=None) -> None:
+    import nbformat
+
+    body, _ = (exporter or html_exporter()).from_notebook_node(nbformat.read(str(notebook), as_version=4))
     write_text(html, body)
 
 
@@ -99,17 +118,22 @@ def run_notebook(notebook: str | Path, output: str | Path, params: dict, html: s
     params_file = output.with_suffix(".params.yaml")
     params_file.write_text(yaml.safe_dump(params, sort_keys=True))
     record = Path(tempfile.mkstemp(prefix="timeblind-run-", suffix=".json")[1])
+    # The kernel is stopped at once after its last cell (below), so nothing may wait for its exit:
+    # MLflow logs synchronously.
     env = {tracking.RUN_RECORD_ENV: str(record), "TIMEBLIND_PROJECT_DIR": str(cwd), "PYTHONUNBUFFERED": "1",
-           "MPLBACKEND": "Agg"}
+           "MPLBACKEND": "Agg", "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this process's environment
     failure = None
-    # The kernel does the work in another process; import the HTML exporter meanwhile (~2 s).
-    warm_up = threading.Thread(target=lambda: __import__("nbconvert"), daemon=True)
-    warm_up.start()
+    # The kernel does the work in another process; the HTML exporter gets ready meanwhile.
+    warm_up = ThreadPoolExecutor(1)
+    exporter = warm_up.submit(html_exporter, notebook)
     try:
+        # Every cell has finished and its outputs are in; a graceful shutdown would only wait for the
+        # kernel's interpreter to tear down torch, pandas and matplotlib.
         pm.execute_notebook(str(notebook), str(output), parameters=yaml.safe_load(params_file.read_text()),
-                            kernel_name="python3", cwd=str(cwd), log_output=True, progress_bar=False)
+                            kernel_name="python3", cwd=str(cwd), log_output=True, progress_bar=False,
+                            shutdown_kernel="immediate")
     except pm.PapermillExecutionError as err:
         failure = err
     finally:
@@ -118,10 +142,10 @@ def run_notebook(notebook: str | Path, output: str | Path, params: dict, html: s
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    warm_up.join()
+    warm_up.shutdown()
     html = Path(html) if html and failure is None else output.with_suffix(".html")
     html.parent.mkdir(parents=True, exist_ok=True)
-    to_html(output, html)
+    to_html(output, html, exporter.result())
     _attach_to_run(record, [output, html])
     record.unlink(missing_ok=True)
     if failure is not None:

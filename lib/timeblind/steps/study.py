@@ -160,7 +160,8 @@ def compare_runs(*, study: str, figure: str, parent_runs: list | None = None, re
     """Redraw a study from the MLflow store alone: its latest run, or the given parent runs (then
     each run is its own series), from this machine's pipeline or any other that logged to the same
     store. Returns the summary it drew."""
-    table = study_from_runs(tracking.tracking_uri(results_dir), study, parent_runs or [])
+    store = tracking.init_store(results_dir)  # a moved or copied store's artifacts found where it is now
+    table = study_from_runs(store["tracking_uri"], study, parent_runs or [])
     summary = summarise_study(table)
     study_figure(summary, resolve(figure), title=f"study {study} from MLflow: "
                  f"{table['parent_run'].nunique()} run(s), seeds {' '.join(map(str, sorted(table['seed'].unique())))}",
@@ -171,7 +172,10 @@ def compare_runs(*, study: str, figure: str, parent_runs: list | None = None, re
 def study_from_runs(tracking_uri: str, study: str, parent_runs: list[str]) -> pd.DataFrame:
     """The tidy study table rebuilt from the child runs of a study's MLflow run(s): the latest
     parent run when none are named; with several, each run's series carry its short id."""
-    runs = tracking.search_runs(tracking_uri, f"tags.kind = 'study_point' and tags.study = '{study}'")
+    clause = tracking.equals("tags.study", study)
+    runs = tracking.search_runs(tracking_uri, "tags.kind = 'study_point'" + (f" and {clause}" if clause else ""))
+    if not runs.empty:  # exact, also where the filter could not say the name
+        runs = runs[runs["tags.study"] == study]
     if runs.empty:
         raise ValueError(f"no runs of study {study!r} in {tracking_uri}; run the pipeline first")
     parents = runs["tags.mlflow.parentRunId"]

@@ -124,13 +124,15 @@ def dynamic_masks(
     rng: np.random.Generator,
     *,
     scale: float = 0.3,
+    every: int = 1,
 ) -> np.ndarray:
     """(frames, height, width) bool masks of `what` performing `motion`; a pure function of rng's state.
 
     scale: the figure's largest radius (as in shape_mask and object_mask) as a fraction of min(height,
     width): a growing or shrinking figure reaches it, a moving or turning one is drawn at 85-100% of it.
     The start pose, the amount of motion and the position are drawn from rng such that the figure stays
-    inside the frame, with a small margin, on every frame.
+    inside the frame, with a small margin, on every frame. every: draw only every so many frames (a
+    strided clip), the same masks as [::every] of all of them.
     """
     _check(what, motion)
     if not observable(what, motion):
@@ -179,5 +181,5 @@ def dynamic_masks(
     centres = start + offset  # (T, 2)
     return np.stack([
         render(what, height, width, scale=r / side, center=(y / height, x / width), rotation=a)
-        for (x, y), r, a in zip(centres, radius, angle)
+        for (x, y), r, a in zip(centres[::every], radius[::every], angle[::every])
     ])  # (T, H, W)

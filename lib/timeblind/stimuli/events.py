@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from timeblind.stimuli.categories import ClassInfo, Placement, VideoOptions, WordOptions, draw_layout
-from timeblind.stimuli.motion import MotionConfig, draw_angle, render_clip
+from timeblind.stimuli.motion import ClipMotion, MotionConfig, draw_motion
 
 
 def _pair(name: str, value) -> tuple[int, int]:
@@ -130,30 +130,35 @@ class Scene(Protocol):
 
 
 def event_masks(scene: Scene, classes: list[ClassInfo], events: list[tuple[int, int, int]], frames: int,
-                rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """Figure mask of every frame, (T, H, W) bool (False outside every event), and the video's angle."""
-    angle = draw_angle(scene.motion, rng)  # one direction per video: only the figure changes between events
-    masks = np.zeros((frames, scene.height, scene.width), bool)
+                rng: np.random.Generator) -> tuple[np.ndarray, ClipMotion]:
+    """Figure mask of every frame at the rendered scale, (T, k*H, k*W) bool (False outside every event;
+    k = scene.motion.render_scale), and the video's motion draws."""
+    clip = draw_motion(scene.motion, rng)  # one motion per video: only the figure changes between events
+    scale = scene.motion.render_scale
+    masks = np.zeros((frames, scale * scene.height, scale * scene.width), bool)
     for k, start, end in events:
         info = classes[k]
         if info.category == "patterns":
             raise ValueError(f"category 'patterns' ({info.name!r}) cannot be an event: its signal is "
                              "brightness, not a figure mask")
-        # a moving figure's masks span exactly the event's frames
-        motion = dataclasses.replace(scene.motion, frames=end - start)
+        # a moving figure's masks span exactly the event's frames, at the video's stride
+        motion = dataclasses.replace(scene.motion, frames=end - start, speed=clip.speed, density=clip.density,
+                                     frame_stride=clip.stride, shift=None)
         layout = draw_layout(k, info, scene.height, scene.width, motion, scene.placement, scene.words,
                              scene.videos, rng)
         masks[start:end] = layout.mask  # (H, W) broadcasts; (end - start, H, W) fits
-    return masks, angle
+    return masks, clip
 
 
 def render_event_video(scene: Scene, classes: list[ClassInfo], events: list[tuple[int, int, int]], frames: int,
                        rng: np.random.Generator, noise_rng: np.random.Generator | None = None) -> np.ndarray:
-    """Grey frames (T, H, W) uint8 of a video with `events` (from draw_events). Masks and angle come
+    """Grey frames (T, H, W) uint8 of a video with `events` (from draw_events). Masks and motion come
     from rng, the noise from noise_rng (rng when None)."""
-    masks, angle = event_masks(scene, classes, events, frames, rng)
+    from timeblind.stimuli.scale import render_drawn
+
+    masks, clip = event_masks(scene, classes, events, frames, rng)
     motion = dataclasses.replace(scene.motion, frames=frames)
-    return render_clip(masks, motion, rng if noise_rng is None else noise_rng, angle)
+    return render_drawn(masks, motion, clip, rng if noise_rng is None else noise_rng)
 
 
 __all__ = ["EventConfig", "Event", "Scene", "draw_events", "event_masks", "render_event_video"]

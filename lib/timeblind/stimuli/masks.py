@@ -79,7 +79,41 @@ SHAPES: dict[str, np.ndarray] = {
     "arrow": np.array([(-1, -0.28), (0.1, -0.28), (0.1, -0.65), (1, 0),
                        (0.1, 0.65), (0.1, 0.28), (-1, 0.28)], float),
     "trapezoid": np.array([(-0.5, -0.6), (0.5, -0.6), (1, 0.6), (-1, 0.6)], float),
+    # Shapes the release shows or that are common names. Elongated on purpose (2:1 rectangle, 0.6 oval, a
+    # strong slant) so that no rotation turns one into a square, a circle or a rectangle.
+    "parallelogram": np.array([(-0.45, -0.36), (1, -0.36), (0.45, 0.36), (-1, 0.36)], float),  # sides 1.6 : 1
+    "octagon": _regular(8, np.pi / 8),  # flat top; at small sizes it differs from the circle only at its corners
+    "rectangle": np.array([(-1, -0.5), (1, -0.5), (1, 0.5), (-1, 0.5)], float),
+    "oval": _regular(64) * np.array([1.0, 0.6]),
+    "kite": np.array([(0, -1), (0.62, -0.4), (0, 1), (-0.62, -0.4)], float),
 }
+
+
+# Pairs of names that become one picture when figures may turn freely (placement.rotation "any") or be
+# stretched horizontally (placement.aspect, whose high / low ratio is the largest stretch between two
+# samples): a square turned 45 degrees and stretched a little is the diamond, a circle (or a near-circle)
+# stretched to about 1.67 : 1 is the oval, a square stretched 2 : 1 the rectangle, and a turned, stretched
+# diamond the parallelogram. (a, b, needs any rotation, the least stretch ratio that merges them; the
+# ratios are each shape's proportions with 20% to spare: equal-area overlaps reach 0.9 there.)
+MERGERS: tuple[tuple[str, str, bool, float], ...] = (
+    ("square", "diamond", True, 1.0),
+    ("circle", "oval", False, 1 / 0.6 / 1.2),
+    ("octagon", "oval", False, 1 / 0.6 / 1.2),
+    ("hexagon", "oval", False, 1 / 0.6 / 1.2),
+    ("square", "rectangle", False, 2 / 1.2),
+    ("diamond", "parallelogram", True, 1.8 / 1.2),
+)
+
+
+def merged_shapes(names, any_rotation: bool, stretch: float) -> list[str]:
+    """'a and b (why)' for each pair of `names` that the allowed rotations and stretches make one picture."""
+    found = []
+    for a, b, rotation, ratio in MERGERS:
+        if a in names and b in names and (any_rotation or not rotation) and stretch >= ratio:
+            why = "turned" if stretch == 1.0 or ratio == 1.0 else f"stretched {ratio:.2f}:1" + (
+                " and turned" if rotation else "")
+            found.append(f"{a} and {b} ({why})")
+    return found
 
 
 def shape_mask(
@@ -90,17 +124,22 @@ def shape_mask(
     scale: float = 0.35,
     center: tuple[float, float] = (0.5, 0.5),
     rotation: float = 0.0,
+    aspect: float = 1.0,
 ) -> np.ndarray:
     """Rasterise shape `name` into a (height, width) bool mask.
 
     scale: radius as a fraction of min(height, width); center: (row, col) as fractions of the
-    frame; rotation: radians, positive turns clockwise on screen (y points down).
+    frame; rotation: radians, positive turns clockwise on screen (y points down); aspect: the
+    rotated figure stretched horizontally by this factor (a video of another aspect ratio squeezed
+    to the frame).
     """
     if name not in SHAPES:
         raise ValueError(f"unknown shape {name!r}; expected one of {sorted(SHAPES)}")
     c, s = np.cos(rotation), np.sin(rotation)
     radius = scale * min(height, width)
     xy = SHAPES[name] @ np.array([[c, s], [-s, c]]) * radius  # (N, 2) x, y in pixels
+    if aspect != 1.0:
+        xy = xy * np.array([aspect, 1.0])
     return fill_polygon(xy + np.array([center[1] * width, center[0] * height]), height, width)
 
 

@@ -5,61 +5,110 @@ independent field translating the opposite way. Every single frame is i.i.d. noi
 everywhere, so the mask exists only in how pixels move from frame to frame.
 
 A clip is cut out of two static noise fields: frame t is the window of each field displaced
-by round(t * speed * direction), so the per-frame cost is a copy, not a fresh draw. Binary
-noise is rendered straight into bit-packed bytes (np.packbits order), the storage format.
+by round(t * speed * direction) (direction scaled so that its dominant axis is 1: see offsets),
+so the per-frame cost is a copy, not a fresh draw. Binary noise is rendered straight into
+bit-packed bytes (np.packbits order), the storage format.
+
+A MotionConfig may leave things to be drawn per clip (speed and density ranges, a stride from
+`shift`) and may render at k times the clip size (stimuli/scale.py); draw_motion and
+clip_config turn it into the one concrete config the renderers here take.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import gaussian_filter, uniform_filter
 
 NOISE_KINDS = ("binary", "gaussian", "blurred")
-DIRECTIONS = ("any", "axis")
+DIRECTIONS = ("any", "axis", "mixed")
 GAUSSIAN_STD = 0.25  # pixel std of Gaussian noise at contrast 1, in [0, 1] grey units
+
+
+def is_range(value) -> bool:
+    """A [low, high] pair drawn per clip, as opposed to one value for every clip."""
+    return isinstance(value, (tuple, list))
+
+
+def _range_ok(value, low_ok, high_ok) -> bool:
+    """A scalar, or a [low, high] pair with low <= high, every bound passing its check."""
+    if not is_range(value):
+        return low_ok(value) and high_ok(value)
+    return len(value) == 2 and low_ok(value[0]) and high_ok(value[1]) and value[0] <= value[1]
+
+
+def upper(value) -> float:
+    """The largest value a clip may draw."""
+    return float(value[1]) if is_range(value) else float(value)
 
 
 @dataclass(frozen=True)
 class MotionConfig:
     frames: int = 8  # clip length T
     fps: float = 10.0  # playback rate of exported videos; motion itself is in px/frame
-    speed: float = 1.0  # displacement of each noise field, px/frame
+    speed: float | tuple[float, float] = 1.0  # px/frame of each noise field, at the rendered scale; [low, high]: per clip
     angle: float | None = None  # figure direction in degrees (0 = right, 90 = up); None = random per clip
-    directions: str = "any"  # when angle is None: "any" uniform angle, "axis" one of right/up/left/down
+    directions: str = "any"  # when angle is None: "any" uniform angle, "axis" right/up/left/down, "mixed" both
+    any_share: float = 0.5  # directions "mixed": the share of clips at a uniform angle, the rest along an axis
     noise: str = "binary"  # binary dots, gaussian (white), blurred (Gaussian, spatially low-passed)
-    density: float = 0.5  # share of bright dots in binary noise
+    density: float | tuple[float, float] = 0.5  # share of bright dots in binary noise; [low, high]: per clip
     blur: float = 1.0  # spatial sigma of blurred noise, px
     coherence: float = 1.0  # share of pixels that follow their field each frame; the rest refresh at random
     contrast: float = 1.0  # binary dots at 0.5 +- contrast/2; Gaussian noise std = 0.25 * contrast
     frame_stride: int = 1  # the clip keeps every s-th frame of one rendered at `speed`: s * speed px between kept frames
-
-    @property
-    def step(self) -> float:
-        """Displacement of each field between consecutive frames of the clip, px."""
-        return self.speed * self.frame_stride
+    render_scale: int = 1  # k: dots rendered at k times the clip's height and width, then area-averaged k x k
+    shift: tuple[float, float] | None = None  # k > 1: clip px the texture moves between kept frames, drawn per clip
 
     def __post_init__(self):
+        positive = lambda v: v > 0  # noqa: E731
+        anything = lambda v: True  # noqa: E731
         checks = [
             (self.frames >= 2, f"frames={self.frames}: need at least 2 frames for motion"),
             (self.fps > 0, f"fps={self.fps}: expected a positive frame rate"),
-            (self.speed > 0, f"speed={self.speed}: expected a positive speed in px/frame"),
+            (_range_ok(self.speed, positive, anything),
+             f"speed={self.speed}: expected a positive speed in px/frame, or [low, high] with 0 < low <= high"),
             (isinstance(self.frame_stride, int) and self.frame_stride >= 1,
              f"frame_stride={self.frame_stride!r}: expected a positive whole number of frames"),
             (self.directions in DIRECTIONS, f"directions={self.directions!r}: expected one of {DIRECTIONS}"),
+            (0.0 <= self.any_share <= 1.0, f"any_share={self.any_share}: expected a share in [0, 1]"),
             (self.noise in NOISE_KINDS, f"noise={self.noise!r}: expected one of {NOISE_KINDS}"),
-            (0.0 < self.density < 1.0, f"density={self.density}: expected a value in (0, 1)"),
+            (_range_ok(self.density, positive, lambda v: v < 1.0),
+             f"density={self.density}: expected a value in (0, 1), or [low, high] inside (0, 1) with low <= high"),
             (self.blur > 0, f"blur={self.blur}: expected a positive sigma in px"),
             (0.0 <= self.coherence <= 1.0, f"coherence={self.coherence}: expected a value in [0, 1]"),
             (0.0 < self.contrast <= 1.0, f"contrast={self.contrast}: expected a value in (0, 1]"),
+            (isinstance(self.render_scale, int) and self.render_scale >= 1,
+             f"render_scale={self.render_scale!r}: expected a whole number k >= 1"),
+            (self.shift is None or (is_range(self.shift) and _range_ok(self.shift, positive, anything)),
+             f"shift={self.shift}: expected [low, high] clip px per kept frame with 0 < low <= high"),
+            (self.shift is None or self.render_scale > 1,
+             f"shift={self.shift} needs render_scale > 1: it sets the stride between rendered frames at k x the "
+             "clip size (at render_scale 1 use frame_stride)"),
+            (self.shift is None or self.frame_stride == 1,
+             f"shift={self.shift} and frame_stride={self.frame_stride}: shift draws each clip's stride; "
+             "leave frame_stride at 1"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+
+    @property
+    def concrete(self) -> bool:
+        """Whether this is one clip's motion (what the renderers take): no per-clip draws left, no rescaling."""
+        return self.render_scale == 1 and not is_range(self.speed) and not is_range(self.density)
+
+    @property
+    def step(self) -> float:
+        """Displacement of each field between consecutive frames of the clip, in clip px: the largest a
+        clip may draw when speed, density or stride are drawn per clip (what a motion observer must reach)."""
+        k, fastest = self.render_scale, upper(self.speed)
+        if self.shift is not None:  # the stride is rounded to whole rendered frames, at least one
+            return max(self.shift[1] + fastest / (2 * k), fastest / k)
+        return fastest * self.frame_stride / k
 
     @property
     def binary_levels(self) -> tuple[int, int]:
@@ -68,24 +117,63 @@ class MotionConfig:
         return low, 255 - low
 
 
+@dataclass(frozen=True)
+class ClipMotion:
+    """One clip's draws: its direction, speed (px/frame at the rendered scale), dot density and stride
+    (rendered frames between kept frames)."""
+
+    angle: float
+    speed: float
+    density: float
+    stride: int
+
+
 def draw_angle(cfg: MotionConfig, rng: np.random.Generator) -> float:
     """The figure's direction in degrees: the configured angle, or a random one."""
     if cfg.angle is not None:
         return float(cfg.angle)
-    if cfg.directions == "axis":
+    directions = cfg.directions
+    if directions == "mixed":
+        directions = "any" if rng.random() < cfg.any_share else "axis"
+    if directions == "axis":
         return 90.0 * int(rng.integers(4))
     return float(rng.uniform(0.0, 360.0))
+
+
+def draw_motion(cfg: MotionConfig, rng: np.random.Generator) -> ClipMotion:
+    """A clip's motion. Draws from rng only what varies per clip (the angle, then any range), so a
+    config without ranges draws exactly what it always did."""
+    angle = draw_angle(cfg, rng)
+    speed = float(rng.uniform(*cfg.speed)) if is_range(cfg.speed) else float(cfg.speed)
+    density = float(rng.uniform(*cfg.density)) if is_range(cfg.density) else float(cfg.density)
+    stride = cfg.frame_stride
+    if cfg.shift is not None:
+        # like the reader (io/resample.py): the whole number of frames that moves the texture `shift` clip px
+        stride = max(1, round(float(rng.uniform(*cfg.shift)) * cfg.render_scale / speed))
+    return ClipMotion(angle, speed, density, stride)
+
+
+def clip_config(cfg: MotionConfig, motion: ClipMotion) -> MotionConfig:
+    """The concrete config one clip is rendered with, at the rendered scale."""
+    return dataclasses.replace(cfg, speed=motion.speed, density=motion.density, frame_stride=motion.stride,
+                               render_scale=1, shift=None)
 
 
 def offsets(cfg: MotionConfig, angle: float) -> np.ndarray:
     """Integer displacement (rows, cols) of the figure field at each frame: (T, 2).
 
     Rows grow downwards, so an angle of 90 degrees (up) moves content to smaller rows.
-    The ground field moves by the negated displacement.
+    The ground field moves by the negated displacement. Speed is measured along the dominant axis
+    (the Chebyshev norm): that axis advances exactly `step` px per frame, so at a step of at least
+    1 px every frame moves by a whole pixel at any angle (a Euclidean step of 1 px at 45 degrees
+    rounds to 0, 1, 1, 2, ...: some frame pairs would not move at all). Axis-aligned motion is the same
+    either way.
     """
     t = np.arange(cfg.frames) * cfg.step
     theta = math.radians(angle)
-    return np.rint(np.stack([-t * math.sin(theta), t * math.cos(theta)], axis=1)).astype(np.int64)
+    rows, cols = -math.sin(theta), math.cos(theta)
+    dominant = max(abs(rows), abs(cols))
+    return np.rint(np.stack([t * (rows / dominant), t * (cols / dominant)], axis=1)).astype(np.int64)
 
 
 def field_padding(cfg: MotionConfig) -> int:
@@ -130,8 +218,16 @@ def _bit_shifted(packed: np.ndarray) -> np.ndarray:
     return (pair >> _SHIFTS).astype(np.uint8)
 
 
+def _check_concrete(cfg: MotionConfig) -> None:
+    if not cfg.concrete:
+        raise ValueError(f"speed={cfg.speed}, density={cfg.density}, render_scale={cfg.render_scale}: a config that "
+                         "draws per clip or renders at scale; render one clip with clip_config(cfg, draw_motion(cfg, "
+                         "rng)) (StimulusConfig.sample does this)")
+
+
 def render_bits(mask: np.ndarray, cfg: MotionConfig, rng: np.random.Generator, angle: float) -> np.ndarray:
     """Binary-noise clip, bit-packed along width: mask (H, W) or (T, H, W) -> (T, H, ceil(W/8)) uint8."""
+    _check_concrete(cfg)
     if cfg.noise != "binary":
         raise ValueError(f"noise={cfg.noise!r}: render_bits makes binary noise only; use render_clip")
     T = cfg.frames
@@ -168,6 +264,8 @@ def _gaussian_field(shape: tuple[int, ...], cfg: MotionConfig, rng: np.random.Ge
     """Unit-variance noise; blurred noise is low-passed over the last two axes, then re-standardised."""
     z = rng.standard_normal(shape, dtype=np.float32)
     if cfg.noise == "blurred":
+        from scipy.ndimage import gaussian_filter  # imported here: planning loads this module without scipy
+
         sigma = (0,) * (len(shape) - 2) + (cfg.blur, cfg.blur)
         z = gaussian_filter(z, sigma, mode="wrap")
         z /= blur_gain(cfg.blur)  # back to unit variance
@@ -178,6 +276,8 @@ def _gaussian_field(shape: tuple[int, ...], cfg: MotionConfig, rng: np.random.Ge
 def blur_gain(sigma: float) -> float:
     """Std of blurred unit white noise: the kernel's L2 norm (exact, unlike 1 / (2 sqrt(pi) sigma),
     which holds only for sigma >~ 1 px). Cached: it is the same for every clip."""
+    from scipy.ndimage import gaussian_filter
+
     impulse = np.zeros((64, 64), np.float64)
     impulse[32, 32] = 1.0
     return float(np.sqrt((gaussian_filter(impulse, sigma, mode="wrap") ** 2).sum()))
@@ -189,6 +289,7 @@ def render_clip(mask: np.ndarray, cfg: MotionConfig, rng: np.random.Generator, a
     angle: figure direction in degrees; None draws it from cfg (draw_angle). For binary noise
     this is exactly the unpacked output of render_bits for the same generator state.
     """
+    _check_concrete(cfg)
     if angle is None:
         angle = draw_angle(cfg, rng)
     masks = _masks(mask, cfg.frames)
@@ -236,6 +337,8 @@ def opponent_energy(frames: np.ndarray, speed: float = 1.0, smooth: int = 3) -> 
     ground = shifts[np.argmax(mean_corr)]
     near = lambda centre: np.linalg.norm(shifts - centre, axis=1) <= 1.0  # noqa: E731
     energy = corr[near(-ground)].sum(axis=0) - corr[near(ground)].sum(axis=0)
+    from scipy.ndimage import uniform_filter
+
     return uniform_filter(energy, size=smooth, mode="nearest")
 
 

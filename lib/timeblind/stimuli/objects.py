@@ -13,8 +13,6 @@ from functools import cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from scipy import ndimage
-from scipy.spatial import ConvexHull
 
 from timeblind.stimuli.text import FONT_DIR
 
@@ -80,6 +78,8 @@ def silhouette(name: str) -> Image.Image:
     left, top, right, bottom = font.getbbox(char)
     image = Image.new("L", (right - left + 2, bottom - top + 2))
     ImageDraw.Draw(image).text((1 - left, 1 - top), char, font=font, fill=255)
+    from scipy import ndimage  # imported here: planning reads OBJECTS without loading scipy
+
     ink = ndimage.binary_fill_holes(np.asarray(image) >= 128)  # (h, w) a silhouette has no holes
     labels, count = ndimage.label(ink)
     sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
@@ -93,6 +93,8 @@ def silhouette(name: str) -> Image.Image:
 def object_hull(name: str) -> np.ndarray:
     """(N, 2) convex hull of the silhouette in SHAPES' unit frame: x right, y down, centred on the ink's
     bounding box, larger half-extent 1. Bounds the figure under any rotation (used to keep it in frame)."""
+    from scipy.spatial import ConvexHull
+
     image = silhouette(name)
     ink = np.asarray(image) > 0
     rows, cols = np.nonzero(ink)
@@ -111,12 +113,13 @@ def object_mask(
     scale: float = 0.35,
     center: tuple[float, float] = (0.5, 0.5),
     rotation: float = 0.0,
+    aspect: float = 1.0,
 ) -> np.ndarray:
     """Rasterise object `name` into a (height, width) bool mask.
 
     Same placement as shape_mask: the larger half-extent of the ink's bounding box is scale * min(height,
     width); center: (row, col) of that box as fractions of the frame; rotation: radians, positive turns
-    clockwise on screen.
+    clockwise on screen; aspect: the rotated figure stretched horizontally by this factor.
     """
     if name not in OBJECTS:
         raise _unknown(name)
@@ -126,7 +129,7 @@ def object_mask(
     cx, cy = center[1] * width, center[0] * height
     # Only the figure's bounding box is sampled: the rotated silhouette rectangle, clipped to the frame.
     half_w, half_h = image.width / 2 * k, image.height / 2 * k
-    reach_x, reach_y = abs(c) * half_w + abs(s) * half_h, abs(s) * half_w + abs(c) * half_h
+    reach_x, reach_y = (abs(c) * half_w + abs(s) * half_h) * aspect, abs(s) * half_w + abs(c) * half_h
     left, right = max(int(cx - reach_x) - 1, 0), min(int(cx + reach_x) + 2, width)
     top, bottom = max(int(cy - reach_y) - 1, 0), min(int(cy + reach_y) + 2, height)
     mask = np.zeros((height, width), bool)
@@ -135,7 +138,7 @@ def object_mask(
     # PIL's affine transform maps each output point (x, y) to the input point (a x + b y + c, d x + e y + f),
     # both in continuous coordinates with pixel centres at +0.5: the inverse of rotate-scale-shift.
     # Nearest sampling of the 512 px silhouette is the pixel-centre test, to within 1/512 of the figure.
-    a, b, d, e = c / k, s / k, -s / k, c / k
+    a, b, d, e = c / (k * aspect), s / k, -s / (k * aspect), c / k  # x / aspect undoes the stretch
     x0, y0 = left - cx, top - cy  # box origin relative to the figure centre
     data = (a, b, image.width / 2 + a * x0 + b * y0, d, e, image.height / 2 + d * x0 + e * y0)
     box = image.transform((right - left, bottom - top), Image.Transform.AFFINE, data, Image.Resampling.NEAREST)

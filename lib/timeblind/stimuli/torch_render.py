@@ -20,8 +20,10 @@ def batch_offsets(cfg: MotionConfig, angles: torch.Tensor) -> torch.Tensor:
     """Integer figure displacement (rows, cols) per clip and frame: angles (B,) degrees -> (B, T, 2)."""
     t = torch.arange(cfg.frames, dtype=torch.float64, device=angles.device) * cfg.step  # (T,)
     theta = torch.deg2rad(angles.to(torch.float64))[:, None]  # (B, 1)
+    rows, cols = -torch.sin(theta), torch.cos(theta)
+    dominant = torch.maximum(rows.abs(), cols.abs())  # speed along the dominant axis, as in motion.offsets
     # float64 and round-half-even, like np.rint in motion.offsets, so both paths agree.
-    return torch.stack([-t * torch.sin(theta), t * torch.cos(theta)], dim=-1).round().long()
+    return torch.stack([t * (rows / dominant), t * (cols / dominant)], dim=-1).round().long()
 
 
 def _noise(shape: tuple[int, ...], cfg: MotionConfig, g: torch.Generator, device) -> torch.Tensor:
@@ -46,6 +48,9 @@ def _noise(shape: tuple[int, ...], cfg: MotionConfig, g: torch.Generator, device
 def render_batch(masks: torch.Tensor, angles: torch.Tensor, cfg: MotionConfig,
                  generator: torch.Generator) -> torch.Tensor:
     """masks (B, H, W) or (B, T, H, W) bool, angles (B,) degrees -> clips (B, T, H, W) float in [-1, 1]."""
+    if not cfg.concrete:
+        raise ValueError(f"speed={cfg.speed}, density={cfg.density}, render_scale={cfg.render_scale}: the device "
+                         "renderer takes one speed and density at the clip's own size")
     device = masks.device
     if masks.dim() == 3:
         masks = masks[:, None]

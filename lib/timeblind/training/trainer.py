@@ -14,8 +14,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from timeblind.core.tasks import TaskSpec
 from timeblind.data.dataset import StimulusConfig, load_manifest
+from timeblind.data.datamodule import ClipDataModule
 from timeblind.data.streaming import StreamingDataModule
-from timeblind.data.torch_data import ClipDataModule
 from timeblind.models.checkpoint import save_model
 from timeblind.models.registry import build_model
 from timeblind.training.callbacks import HeadlessProgress, ResumeState, keeps_tracking_uri, run_logger
