@@ -1,9 +1,10 @@
 """The bad-input corpus: what can come in from outside, broken in every way we know of.
 
 Every reader of outside data runs through it (tests/test_bad_inputs.py): `timeblind eval-spookybench`
-and `timeblind snr` on folders, metadata CSVs and videos, eval-spookybench on model files, each
-command on its flags, and the planner on configs. The rule for each item: one line that names the
-file or key and what was expected; exit 2 where nothing was done; the other items still scored.
+and `timeblind snr` on folders, metadata CSVs and videos, eval-spookybench on model files, `timeblind
+score` on results JSONs and metadata CSVs, each command on its flags, and the planner on configs.
+The rule for each item: one line that names the file or key and what was expected; exit 2 where
+nothing was done; the other items still scored.
 
 Rows are (metadata Path, Category, Label) added to a good export; `make` breaks the file the row
 points at (given the folder and a path outside it). `reason` holds the words its line must contain,
@@ -162,6 +163,7 @@ FOLDERS = [
     BadFolder("missing_column", "lacks column(s) ['Label']", _meta("Path,Category\nshapes/x.mp4,shapes\n")),
     BadFolder("binary", "metadata.csv", _meta(RANDOM.randbytes(2048))),
     BadFolder("nul_header", "metadata.csv", _meta(b"Path,Cat\0egory,Label\n")),
+    BadFolder("header_unreadable", "unreadable header", _meta('"Path,Category,Label\n' + "x" * 200_000 + "\n")),
     BadFolder("every_row_bad", "nothing", _meta("Path,Category,Label\nshapes/ghost.mp4,shapes,\"['circle']\"\n")),
 ]
 
@@ -206,6 +208,40 @@ MODELS = [  # (name, make(good model, path), words of the line)
     ("unknown_option", edited(lambda p: p["encoder_config"].update(depth=3)), "unknown options ['depth']"),
     ("wrong_weights", edited(lambda p: p["encoder_config"].update(dim=32)), "weights do not fit encoder"),
     ("frame_shape", edited(lambda p: p["extra"].update(frame_shape=[6, 16])), "'extra.frame_shape' [6, 16]"),
+]
+
+@dataclass(frozen=True)
+class BadScoreInput:
+    """A results JSON or metadata.csv given to `timeblind score` that cannot be scored at all: exit 2."""
+
+    name: str
+    broken: str  # "results" or "csv": the file the line must name
+    reason: str
+    make: Callable[[Path], None]  # breaks the file at this path (a good one is there, or nothing if missing)
+
+
+def _text(text: str | bytes):
+    return lambda path: path.write_bytes(text if isinstance(text, bytes) else text.encode())
+
+
+def _gone(path: Path) -> None:
+    path.unlink()
+
+
+def _into_folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+SCORE = [
+    BadScoreInput("csv_missing", "csv", "does not exist", _gone),
+    BadScoreInput("csv_folder", "csv", "is not a file", _into_folder),
+    BadScoreInput("csv_empty", "csv", "is empty; expected a header", _text("")),
+    BadScoreInput("csv_header_only", "csv", "has a header but no rows", _text("Path,Category,Label\n")),
+    BadScoreInput("csv_missing_column", "csv", "lacks column(s) ['Label']",
+                  _text("Path,Category\nshapes/x.mp4,shapes\n")),
+    BadScoreInput("csv_unreadable_header", "csv", "unreadable header",
+                  _text('"Path,Category,Label\n' + "x" * 200_000 + "\n")),
 ]
 
 FLAGS = {  # command -> (extra arguments, words of the line); the rest of the command line is good

@@ -13,7 +13,7 @@ import torch
 import yaml
 from snakemake.utils import update_config
 
-from bad_inputs import CONFIGS, FLAGS, FOLDERS, MODELS, ROWS
+from bad_inputs import CONFIGS, FLAGS, FOLDERS, MODELS, ROWS, SCORE
 from timeblind.core.tasks import TaskSpec
 from timeblind.data.dataset import StimulusConfig, write_dataset
 from timeblind.models.checkpoint import save_model
@@ -131,6 +131,20 @@ def test_a_bad_model_file_is_one_line_naming_it_and_exit_2(good, tmp_path, item)
     assert str(path) in line and reason in line, line
     assert "code ran" not in out.stdout + out.stderr and "weights_only" not in line
     assert not written("eval", tmp_path)
+
+
+@pytest.mark.parametrize("item", SCORE, ids=[s.name for s in SCORE])
+def test_a_results_file_or_csv_that_cannot_be_scored_is_one_line_and_exit_2(good, tmp_path, item):
+    files = {"results": tmp_path / "results.json", "csv": tmp_path / "metadata.csv"}
+    shutil.copy(good / "export" / "metadata.csv", files["csv"])
+    files["results"].write_text(json.dumps({p: "circle" for p in pd.read_csv(files["csv"]).Path}))
+    item.make(files[item.broken])
+    out = timeblind("score", "--results", files["results"], "--csv", files["csv"], "--output", tmp_path / "analysis",
+                    "--no-review", cwd=tmp_path)
+    assert out.returncode == 2
+    line = one_line(out.stderr)
+    assert str(files[item.broken]) in line and item.reason in line, line
+    assert not (tmp_path / "analysis").exists()
 
 
 @pytest.mark.parametrize("name, flags, reason", [(name, *flag) for name, flags in FLAGS.items() for flag in flags])

@@ -352,13 +352,17 @@ def metadata_rows(csv_file: str | os.PathLike) -> tuple[list[Row], list[Skipped]
     or empty file, a header without Path/Category/Label, or a CSV without rows raise."""
     csv_file = Path(csv_file).expanduser()
     if not csv_file.is_file():
-        raise FileNotFoundError(f"metadata file {csv_file} does not exist; expected a CSV with columns {COLUMNS}")
+        what = "is not a file" if csv_file.exists() else "does not exist"
+        raise FileNotFoundError(f"metadata file {csv_file} {what}; expected a CSV with columns {COLUMNS}")
     rows: list[Row] = []
     skipped: list[Skipped] = []
     # utf-8-sig drops a BOM; undecodable bytes become U+FFFD and surface as a missing file for that row only.
     with open(csv_file, newline="", encoding="utf-8-sig", errors="replace") as f:
         reader = csv.reader(f)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except csv.Error as e:  # e.g. an unterminated quote that swallows the file: no header to read
+            raise ValueError(f"{csv_file}: unreadable header ({e}); expected a header {','.join(COLUMNS)}") from None
         if header is None:
             raise ValueError(f"{csv_file} is empty; expected a header {','.join(COLUMNS)} and one row per video")
         names = [h.strip().lower() for h in header]
