@@ -234,6 +234,14 @@ def _into_folder(path: Path) -> None:
 
 
 SCORE = [
+    BadScoreInput("results_missing", "results", "does not exist", _gone),
+    BadScoreInput("results_folder", "results", "is not a file", _into_folder),
+    BadScoreInput("results_empty", "results", "is not JSON", _text("")),
+    BadScoreInput("results_binary", "results", "is not JSON", _text(RANDOM.randbytes(512))),
+    BadScoreInput("results_number", "results", "holds a JSON int", _text("42")),
+    BadScoreInput("results_deep", "results", "nested too deeply", _text("[" * 100_000 + "]" * 100_000)),
+    BadScoreInput("results_records", "results", "record 0 has keys []", _text("[1, 2]")),
+    BadScoreInput("results_unmatched", "results", "nothing to score", _text('{"elsewhere/x.mp4": "circle"}')),
     BadScoreInput("csv_missing", "csv", "does not exist", _gone),
     BadScoreInput("csv_folder", "csv", "is not a file", _into_folder),
     BadScoreInput("csv_empty", "csv", "is empty; expected a header", _text("")),
