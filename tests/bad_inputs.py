@@ -259,6 +259,8 @@ FLAGS = {  # command -> (extra arguments, words of the line); the rest of the co
         (["--width", "wide"], "argument --width: 'wide' is not an integer"),
         (["--method", "cubic"], "argument --method: invalid choice: 'cubic'"),
         (["--categoriez", "shapes"], "unrecognized arguments: --categoriez"),
+        (["--categories", "shapes", "sounds"], "unknown category 'sounds'; expected"),
+        (["--output", "/dev/null/predictions.json"], "/dev/null is a file, not a folder"),
     ],
     "snr": [
         (["--sample-rate", "0"], "argument --sample-rate: 0 is not a positive integer"),
