@@ -171,6 +171,7 @@ def test_main_runs_all_parts_by_default_or_the_ones_named(monkeypatch):
     monkeypatch.setattr(bench, "encoder_bench", lambda: calls.append("encoders") or 0)
     monkeypatch.setattr(bench, "compile_bench", lambda: calls.append("compile") or 0)
     monkeypatch.setattr(bench, "ddp_speedup", lambda workdir: calls.append("ddp"))
+    monkeypatch.setattr(bench, "memory_peaks", lambda workdir: calls.append("memory"))
     bench.main([])
     assert calls == list(bench.PARTS)
     calls.clear()

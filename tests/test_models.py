@@ -236,5 +236,5 @@ def test_wrong_files_get_clear_messages(tmp_path):
 
     # an arbitrary pickled object: weights-only loading refuses it instead of unpickling it
     torch.save(argparse.Namespace(encoder="framewise"), tmp_path / "code.pt")
-    with pytest.raises(ValueError, match="not a timeblind model file"):
+    with pytest.raises(ValueError, match="code.pt is refused: it is not a plain-tensor timeblind model file"):
         load_model(tmp_path / "code.pt")

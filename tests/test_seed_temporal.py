@@ -43,7 +43,7 @@ def test_zero_temporal_layers_runs():
 
 def test_clip_longer_than_max_frames_fails_clearly():
     net = small(max_frames=8).eval()
-    with pytest.raises(AssertionError, match="clip has 9 frames, encoder supports at most 8"):
+    with pytest.raises(ValueError, match="clip has 9 frames, encoder supports at most max_frames=8"):
         net(torch.zeros(1, 9, 16, 16))
 
 

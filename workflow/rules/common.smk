@@ -6,12 +6,17 @@ from timeblind.core import layout
 from timeblind.core.layout import FIGURES, RESULTS, TABLES
 from timeblind.plan import grounding as grounding_plan
 from timeblind.plan import studies as study_plan
-from timeblind.plan.config import validate
+from timeblind.plan.config import ConfigError, validate
 
-# Defaults filled in and every bad value named (key and expectation) before any job starts. What the
-# checks compile and draw once per config is kept beside Snakemake's own records of this working directory.
-PIPELINE = validate(config, schema=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
-                    cache=Path(".snakemake/timeblind"))
+# Defaults filled in and every bad value named (key and expectation) before any job starts, as
+# plain lines: Snakemake would prefix an exception with its place in this file and a traceback. What
+# the checks compile and draw once per config is kept beside Snakemake's own records of this working
+# directory.
+try:
+    PIPELINE = validate(config, schema=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+                        cache=Path(".snakemake/timeblind"))
+except ConfigError as error:
+    sys.exit(str(error))
 
 NOTEBOOKS = Path(workflow.basedir) / "notebooks"
 # Jobs run the interpreter Snakemake runs under (so an unactivated .venv works) and import

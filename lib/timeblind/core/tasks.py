@@ -123,6 +123,10 @@ def clip_targets(tasks: TaskSpec, category: str, label: str, mask: np.ndarray, g
     }
 
 
+NOT_TRAINED = -1  # category id of a category the model was not trained on: it answers with empty text
+
+
 def category_ids(tasks: TaskSpec, names) -> torch.Tensor:
-    """Category names -> ids into tasks.categories; -1 for a category the model has no head for."""
-    return torch.tensor([tasks.categories.index(c) if c in tasks.categories else -1 for c in names], dtype=torch.long)
+    """Category names -> ids into tasks.categories; NOT_TRAINED for a category the model was not trained on."""
+    return torch.tensor([tasks.categories.index(c) if c in tasks.categories else NOT_TRAINED for c in names],
+                        dtype=torch.long)

@@ -46,7 +46,8 @@ import numpy as np
 import pandas as pd
 
 from timeblind.core.io import atomic
-from timeblind.io.resample import resample_clip
+from timeblind.io.resample import resample_clip  # noqa: F401 (read with the layout)
+from timeblind.io.video import MAX_HELD_BYTES, VideoError, load_video, read_clips
 
 log = logging.getLogger(__name__)
 
@@ -282,14 +283,6 @@ class Skipped:
     reason: str
 
 
-class VideoError(Exception):
-    """A video file that cannot be decoded (corrupt, truncated, no frames)."""
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        self.path, self.reason = Path(path), reason
-        super().__init__(f"{self.path}: {reason}")
-
-
 def is_correct(prediction: str, answers: Iterable[str]) -> bool:
     """SpookyBench scoring: any accepted answer occurs case-insensitively as a substring of the prediction."""
     pred = prediction.lower()
@@ -318,13 +311,17 @@ def find_metadata(root: str | os.PathLike) -> Path:
     for csv_path in (root / METADATA, root.parent / METADATA):
         if csv_path.is_file():
             return csv_path
+        if csv_path.exists():
+            raise FileNotFoundError(f"{csv_path} is not a file; expected the metadata CSV (columns "
+                                    f"{', '.join(COLUMNS)})")
     children = sorted(p.name for p in root.iterdir())
     if not children:
         raise FileNotFoundError(f"{root} is empty; expected a SpookyBench folder with {METADATA} "
                                 f"and category folders {', '.join(OFFICIAL_CATEGORIES)}")
     nested = sorted(str(p.parent) for p in root.glob(f"*/{METADATA}"))
     hint = f"; found one in {nested[0]} - pass that folder as root" if nested else (
-        "; if the CSV lives elsewhere, pass it as csv=" if any(c in CATEGORIES for c in children) else "")
+        "; if the CSV lives elsewhere, pass it with --csv (csv= in Python)" if any(c in CATEGORIES for c in children)
+        else "")
     raise FileNotFoundError(f"{root} has no {METADATA}, nor has the folder beside it (found {children[:8]}"
                             f"{'...' if len(children) > 8 else ''}){hint}")
 
@@ -355,13 +352,17 @@ def metadata_rows(csv_file: str | os.PathLike) -> tuple[list[Row], list[Skipped]
     or empty file, a header without Path/Category/Label, or a CSV without rows raise."""
     csv_file = Path(csv_file).expanduser()
     if not csv_file.is_file():
-        raise FileNotFoundError(f"metadata file {csv_file} does not exist; expected a CSV with columns {COLUMNS}")
+        what = "is not a file" if csv_file.exists() else "does not exist"
+        raise FileNotFoundError(f"metadata file {csv_file} {what}; expected a CSV with columns {COLUMNS}")
     rows: list[Row] = []
     skipped: list[Skipped] = []
     # utf-8-sig drops a BOM; undecodable bytes become U+FFFD and surface as a missing file for that row only.
     with open(csv_file, newline="", encoding="utf-8-sig", errors="replace") as f:
         reader = csv.reader(f)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except csv.Error as e:  # e.g. an unterminated quote that swallows the file: no header to read
+            raise ValueError(f"{csv_file}: unreadable header ({e}); expected a header {','.join(COLUMNS)}") from None
         if header is None:
             raise ValueError(f"{csv_file} is empty; expected a header {','.join(COLUMNS)} and one row per video")
         names = [h.strip().lower() for h in header]
@@ -436,40 +437,8 @@ def read_metadata(root: str | os.PathLike, csv_path: str | os.PathLike | None = 
             entries.append(Entry(path, r.rel, r.category, r.answers, r.row))
     skipped.sort(key=lambda s: s.row)  # in the file's order
     if skipped:
-        log.warning("%s: skipped %d of %d rows", csv_file, len(skipped), len(entries) + len(skipped))
+        log.info("%s: skipped %d of %d rows", csv_file, len(skipped), len(entries) + len(skipped))
     return entries, skipped
-
-
-def load_video(path: str | os.PathLike, max_frames: int | None = None) -> np.ndarray:
-    """Decode a video to grey frames (luma): (N, H, W) uint8. Raises VideoError for corrupt or truncated files."""
-    path = Path(path)
-    frames: list[np.ndarray] = []
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, OSError) as e:
-        raise VideoError(path, f"cannot open ({e})") from e
-    with container:
-        if not container.streams.video:
-            raise VideoError(path, "no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        declared = stream.frames  # from the container index; 0 when unknown
-        try:
-            for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="gray"))  # (H, W) luma, limited range expanded to 0..255
-                if max_frames is not None and len(frames) >= max_frames:
-                    break
-        except av.FFmpegError as e:
-            raise VideoError(path, f"decoding failed after {len(frames)} of {declared or '?'} frames "
-                                   f"(truncated or corrupt?): {e}") from e
-    if not frames:
-        raise VideoError(path, "no decodable frames")
-    wanted = declared if max_frames is None else min(declared, max_frames)
-    if declared and len(frames) < wanted:
-        raise VideoError(path, f"truncated: decoded {len(frames)} of {wanted} frames")
-    if len({f.shape for f in frames}) > 1:
-        raise VideoError(path, f"frame size changes within the video: {sorted({f.shape for f in frames})}")
-    return np.stack(frames)  # (N, H, W)
 
 
 # ---------------------------------------------------------------------------------------------------- folder
@@ -503,24 +472,34 @@ class SpookyBenchFolder:
 
     def _skip(self, entry: Entry, reason: str) -> None:
         self.skipped.append(Skipped(entry.row, entry.rel, reason))
-        log.warning("skipped %s: %s", entry.rel, reason)
+        log.debug("skipped %s: %s", entry.rel, reason)  # recorded once; the caller reports skipped items
 
-    def videos(self, max_frames: int | None = None) -> Iterator[tuple[Entry, np.ndarray]]:
-        """(entry, (N, H, W) uint8 video) for every decodable entry; failures go to ``skipped``."""
+    def videos(self, max_frames: int | None = None, *,
+               max_bytes: int = MAX_HELD_BYTES) -> Iterator[tuple[Entry, np.ndarray]]:
+        """(entry, (N, H, W) uint8 video) for every decodable entry, one whole video at a time (at most
+        ``max_bytes`` of frames each); failures go to ``skipped``."""
         for entry in self.entries:
             try:
-                yield entry, load_video(entry.path, max_frames)
+                yield entry, load_video(entry.path, max_frames, max_bytes=max_bytes)
             except VideoError as e:
                 self._skip(entry, f"unreadable video: {e.reason}")
 
     def clips(self, frames: int, height: int, width: int, method: str = "motion",
-              **kwargs) -> Iterator[tuple[Entry, np.ndarray]]:
-        """(entry, (frames, height, width) uint8 clip) via :func:`resample_clip`; failures go to ``skipped``."""
-        for entry, video in self.videos():
-            if len(video) < frames:
-                self._skip(entry, f"video has {len(video)} frames; need at least {frames}")
-                continue
-            yield entry, resample_clip(video, frames, height, width, method=method, **kwargs)
+              restore: str = "gray") -> Iterator[tuple[Entry, np.ndarray]]:
+        """(entry, (frames, height, width) uint8 clip) as resample_clip makes it, each video decoded as a
+        stream (io/video.py); failures go to ``skipped``."""
+        for entry, (clip,) in self.read(((frames, height, width),), method=method, restore=restore):
+            yield entry, clip
+
+    def read(self, shapes, *, method: str = "motion", restore: str = "gray",
+             max_bytes: int = MAX_HELD_BYTES) -> Iterator[tuple[Entry, list[np.ndarray]]]:
+        """(entry, one clip per (frames, height, width) in ``shapes``) from one decode of each video
+        (io.video.read_clips); failures go to ``skipped``."""
+        for entry in self.entries:
+            try:
+                yield entry, read_clips(entry.path, shapes, method=method, restore=restore, max_bytes=max_bytes)
+            except VideoError as e:
+                self._skip(entry, f"unreadable video: {e.reason}" if "needs at least" not in e.reason else e.reason)
 
 
 def iter_clips(root: str | os.PathLike, *, frames: int, height: int, width: int, method: str = "motion",

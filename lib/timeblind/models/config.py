@@ -36,6 +36,11 @@ class FramewiseConfig:
     full_resolution_stages: int = 1  # later stages stride: T times the images makes full resolution costly
     windows: int = 4  # temporal windows of the output map (frame tokens averaged per window, in order)
 
+    def check_frames(self, frames: int) -> None:
+        """ValueError unless a clip of `frames` frames fits: the frame-index table holds max_frames."""
+        if frames > self.max_frames:
+            raise ValueError(f"clip has {frames} frames, encoder supports at most max_frames={self.max_frames}")
+
 
 @dataclass
 class SeedTemporalConfig:
@@ -52,6 +57,11 @@ class SeedTemporalConfig:
     max_frames: int = 256  # longest clip; the position table is built for this many frames
     full_resolution_stages: int = 1  # trunk stages at full resolution, as in the frame-wise encoder
     windows: int = 4  # temporal windows of the output vector (frame vectors averaged per window, in order)
+
+    def check_frames(self, frames: int) -> None:
+        """ValueError unless a clip of `frames` frames fits: the frame-index table holds max_frames."""
+        if frames > self.max_frames:
+            raise ValueError(f"clip has {frames} frames, encoder supports at most max_frames={self.max_frames}")
 
 
 @dataclass
@@ -104,6 +114,12 @@ class StaveConfig:
     def temporal_heads(self) -> int:
         return max(1, round(self.heads * self.head_scale))
 
+    def check_frames(self, frames: int) -> None:
+        """ValueError unless a clip of `frames` frames fits: the rotary table holds max_frames token frames."""
+        if -(-frames // self.temporal_patch) > self.max_frames:
+            raise ValueError(f"clip has {frames} frames, encoder supports at most max_frames={self.max_frames}"
+                             + (f" temporal patches of {self.temporal_patch}" if self.temporal_patch > 1 else ""))
+
     @property
     def n_temporal_blocks(self) -> int:
         return self.depth if self.temporal_blocks is None else self.temporal_blocks
@@ -127,6 +143,16 @@ class EarlyTemporalConfig:
         _positive(self, "stem_channels", "stem_kernel", "width", "dim", "windows")
         _stages(self)
 
+    @property
+    def min_frames(self) -> int:
+        """The stem's temporal kernel 2 needs two frames, or two difference frames (three frames)."""
+        return 3 if self.stem == "difference" else 2
+
+    def check_frames(self, frames: int) -> None:
+        if frames < self.min_frames:
+            raise ValueError(f"clip has {frames} frames: early_temporal with stem={self.stem!r} needs at least "
+                             f"{self.min_frames}")
+
 
 @dataclass
 class TwoStreamConfig:
@@ -142,6 +168,12 @@ class TwoStreamConfig:
     def __post_init__(self):
         _positive(self, "segments", "width", "dim", "stem_channels", "stem_kernel")
         _stages(self)
+
+    def check_frames(self, frames: int) -> None:
+        """ValueError unless every segment holds a frame pair (the stem's temporal kernel 2)."""
+        if frames < 2 * self.segments:
+            raise ValueError(f"clip has {frames} frames: two_stream with segments={self.segments} needs at least "
+                             f"2 * segments = {2 * self.segments} (a frame pair per segment)")
 
 
 @dataclass
@@ -173,6 +205,10 @@ class MotionEnergyConfig:
     def radius(self) -> int:
         """Largest displacement searched, px (per axis)."""
         return math.ceil(self.max_speed) + 1
+
+    def check_frames(self, frames: int) -> None:
+        if frames < 2:
+            raise ValueError(f"clip has {frames} frames: motion energy needs at least 2")
 
 
 @dataclass(frozen=True)
@@ -216,3 +252,11 @@ def encoder_config(encoder: str, **options):
     if unknown:
         raise ValueError(f"unknown options {unknown} for encoder {encoder!r}; expected some of {sorted(allowed)}")
     return config_cls(**options)
+
+
+def check_frames(cfg, frames: int) -> None:
+    """ValueError unless an encoder with config `cfg` takes clips of `frames` frames (its config's
+    check_frames: one rule for the model at run time and the plan before any job)."""
+    check = getattr(cfg, "check_frames", None)
+    if check is not None:
+        check(frames)

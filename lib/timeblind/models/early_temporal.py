@@ -26,17 +26,13 @@ class EarlyTemporalEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.stem = MotionStem(cfg.stem_channels, cfg.stem_kernel, cfg.windows, cfg.correlator_init, cfg.opponent)
-        # the stem's temporal kernel 2 needs two (difference) frames
-        self.min_frames = 3 if cfg.stem == "difference" else 2
         # The motion maps are noisy pixel by pixel: integrate them at full resolution before subsampling.
         self.trunk = SpatialTrunk(self.stem.out_channels, cfg.width, cfg.dim, cfg.full_resolution_stages, MAP_STRIDE)
         self.out_dim = cfg.dim
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         T = video.shape[1]  # video: (B, T, H, W)
-        if T < self.min_frames:
-            raise ValueError(f"clip has {T} frames: early_temporal with stem={self.cfg.stem!r} "
-                             f"needs at least {self.min_frames}")
+        self.cfg.check_frames(T)
         x = video[:, None]  # (B, 1, T, H, W)
         if self.cfg.stem == "difference":
             x = x[:, :, 1:] - x[:, :, :-1]  # (B, 1, T-1, H, W): static content cancels

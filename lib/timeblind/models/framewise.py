@@ -31,7 +31,7 @@ class FramewiseEncoder(nn.Module):
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         B, T, H, W = video.shape
-        assert T <= self.cfg.max_frames, f"clip has {T} frames, encoder supports at most {self.cfg.max_frames}"
+        self.cfg.check_frames(T)
         maps = self.frame_encoder(video.reshape(B * T, 1, H, W))  # (B*T, D, h, w): each frame alone
         _, D, h, w = maps.shape
         # one sequence of T frame tokens per map location

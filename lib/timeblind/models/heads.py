@@ -24,10 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from timeblind.core.lines import Band, decode_columns, find_lines
-from timeblind.core.tasks import TaskSpec
+from timeblind.core.tasks import NOT_TRAINED, TaskSpec
 from timeblind.models.reader import FigureReader, LineReader, crop_bands
 
-CANNOT_ANSWER = ""  # the answer to a category the model has no head for
+CANNOT_ANSWER = ""  # the answer to a category the model was not trained on (id NOT_TRAINED) or has no head for
 
 
 class FigureHead(nn.Module):

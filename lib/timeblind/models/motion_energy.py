@@ -97,8 +97,7 @@ class MotionEnergyEncoder(nn.Module):
         if video.dim() != 4:
             raise ValueError(f"video of shape {tuple(video.shape)}: expected (B, T, H, W)")
         B, T, H, W = video.shape
-        if T < 2:
-            raise ValueError(f"clip has {T} frames: motion energy needs at least 2")
+        self.cfg.check_frames(T)
         x = video.float()
         x = (x - x.mean(dim=(1, 2, 3), keepdim=True)) / (x.std(dim=(1, 2, 3), unbiased=False, keepdim=True) + 1e-6)
         shifts = displacements(self.cfg.radius).to(x.device)  # (D, 2)

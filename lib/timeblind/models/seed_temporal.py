@@ -75,7 +75,7 @@ class SeedTemporalEncoder(nn.Module):
     def sequence(self, video: torch.Tensor) -> torch.Tensor:
         """(B, T, H, W) -> (B, T, D): the seed's per-frame output, before pooling over time."""
         B, T, H, W = video.shape
-        assert T <= self.cfg.max_frames, f"clip has {T} frames, encoder supports at most {self.cfg.max_frames}"
+        self.cfg.check_frames(T)
         maps = self.frame_encoder(video.reshape(B * T, 1, H, W))  # (B*T, F, h, w)
         features = maps.mean(dim=(2, 3)).reshape(B, T, -1)  # (B, T, F): the seed's per-frame vectors
         x = self.spatial_encoder(features)  # (B, T, D)

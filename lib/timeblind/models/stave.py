@@ -208,9 +208,7 @@ class StaveEncoder(nn.Module):
         if H < self.cfg.patch_size or W < self.cfg.patch_size:
             raise ValueError(f"frame {H}x{W} is smaller than patch_size={self.cfg.patch_size}")
         tp = self.cfg.temporal_patch
-        if -(-T // tp) > self.cfg.max_frames:
-            raise ValueError(f"clip has {T} frames, encoder supports at most max_frames={self.cfg.max_frames}"
-                             + (f" temporal patches of {tp} frames" if tp > 1 else ""))
+        self.cfg.check_frames(T)
         if T % tp:  # as Qwen2-VL: repeat the last frame up to a whole temporal patch
             video = torch.cat([video, video[:, -1:].expand(B, tp - T % tp, H, W)], dim=1)
         T = video.shape[1] // tp  # token frames

@@ -50,9 +50,7 @@ class TwoStreamEncoder(nn.Module):
         """(B, T, H, W) -> spatial, temporal maps, each (B, S, dim, h, w), one per segment."""
         B, T, H, W = video.shape
         S = self.cfg.segments
-        if T < 2 * S:  # the stem's temporal kernel 2 needs a frame pair in every segment
-            raise ValueError(f"clip has {T} frames: two_stream with segments={S} needs at least "
-                             f"2 * segments = {2 * S} (a frame pair per segment)")
+        self.cfg.check_frames(T)
         segments = torch.tensor_split(video, S, dim=1)  # S x (B, L, H, W), L = T // S or T // S + 1
         keys = torch.stack([seg[:, seg.shape[1] // 2] for seg in segments], dim=1)  # (B, S, H, W)
         spatial = self.spatial(keys.reshape(B * S, 1, H, W))  # (B*S, D, h, w)

@@ -23,7 +23,9 @@ def _save(fig, stem: Path) -> list[Path]:
     written = []
     for suffix in (".png", ".svg"):
         final = stem.with_suffix(suffix)
-        with atomic(final) as tmp:
+        # SVG ids would be random per process without a hash salt, and the date changes: neither is kept,
+        # so the same figure is the same bytes in every run
+        with atomic(final) as tmp, plt.rc_context({"svg.hashsalt": "timeblind"}):
             fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata={"Date": None} if suffix == ".svg" else None)
         written.append(final)
     plt.close(fig)
