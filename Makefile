@@ -3,7 +3,7 @@
 # (Chromium, PostgreSQL's server, curl) when they are missing. Variables: CORES, TORCH (e.g.
 # TORCH="torch==2.13.0 --index-url ..." for a CUDA build), PYTHON (the interpreter that creates .venv),
 # PORT (MLflow UI), PROFILE (quick, the default: config/config.yaml alone; any other name reads
-# config/<PROFILE>.yaml on top, e.g. paper).
+# config/<PROFILE>.yaml on top: smoke, every rule on tiny data in minutes, or paper).
 
 PYTHON ?= python3
 VENV ?= .venv

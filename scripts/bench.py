@@ -2,8 +2,12 @@
 value, unit, baseline, baseline_name).
 
 Every value comes with a baseline measured in the same run on the same machine:
-- the per-step overhead of papermill + MLflow against calling the library directly;
-- a no-op rerun of the pipeline against its first full run (tiny configuration);
+- the per-step overhead of papermill + MLflow against calling the library directly, in wall and CPU
+  seconds, and in its parts;
+- the smoke profile (`make reproduce PROFILE=smoke`) in a fresh working directory against its goal;
+  planning its finished run (`snakemake -n`) and the default profile's DAG there against Snakemake's
+  own start (`snakemake -n` of an empty workflow); a no-op `make reproduce PROFILE=smoke` against
+  the first run;
 - for every registered encoder (timeblind.models.registry.ENCODERS) at the quick configuration's input
   size: training throughput, parameter count and forward FLOPs per clip, against the framewise
   (VLM-like) encoder; on CPU, and also on CUDA with bf16 autocast when torch sees a GPU;
@@ -15,6 +19,8 @@ Every value comes with a baseline measured in the same run on the same machine:
 - data-parallel training (Lightning DDP through timeblind's fit) on two devices against one: two
   gloo processes of one thread each against one process with both threads on CPU, two GPUs
   against one when torch sees two;
+- for every encoder, the training clips it needs to first reach 90% validation accuracy on shapes
+  (scripts/sample_efficiency.py: one category, one seed, capped) against the frame-wise encoder's;
 - the peak memory of `timeblind eval-spookybench` and `timeblind snr` on release-size (960x540)
   videos of 300 and 2000 frames and on a folder of them, against the size the videos decode to.
 """
@@ -30,9 +36,13 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sample_efficiency import sample_efficiency  # noqa: E402  (scripts/sample_efficiency.py)
+
 REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "tests" / "config" / "tiny.yaml"
 PIPELINE_CONFIG = REPO / "config" / "config.yaml"
+SMOKE_GOAL_SECONDS = 180  # the smoke profile on 2 cores
+STEP_OVERHEAD_GOAL_SECONDS = 3.0
 
 
 def emit(name: str, value: float, unit: str, baseline: float | None, baseline_name: str, **extra) -> None:
@@ -111,8 +121,8 @@ build_dataset(Path("{workdir}/direct"), Path("{workdir}/direct/preview"), cfg, 0
     emit("step_seconds_notebook_mlflow", notebook_wall, "s", direct_wall, "step_seconds_direct_call")
     emit("step_cpu_seconds_notebook_mlflow", notebook_cpu, "s", direct_cpu, "step_cpu_seconds_direct_call")
     overhead = notebook_wall - direct_wall
-    emit("step_overhead_seconds", overhead, "s", 3.0, "goal")
-    emit("step_overhead_cpu_seconds", notebook_cpu - direct_cpu, "s", 3.0, "goal")
+    emit("step_overhead_seconds", overhead, "s", STEP_OVERHEAD_GOAL_SECONDS, "goal")
+    emit("step_overhead_cpu_seconds", notebook_cpu - direct_cpu, "s", STEP_OVERHEAD_GOAL_SECONDS, "goal")
 
     phases = _papermill_phases(executed)
     (runner_imports,) = _python_seconds("start()\nimport timeblind.steps.runner, papermill\nstop()")
@@ -147,12 +157,46 @@ stop()
         emit(f"step_overhead_part.{name}", seconds, "s", overhead, "step_overhead_seconds", **cpu)
 
 
-def noop_rerun(workdir: Path) -> None:
-    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-                 str(workdir), "--configfile", str(TINY), "--cores", "2"]
-    first = _timed(snakemake)
-    again = _timed(snakemake)
-    emit("pipeline_noop_rerun_seconds", again, "s", first, "pipeline_first_run_seconds_tiny_config")
+def _linked_checkout(workdir: Path) -> Path:
+    """A fresh working directory whose sources are links to this checkout, so `make reproduce` runs
+    there as in a clone and writes its results/ and .snakemake/ there."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in ("Makefile", "Snakefile", "pyproject.toml", "config", "envs", "lib", "notebooks", "workflow"):
+        (workdir / name).symlink_to(REPO / name)
+    return workdir
+
+
+def _median(seconds: list[float]) -> float:
+    return sorted(seconds)[len(seconds) // 2]
+
+
+def pipeline(workdir: Path, repeats: int = 3) -> None:
+    """`make reproduce PROFILE=smoke` in a fresh working directory (this interpreter's environment,
+    never reinstalled), then what the issue of a light pipeline asks about it: planning the
+    finished run (`snakemake -n`) and a no-op `make reproduce PROFILE=smoke`, medians of `repeats`.
+    Baselines: Snakemake's own start (`snakemake -n` on an empty workflow), the first run."""
+    checkout = _linked_checkout(workdir / "checkout")
+    venv = Path(sys.executable).parent.parent
+    make = ["make", "--no-print-directory", "-C", str(checkout), "-o", str(venv / ".installed"), "reproduce",
+            "PROFILE=smoke", "CORES=2", f"VENV={venv}"]
+    first = _timed(make)
+    emit("smoke_profile_seconds", first, "s", SMOKE_GOAL_SECONDS, "goal", cores=2,
+         command="make reproduce PROFILE=smoke (fresh working directory, the report included)")
+    empty = workdir / "empty"
+    empty.mkdir()
+    (empty / "Snakefile").write_text("rule all:\n    input: []\n")
+    snakemake = [sys.executable, "-m", "snakemake", "--dry-run", "--quiet"]
+    floor = _median([_timed(snakemake, cwd=empty) for _ in range(repeats)])
+    planning = _median([_timed([*snakemake, "--configfile", "config/smoke.yaml"], cwd=checkout)
+                        for _ in range(repeats)])
+    emit("planning_seconds", planning, "s", floor, "snakemake_start_seconds_empty_workflow",
+         command="snakemake -n --configfile config/smoke.yaml on the finished smoke run")
+    default = _median([_timed(snakemake, cwd=checkout) for _ in range(repeats)])
+    emit("planning_seconds_default_profile", default, "s", floor, "snakemake_start_seconds_empty_workflow",
+         command="snakemake -n with the default profile in the same directory (its whole DAG still to run)")
+    noop = _median([_timed(make) for _ in range(repeats)])
+    emit("noop_make_reproduce_seconds", noop, "s", first, "smoke_profile_seconds",
+         command="make reproduce PROFILE=smoke again on the finished run")
 
 
 def _rate(make_clip, frames: int, seconds: float, repeats: int = 5, warmup: int = 1) -> float:
@@ -574,7 +618,7 @@ def memory_peaks(workdir: Path, lengths: tuple[int, ...] = (300, 2000), folder_v
             emit(f"peak_memory_gb.{command}.{name}", peak, "GB", decoded, "decoded_video_gb", goal_gb=2.0)
 
 
-PARTS = ("stimulus", "step", "pipeline", "ddp", "encoders", "compile", "memory")  # in the order main() runs them
+PARTS = ("stimulus", "step", "pipeline", "ddp", "encoders", "compile", "memory", "sample_efficiency")  # main()'s order
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -593,7 +637,7 @@ def main(argv: list[str] | None = None) -> None:
         if "step" in parts:
             step_overhead(work / "step")
         if "pipeline" in parts:
-            noop_rerun(work / "pipeline")
+            pipeline(work / "pipeline")
         if "ddp" in parts:
             ddp_speedup(work / "ddp")
         if "encoders" in parts:
@@ -602,6 +646,8 @@ def main(argv: list[str] | None = None) -> None:
             failures += compile_bench()
         if "memory" in parts:
             memory_peaks(work / "memory")
+        if "sample_efficiency" in parts:
+            sample_efficiency(work / "sample_efficiency", emit=emit)
     if failures:
         sys.exit(1)
 

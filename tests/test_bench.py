@@ -167,7 +167,7 @@ def test_main_runs_all_parts_by_default_or_the_ones_named(monkeypatch):
     calls = []
     monkeypatch.setattr(bench, "stimulus_fps", lambda: calls.append("stimulus"))
     monkeypatch.setattr(bench, "step_overhead", lambda workdir: calls.append("step"))
-    monkeypatch.setattr(bench, "noop_rerun", lambda workdir: calls.append("pipeline"))
+    monkeypatch.setattr(bench, "pipeline", lambda workdir: calls.append("pipeline"))
     monkeypatch.setattr(bench, "encoder_bench", lambda: calls.append("encoders") or 0)
     monkeypatch.setattr(bench, "compile_bench", lambda: calls.append("compile") or 0)
     monkeypatch.setattr(bench, "ddp_speedup", lambda workdir: calls.append("ddp"))

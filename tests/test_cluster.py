@@ -12,7 +12,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
-TINY = REPO / "tests" / "config" / "tiny.yaml"
+SMOKE = [str(REPO / "config" / "config.yaml"), str(REPO / "config" / "smoke.yaml")]  # make reproduce PROFILE=smoke
 GPU_RULES = {"train", "study_train", "grounding_align", "grounding_stage"}
 # The resources snakemake-executor-plugin-slurm turns into sbatch options (its docs and
 # submit_string.py), plus Snakemake's own: anything else in the profile would be a typo.
@@ -96,7 +96,7 @@ def sbatch_options(job) -> str:
 
 def test_dry_run_submits_gpu_jobs_only_for_training(tmp_path, env):
     out = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-                          "--directory", str(tmp_path), "--configfile", str(TINY), "--profile", str(PROFILE),
+                          "--directory", str(tmp_path), "--configfile", *SMOKE, "--profile", str(PROFILE),
                           "--dry-run", "--printshellcmds"], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     jobs = [j for j in planned_jobs(out.stdout) if j.name != "all"]  # `all` only collects: it is not submitted
@@ -133,7 +133,7 @@ def test_a_site_copy_of_the_profile_can_ask_for_a_gpu_model(tmp_path, env, gpu_r
     site.mkdir()
     (site / "config.yaml").write_text(yaml.safe_dump(settings))
     out = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-                          "--directory", str(tmp_path), "--configfile", str(TINY), "--profile", str(site),
+                          "--directory", str(tmp_path), "--configfile", *SMOKE, "--profile", str(site),
                           "--dry-run", "results/models/framewise/seed0/model.pt"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -65,7 +65,7 @@ def test_a_train_config_names_what_it_cannot_take():
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # travels as JSON (DDP, MLflow)
 
 
-@pytest.mark.parametrize("profiles", [["config.yaml"], ["config.yaml", "paper.yaml"]])
+@pytest.mark.parametrize("profiles", [["config.yaml"], ["config.yaml", "paper.yaml"], ["config.yaml", "smoke.yaml"]])
 def test_the_profiles_validate_into_a_typed_config(profiles):
     config = {}
     for name in profiles:  # as Snakemake lays --configfile over the default

@@ -1,5 +1,7 @@
-"""Real Snakemake runs of the whole pipeline on a tiny configuration, in a temporary directory."""
+"""Real Snakemake runs of the whole pipeline on the smoke profile (config/smoke.yaml on top of
+config/config.yaml, as `make reproduce PROFILE=smoke` reads them), in a temporary directory."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -7,21 +9,33 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from snakemake.utils import update_config
+from timeblind.plan import grounding as grounding_plan
+from timeblind.plan import studies as study_plan
 from timeblind.plan.config import validate
 from report_check import check_report
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "tests" / "config" / "tiny.yaml"
+SMOKE = [REPO / "config" / "config.yaml", REPO / "config" / "smoke.yaml"]  # the default, then the smoke profile
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 
 
-def snakemake(workdir, env, *args, configfile=TINY):
-    return subprocess.run(SNAKEMAKE + ["--directory", str(workdir), "--configfile", str(configfile), *args],
-                          env=env, capture_output=True, text=True, timeout=900)
+def smoke_config() -> dict:
+    """The configuration the smoke profile runs: the default with smoke.yaml on top, as Snakemake
+    merges them, validated (defaults filled in)."""
+    config = yaml.safe_load(SMOKE[0].read_text())
+    update_config(config, yaml.safe_load(SMOKE[1].read_text()))
+    validate(config, schema=REPO / "workflow/schemas/config.schema.yaml")
+    return config
 
 
-def planned_jobs(workdir, env, configfile=TINY) -> set[str]:
-    out = snakemake(workdir, env, "--dry-run", "--quiet", "rules", configfile=configfile)
+def snakemake(workdir, env, *args, configfiles=SMOKE):
+    return subprocess.run(SNAKEMAKE + ["--directory", str(workdir), "--configfile", *map(str, configfiles), *args],
+                          env=env, capture_output=True, text=True, timeout=1500)
+
+
+def planned_jobs(workdir, env, configfiles=SMOKE) -> set[str]:
+    out = snakemake(workdir, env, "--dry-run", "--quiet", "rules", configfiles=configfiles)
     assert out.returncode == 0, out.stderr[-3000:]
     rules = {"init_tracking", "generate", "snr", "train", "evaluate", "plot", "spookybench_export", "gallery",
              "study_data", "study_train", "study", "grounding_data", "grounding_align", "grounding_stage",
@@ -30,60 +44,71 @@ def planned_jobs(workdir, env, configfile=TINY) -> set[str]:
 
 
 @pytest.mark.e2e
-def test_tiny_pipeline_end_to_end(tmp_path, env, logged_runs):
+def test_smoke_profile_runs_every_rule_end_to_end(tmp_path, env, logged_runs):
     run = snakemake(tmp_path, env, "--cores", "2")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     results = tmp_path / "results"
+    config = smoke_config()
+    data, encoders, seeds = config["data"], list(config["encoders"]), config["training"]["seeds"]
+    categories = data["categories"]
+    motion_coded = [c for c in categories if c != "patterns"]  # patterns carry brightness, not motion
 
     # Outputs: data with a manifest, one model per encoder, tables, figures, notebooks.
     manifest = yaml.safe_load((results / "data/stimuli/manifest.json").read_text())
-    assert manifest["counts"] == {"train": 64, "val": 16, "test": 32}
-    assert manifest["categories"] == ["shapes", "patterns"] and manifest["storage"] == "uint8"
-    assert len(list((results / "figures/stimuli_animations").glob("*.gif"))) == 6  # 3 per category
+    assert manifest["counts"] == {split: data[f"{split}_size"] for split in ("train", "val", "test")}
+    assert manifest["categories"] == categories
+    assert len(list((results / "figures/stimuli_animations").glob("*.gif"))) == 3 * len(categories)
     snr = pd.read_csv(results / "tables/snr_summary.csv")
-    assert set(snr["category"]) == {"all", "shapes"}  # patterns carry brightness, not motion
-    for encoder in ("framewise", "early_temporal"):
-        assert (results / f"models/{encoder}/seed0/model.pt").stat().st_size > 0
+    assert set(snr["category"]) == {"all", *motion_coded}
+    for encoder in encoders:
+        for seed in seeds:
+            assert (results / f"models/{encoder}/seed{seed}/model.pt").stat().st_size > 0
     summary = pd.read_csv(results / "tables/accuracy.csv")
     answers = summary[summary.task == "answer"]
-    assert list(answers["encoder"]) == ["framewise", "framewise", "early_temporal", "early_temporal"]
-    assert list(answers["category"]) == ["shapes", "patterns"] * 2
+    assert list(answers["encoder"]) == [e for e in encoders for _ in categories]
+    assert list(answers["category"]) == categories * len(encoders)
     assert set(summary.task) == {"answer", "pattern bits", "pattern length", "pattern next bit"}
     assert ((summary["ci_low"] <= summary["accuracy"]) & (summary["accuracy"] <= summary["ci_high"])).all()
     per_model = pd.read_csv(results / "tables/accuracy_by_model.csv")
-    assert (per_model["n"] == 16).all()  # 32 test clips, half per category
+    assert (per_model["n"] == data["test_size"] // len(categories)).all()  # the test split, even per category
     table1 = pd.read_csv(results / "tables/table1.csv")
-    assert list(table1.columns) == ["encoder", "shapes", "patterns"]
-    assert list(table1["encoder"]) == ["framewise", "early_temporal", "chance"]
-    # The same on an official-format export at other settings (24x20 px, 6 frames, any direction).
+    assert list(table1.columns) == ["encoder", *categories] and list(table1["encoder"]) == [*encoders, "chance"]
+    # The same on an official-format export at other settings.
     export = results / "data/spookybench_export"
+    # official/ holds the release's own categories, official/patterns/ the patterns, each scored per model.
     official, patterns = (pd.read_csv(export / f"official/{m}metadata.csv") for m in ("", "patterns/"))
-    assert set(official.Category) == {"shapes"} and set(patterns.Category) == {"patterns"}  # the release's own
-    assert len(official) + len(patterns) == 8
-    assert sorted(p.name for p in (export / "predictions").iterdir()) == [
-        "early_temporal_seed0.json", "early_temporal_seed0_patterns.json", "framewise_seed0.json",
-        "framewise_seed0_patterns.json"]
+    assert "patterns" not in set(official.Category) and set(patterns.Category) == {"patterns"}
+    assert len(official) + len(patterns) == config["export"]["test_size"]
+    assert sorted(p.name for p in (export / "predictions").iterdir()) == sorted(
+        f"{e}_seed{s}{suffix}.json" for e in encoders for s in seeds for suffix in ("", "_patterns"))
     exported = pd.read_csv(results / "tables/spookybench_export_by_model.csv")
-    assert set(exported.category) == {"shapes", "patterns"} and (exported.skipped == 0).all()
-    assert exported.n.sum() == 2 * 8
+    assert set(exported.category) <= set(categories) and (exported.skipped == 0).all()
+    assert exported.n.sum() == len(encoders) * len(seeds) * config["export"]["test_size"]
     for name in ("accuracy.png", "accuracy.svg", "stimuli.png", "stimuli.svg", "gallery.png", "gallery.svg"):
         assert (results / "figures" / name).stat().st_size > 1000
-    gallery = pd.read_csv(results / "tables/gallery.csv")  # 2 shapes clips (patterns left out) x 2 encoders
-    assert len(gallery) == 2 * 2 and set(gallery.encoder) == {"framewise", "early_temporal"}
-    for step in ("generate", "snr", "evaluate", "plot", "train_framewise_seed0", "train_early_temporal_seed0"):
+    gallery = pd.read_csv(results / "tables/gallery.csv")  # 2 clips per motion-coded category, every model
+    assert len(gallery) == 2 * len(motion_coded) * len(encoders) and set(gallery.encoder) == set(encoders)
+    for step in ("generate", "snr", "evaluate", "plot", *(f"train_{e}_seed{s}" for e in encoders for s in seeds)):
         assert "<html" in (results / f"notebooks/{step}.html").read_text()[:2000].lower()
         assert (results / f"logs/{step}.ipynb").exists()
-    assert "step 4/4" in (results / "logs/train_early_temporal_seed0.log").read_text()
+    assert f"step {config['training']['max_steps']}/{config['training']['max_steps']}" in (
+        results / "logs/train_early_temporal_seed0.log").read_text()
 
     # MLflow: every step's run arrived, finished, with provenance, metrics and its notebook.
     client, every_run = logged_runs(results)
     runs = [r for r in every_run if "mlflow.parentRunId" not in r.data.tags]  # one per step
     points = [r for r in every_run if r.data.tags.get("kind") == "study_point"]
-    # 2 study data sets (base, 6 frames), 4 study models (base, 6 frames, difference stem, noise), 3 studies
-    # grounding: its data, align per encoder, time and instruct per run, the table; framewise's base model
+    study_points, grounding_runs = study_plan.expand(config), grounding_plan.runs(config)
+    study_models = {**study_plan.models(study_points), **grounding_plan.models(config)}
+    study_data = {**study_plan.datasets(study_points), **grounding_plan.datasets(config)}
+    studies = study_plan.study_names(config)
+    stages = {("align", r.encoder, r.seed) for r in grounding_runs} | {
+        ("time", grounding_plan.time_recipe(r.variant), r.encoder, r.seed) for r in grounding_runs} | {
+        ("instruct", r.variant, r.encoder, r.seed) for r in grounding_runs}
     assert sorted(r.data.tags["step"] for r in runs) == sorted([
-        "evaluate", "gallery", *["generate"] * 3, "plot", "snr", "spookybench_export", *["study"] * 3,
-        *["train"] * 7, "grounding_data", *["grounding_stage"] * 6, "grounding_table"])
+        "evaluate", "gallery", *["generate"] * (1 + len(study_data)), "plot", "snr", "spookybench_export",
+        *["study"] * len(studies), *["train"] * (len(encoders) * len(seeds) + len(study_models)), "grounding_data",
+        *["grounding_stage"] * len(stages), "grounding_table"])
     for r in runs:
         assert r.info.status == "FINISHED"
         assert r.data.tags["config_hash"] and r.data.tags["git_commit"]
@@ -91,52 +116,46 @@ def test_tiny_pipeline_end_to_end(tmp_path, env, logged_runs):
         attached = {Path(a.path).suffix for a in client.list_artifacts(r.info.run_id, "notebook")}
         assert attached == {".ipynb", ".html"}, r.info.run_name
     train = [r for r in runs if r.data.tags["step"] == "train"]
-    assert sorted(r.data.tags["encoder"] for r in train) == ["early_temporal"] * 5 + ["framewise"] * 2
     assert all("train/loss" in r.data.metrics and "val/acc" in r.data.metrics for r in train)
-    assert "test_acc.early_temporal.shapes" in next(r for r in runs if r.data.tags["step"] == "evaluate").data.metrics
+    evaluate = next(r for r in runs if r.data.tags["step"] == "evaluate")
+    assert {f"test_acc.{e}.{c}" for e in encoders for c in categories} <= set(evaluate.data.metrics)
 
     # Studies: a table, a summary and a figure each; a parent run with one child run per point.
-    from timeblind.plan.studies import expand
-
-    config = yaml.safe_load(TINY.read_text())
-    validate(config, schema=REPO / "workflow/schemas/config.schema.yaml")
-    expected = expand(config)
     study_runs = {r.data.tags["study"]: r.info.run_id for r in runs if r.data.tags["step"] == "study"}
-    assert sorted(study_runs) == ["augment", "context", "snr"]
+    assert sorted(study_runs) == sorted(studies)
     for study, run_id in study_runs.items():
-        mine = [p for p in expected if p.study == study]
+        mine = [p for p in study_points if p.study == study]
         children = [r for r in points if r.data.tags["mlflow.parentRunId"] == run_id]
         assert len(children) == len(mine), study
         assert all(r.data.tags["kind"] == "study_point" and r.data.tags["config_hash"] and r.data.tags["git_commit"]
-                   and "acc.shapes" in r.data.metrics for r in children)
+                   for r in children)
         table = pd.read_csv(results / f"tables/study_{study}.csv")
-        assert len(table) >= len(mine) and set(table.category) <= {"shapes", "patterns"}
+        assert len(table) >= len(mine) and set(table.category) <= set(categories)
         assert (results / f"figures/study_{study}.png").stat().st_size > 1000
     snr_points = pd.read_csv(results / "tables/study_snr.csv", dtype={"x": str})  # Table 1 models, SNR measured per test set
-    assert set(snr_points.model) == {"results/models/framewise/seed0/model.pt",
-                                     "results/models/early_temporal/seed0/model.pt"}
-    assert snr_points.snr_db.notna().all() and set(snr_points.x) == {"1.0", "0.5"}
-    noisy = [r for r in points if r.data.tags["train_value"] == "noise"]  # scored at its own speed and at 2
-    assert sorted(r.data.tags["test_value"] for r in noisy) == ["1", "2"]
-    context = pd.read_csv(results / "tables/study_context_summary.csv", dtype={"x": str})
-    assert sorted(zip(context.panel, context.x)) == [("frames", "4"), ("frames", "6"), ("stem", "conv3d"),
-                                                      ("stem", "difference")]
+    assert set(snr_points.model) == {f"results/models/{e}/seed{s}/model.pt" for e in encoders for s in seeds}
+    assert snr_points.snr_db.notna().all()
+    for point in (p for p in study_points if p.train_axis == "augment"):  # scored on every test set of its study
+        scored = {r.data.tags["test_value"] for r in points if r.data.tags["train_value"] == point.train_value
+                  and r.data.tags["study"] == point.study}
+        assert point.test_value in scored
 
     # Grounding: every stage of every run, the table with a chance row, the figures, a child run per row.
-    stages = [r for r in runs if r.data.tags["step"] == "grounding_stage"]
-    assert sorted((r.data.tags["stage"], r.data.tags["encoder"]) for r in stages) == sorted(
-        (stage, encoder) for stage in ("align", "time", "instruct") for encoder in ("early_temporal", "framewise"))
-    assert all("test.r1_iou0.5" in r.data.metrics for r in stages if r.data.tags["stage"] == "instruct")
+    stage_runs = [r for r in runs if r.data.tags["step"] == "grounding_stage"]
+    assert sorted((r.data.tags["stage"], r.data.tags["encoder"]) for r in stage_runs) == sorted(
+        (stage[0], stage[-2]) for stage in stages)
+    assert all("test.r1_iou0.5" in r.data.metrics for r in stage_runs if r.data.tags["stage"] == "instruct")
     grounding = pd.read_csv(results / "tables/grounding_summary.csv")
-    assert list(grounding.variant) == ["fpo_both", "fpo_both", "chance"]
-    assert list(grounding.encoder.fillna("")) == ["early_temporal", "framewise", ""]
+    assert list(zip(grounding.variant, grounding.encoder.fillna(""))) == [
+        *((r.variant, r.encoder) for r in grounding_runs), ("chance", "")]
     assert grounding["r1_iou0.5"].between(0, 1).all() and grounding["miou"].between(0, 1).all()
     table_run = next(r for r in runs if r.data.tags["step"] == "grounding_table")
     rows = [r for r in every_run if r.data.tags.get("mlflow.parentRunId") == table_run.info.run_id]
-    assert sorted(r.data.tags["encoder"] for r in rows) == ["early_temporal", "framewise"]
+    assert sorted(r.data.tags["encoder"] for r in rows) == sorted(r.encoder for r in grounding_runs)
     for name in ("grounding.png", "grounding_spans.png"):
         assert (results / "figures" / name).stat().st_size > 1000
-    predictions = yaml.safe_load((results / "grounding/runs/fpo_both-framewise/seed0/instruct/predictions.json").read_text())
+    last = grounding_runs[-1]
+    predictions = json.loads((tmp_path / last.stage_dir("instruct") / "predictions.json").read_text())
     assert {r["kind"] for r in predictions["records"]} <= {"what", "when", "refer", "order"}
 
     # The report holds the figures, the tables and the notebooks.
@@ -150,25 +169,27 @@ def test_tiny_pipeline_end_to_end(tmp_path, env, logged_runs):
 
     # Nothing changed: nothing to do. One parameter changed: only the jobs it affects.
     assert planned_jobs(tmp_path, env) == set()
-    changed = yaml.safe_load(TINY.read_text())
-    changed["training"]["max_steps"] = 5
+    changed = yaml.safe_load(SMOKE[1].read_text())
+    changed["training"]["batch_size"] += 8
     changed_file = tmp_path / "changed.yaml"
     changed_file.write_text(yaml.safe_dump(changed))
-    # (study models start from the Table 1 training section, so they retrain too)
-    assert planned_jobs(tmp_path, env, changed_file) == {"train", "evaluate", "plot", "spookybench_export",
-                                                         "gallery", "study_train", "study", "grounding_align",
-                                                         "grounding_stage", "grounding_table", "all"}
+    # (study models, the grounding encoders among them, start from the Table 1 training section, so they
+    # retrain too; the test-only snr study scores the Table 1 models)
+    assert planned_jobs(tmp_path, env, [SMOKE[0], changed_file]) == {
+        "train", "evaluate", "plot", "spookybench_export", "gallery", "study_train", "study", "grounding_align",
+        "grounding_stage", "grounding_table", "all"}
     check_report(tmp_path, env)  # what a reader sees in the report, rendered in headless Chromium
 
 
 @pytest.mark.e2e
 def test_failing_step_keeps_its_notebook_and_leaves_no_outputs(tmp_path, env, logged_runs):
-    config = yaml.safe_load(TINY.read_text())
-    config["encoders"] = {"framewise": {"width": 4, "dim": 16, "heads": 3}}  # 16 is not divisible by 3
-    del config["studies"], config["grounding"]  # both name early_temporal, which this config drops
+    config = smoke_config()
+    config["encoders"] = {"framewise": {**config["encoders"]["framewise"], "heads": 3}}
+    assert config["encoders"]["framewise"]["dim"] % 3  # not divisible by 3
+    del config["studies"], config["grounding"]  # both name encoders this config drops
     configfile = tmp_path / "failing.yaml"
     configfile.write_text(yaml.safe_dump(config))
-    run = snakemake(tmp_path, env, "--cores", "2", configfile=configfile)
+    run = snakemake(tmp_path, env, "--cores", "2", configfiles=[configfile])
     assert run.returncode != 0
     results = tmp_path / "results"
     assert (results / "data/stimuli/manifest.json").exists()  # finished work is kept

@@ -1,6 +1,6 @@
 """The report check itself: it passes on a report a reader can use and fails, naming what is missing,
 when a figure does not load, a table is not rendered, the page is no report, or there is no browser.
-(The check of the real report runs at the end of test_e2e.py's tiny pipeline, to avoid a second run.)"""
+(The check of the real report runs at the end of test_e2e.py's smoke profile run, to avoid a second run.)"""
 
 import os
 import subprocess

@@ -1,4 +1,4 @@
-"""seaborn figures in one style: colour-blind-safe palette, units on axes, PNG and SVG."""
+"""Figures in one style (seaborn's look, plots/style.py): colour-blind-safe palette, units on axes, PNG and SVG."""
 
 from __future__ import annotations
 
@@ -11,12 +11,9 @@ matplotlib.use("Agg")  # headless: no display in pipeline jobs
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
 
 from timeblind.core.io import atomic  # noqa: E402
-
-PALETTE = "colorblind"
-
+from timeblind.plots import style  # noqa: E402
 
 def _save(fig, stem: Path) -> list[Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -39,8 +36,8 @@ def accuracy_figure(summary: pd.DataFrame, per_model: pd.DataFrame, stem: str | 
     per_model = per_model[per_model["task"] == "answer"]
     encoders = list(dict.fromkeys(summary["encoder"]))
     categories = list(dict.fromkeys(summary["category"]))
-    sns.set_theme(style="whitegrid", context="notebook")
-    colours = dict(zip(encoders, sns.color_palette(PALETTE, len(encoders))))
+    style.set_theme("whitegrid")
+    colours = dict(zip(encoders, style.color_palette(len(encoders))))
     fig, axes = plt.subplots(1, len(categories), figsize=(0.6 + (0.9 + 0.45 * len(encoders)) * len(categories), 3.8),
                              sharey=True, squeeze=False)
     for ax, category in zip(axes[0], categories):
@@ -69,7 +66,7 @@ def stimulus_preview(clips, titles: list[str], recovered, stem: str | Path) -> l
     """One column per sample: a single frame (noise), the mean of all frames (still noise) and
     what an observer recovers from the whole clip (the figure from motion, or a pattern's
     per-frame brightness)."""
-    sns.set_theme(style="white")
+    style.set_theme("white")
     n = len(clips)
     fig, axes = plt.subplots(3, n, figsize=(1.6 * n, 5.0), squeeze=False)
     for i in range(n):
@@ -144,8 +141,8 @@ def study_figure(summary: pd.DataFrame, stem: str | Path, *, title: str, snr_x: 
     panels = list(dict.fromkeys(summary["panel"]))
     categories = list(dict.fromkeys(summary["category"]))
     series = list(dict.fromkeys(summary["series"]))
-    sns.set_theme(style="whitegrid", context="notebook")
-    colours = dict(zip(series, sns.color_palette(PALETTE, len(series))))
+    style.set_theme("whitegrid")
+    colours = dict(zip(series, style.color_palette(len(series))))
     fig, axes = plt.subplots(len(categories), len(panels), figsize=(0.8 + 3.2 * len(panels), 0.6 + 2.6 * len(categories)),
                              sharey=True, squeeze=False)
     for row, category in enumerate(categories):

@@ -35,7 +35,8 @@ from timeblind.core.tasks import TaskSpec, category_ids, clip_targets, to_model_
 from timeblind.data.dataset import StimulusDataset
 from timeblind.io.spookybench import is_correct
 from timeblind.models.checkpoint import load_model
-from timeblind.plots.figures import _save, plt, sns
+from timeblind.plots import style
+from timeblind.plots.figures import _save, plt
 
 MOTION_CODED = ("words", "shapes", "images", "videos")  # patterns are brightness-coded: nothing to locate
 CMAP = "viridis"  # perceptually uniform, colour-blind safe
@@ -212,7 +213,7 @@ def gallery_figure(data, table: pd.DataFrame, maps: dict, stem: str | Path, *, s
     names = list(dict.fromkeys(table["encoder"]))
     if not clips:
         raise ValueError("no motion-coded clip to show: the data set has none of " + ", ".join(MOTION_CODED))
-    sns.set_theme(style="white")
+    style.set_theme("white")
     n_cols = 3 + len(names)
     fig, axes = plt.subplots(len(clips), n_cols, figsize=(1.55 * n_cols, 1.75 * len(clips) + 0.6), squeeze=False)
     by_clip = table.set_index(["clip", "encoder"])

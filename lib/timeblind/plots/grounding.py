@@ -6,9 +6,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
-from timeblind.plots.figures import PALETTE, _save
+from timeblind.plots import style
+from timeblind.plots.figures import _save
 
 PANELS = (("r1_iou0.5", "R@1, IoU ≥ 0.5 (%)"), ("miou", "mIoU (%)"), ("answer_acc", "answers right (%)"),
           ("answer_acc_grounded", "right when grounded (%)"))
@@ -19,8 +19,8 @@ def grounding_figure(summary: pd.DataFrame, per_seed: pd.DataFrame, chance: dict
     """One panel per metric, one bar per table row: mean over seeds, whisker = 95% CI, dots = seeds,
     dashed line = a random span of a true length (localisation panels)."""
     rows = list(summary["row"])
-    sns.set_theme(style="whitegrid", context="notebook")
-    colours = dict(zip(rows, sns.color_palette(PALETTE, len(rows))))
+    style.set_theme("whitegrid")
+    colours = dict(zip(rows, style.color_palette(len(rows))))
     fig, axes = plt.subplots(1, len(PANELS), figsize=(3.2 * len(PANELS), 0.9 + 0.38 * len(rows)), sharey=True)
     for ax, (key, label) in zip(axes, PANELS):
         y = range(len(rows))
@@ -49,7 +49,7 @@ def spans_figure(predictions: dict[str, dict], stem: str | Path, videos: int = 6
     frames = first["frames"]
     shown = sorted({r["video"] for r in first["records"] if r["kind"] == "when"})[:videos]
     models = list(predictions)
-    colours = dict(zip(models, sns.color_palette(PALETTE, len(models))))
+    colours = dict(zip(models, style.color_palette(len(models))))
     lanes = 1 + len(models)
     sizes = [sum(r["video"] == v and r["kind"] == "when" for r in first["records"]) * lanes for v in shown]
     fig, axes = plt.subplots(len(shown), 1, figsize=(8, 1.2 + 0.16 * sum(sizes)), sharex=True, squeeze=False,

@@ -24,7 +24,8 @@ from PIL import Image
 from timeblind.core.io import atomic
 from timeblind.io.resample import resample_clip
 from timeblind.io.spookybench import VideoError, load_video
-from timeblind.plots.figures import PALETTE, plt, recovered_view, sns
+from timeblind.plots import style
+from timeblind.plots.figures import plt, recovered_view
 
 ACCURACY_PNG = "accuracy.png"
 REVIEW_HTML = "review.html"
@@ -40,9 +41,9 @@ def accuracy_chart(analysis: dict, path: str | Path, title: str = "SpookyBench a
     results = analysis["category_results"]
     categories = list(results)
     accuracy = [results[c]["accuracy"] for c in categories]
-    sns.set_theme(style="whitegrid", context="notebook")
+    style.set_theme("whitegrid")
     fig, ax = plt.subplots(figsize=(1.4 + 1.3 * len(categories), 4.0))
-    ax.bar(categories, accuracy, color=sns.color_palette(PALETTE, 1)[0], width=0.6)
+    ax.bar(categories, accuracy, color=style.color_palette(1)[0], width=0.6)
     overall = analysis["overall_accuracy"]
     ax.axhline(overall, color="black", linestyle="--", linewidth=1, label=f"overall {overall:.3f}")
     for i, c in enumerate(categories):
