@@ -1,6 +1,6 @@
 """The shifted export written like the SpookyBench release: each video keeps a drawn number of its clip's
 frames at a variable frame rate, as H.264 Constrained Baseline yuv420p; scoring several models decodes
-each video once."""
+each video once; the config check keeps the export's fonts out of training."""
 
 import copy
 from pathlib import Path
@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from snakemake.utils import update_config
 
 from timeblind.core.tasks import TaskSpec
 from timeblind.data.dataset import StimulusConfig, shifted_stimulus, write_dataset
@@ -18,7 +19,7 @@ from timeblind.evaluation import spookybench as scoring
 from timeblind.io.spookybench import load_video
 from timeblind.models.checkpoint import load_model, save_model
 from timeblind.models.registry import build_model
-from timeblind.plan.config import validate
+from timeblind.plan.config import ConfigError, validate
 from timeblind.steps.export import export_split, video_timing
 from timeblind.stimuli.text import expand_fonts
 
@@ -118,3 +119,16 @@ def test_the_default_export_is_written_like_the_release_in_fonts_training_never_
     assert export["test_size"] // len(cfg.categories) == 20
     trained = StimulusConfig.from_pipeline(pipeline.data)
     assert cfg.words.fonts and not set(expand_fonts(cfg.words.fonts)) & set(expand_fonts(trained.words.fonts))
+
+
+def test_an_export_that_shares_fonts_with_training_is_refused():
+    config = quick_config()
+    config["data"]["words"]["fonts"] = ["bold-sans"]  # the group holds Manrope and Hanken Grotesk
+    with pytest.raises(ConfigError, match=r"export\.shift: words\.fonts \['manrope-bold', 'manrope-extrabold', "
+                                          r"'hanken-grotesk-bold'\] are also training's"):
+        validate(config, schema=SCHEMA)
+    config = quick_config()
+    update_config(config, {"export": {"shift": {"words": {"fonts": ["lato-bold"]}}}, "data": {"words": {
+        "fonts": ["lato-bold", "roboto-bold"]}}})
+    with pytest.raises(ConfigError, match=r"words\.fonts \['lato-bold'\] are also training's"):
+        validate(config, schema=SCHEMA)

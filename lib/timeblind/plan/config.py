@@ -71,6 +71,7 @@ def _cross_check(config: dict) -> None:
     shifted = partial(shifted_stimulus, config["data"], config["export"]["shift"])
     checks = [("data", partial(StimulusConfig.from_pipeline, config["data"])),
               ("export.shift", lambda: StimulusConfig.from_pipeline(shifted())),
+              ("export.shift", lambda: _unseen_fonts(config["data"], shifted())),
               ("training.stream", partial(_streamable, config)),
               ("training", partial(PipelineConfig.from_config, config)),
               *((f"encoders.{name}", partial(_encoder, name, options)) for name, options in config["encoders"].items())]
@@ -84,6 +85,20 @@ def _cross_check(config: dict) -> None:
             plan.validate(config)
         except ValueError as error:
             raise ConfigError([str(error)]) from None
+
+
+def _unseen_fonts(data: dict, shifted: dict) -> None:
+    """The export reads words in fonts training never saw (groups such as bold-sans expanded), so a
+    model's score there is about reading motion, not recognising a typeface."""
+    from timeblind.stimuli.text import expand_fonts
+
+    if "words" not in data.get("categories", ()):
+        return
+    trained = expand_fonts(data.get("words", {}).get("fonts"))
+    shared = [f for f in expand_fonts(shifted.get("words", {}).get("fonts")) if f in trained]
+    if shared:
+        raise ValueError(f"words.fonts {shared} are also training's (data.words.fonts expands to {list(trained)}): "
+                         "the export's fonts must be ones training never saw")
 
 
 def _streamable(config: dict) -> None:
