@@ -207,7 +207,7 @@ MODELS = [  # (name, make(good model, path), words of the line)
     ("negative_dim", edited(lambda p: p["encoder_config"].update(dim=-1)), "does not build a 'early_temporal'"),
     ("unknown_option", edited(lambda p: p["encoder_config"].update(depth=3)), "unknown options ['depth']"),
     ("wrong_weights", edited(lambda p: p["encoder_config"].update(dim=32)), "weights do not fit encoder"),
-    ("frame_shape", edited(lambda p: p["extra"].update(frame_shape=[6, 16])), "'extra.frame_shape' [6, 16]"),
+    ("frame_shapes", edited(lambda p: p["extra"].update(frame_shapes={"shapes": [6, 16]})), "'extra.frame_shapes.shapes' [6, 16]"),
 ]
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def good(tmp_path_factory):
     manifest = write_dataset(root / "data", cfg, 0, {"test": 12}, log=lambda *_: None)
     torch.manual_seed(0)
     model = build_model("early_temporal", TaskSpec.from_manifest(manifest), width=4, dim=16)
-    save_model(root / "model.pt", model, "early_temporal", extra={"frame_shape": [6, 16, 16]})
+    save_model(root / "model.pt", model, "early_temporal", extra={"frame_shapes": manifest["frame_shapes"]})
     export_split(data_dir=str(root / "data"), out_dir=str(root / "export"), split="test", scale=1)
     return root
 

@@ -140,7 +140,7 @@ def edited(root, tmp_path, change) -> Path:
     (lambda p: p.update(tasks="shapes"), "'tasks' is a str; expected a dict"),
     (lambda p: p["encoder_config"].update(dim=-16), "does not build a 'early_temporal' encoder"),
     (lambda p: p.update(encoder="vit"), "'encoder' 'vit' is not an encoder"),
-    (lambda p: p["extra"].update(frame_shape=[6, 0, 16]), "'extra.frame_shape' [6, 0, 16]"),
+    (lambda p: p["extra"].update(frame_shapes={"shapes": [6, 0, 16]}), "'extra.frame_shapes.shapes' [6, 0, 16]"),
 ])
 def test_hand_edited_model_files_get_one_line_naming_the_file_and_key(exported, tmp_path, change, message):
     root, _ = exported

@@ -83,7 +83,7 @@ def test_scoring_several_models_decodes_each_video_once(stored, tmp_path, monkey
     export_split(data_dir=str(root / "data"), out_dir=str(tmp_path / "official"), scale=2)
     torch.manual_seed(0)
     model = build_model("early_temporal", TaskSpec.from_manifest(manifest), width=4, dim=16).eval()
-    save_model(tmp_path / "model.pt", model, "early_temporal", extra={"frame_shape": [8, 24, 32]})
+    save_model(tmp_path / "model.pt", model, "early_temporal", extra={"frame_shapes": manifest["frame_shapes"]})
     model, info = load_model(tmp_path / "model.pt")
     decoded = []
 

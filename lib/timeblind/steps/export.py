@@ -39,7 +39,8 @@ def export_split(*, data_dir: str, out_dir: str, split: str = "test", limit: int
     def items():
         for i in range(count):
             name = re.sub(r"[^a-z0-9]+", "_", rows.label[i].lower()).strip("_")
-            length, timestamps = video_timing(data.frame_shape_of(i)[0], frames, rates, np.random.default_rng([seed, i]))
+            rng = np.random.default_rng([seed, i])
+            length, timestamps = video_timing(data.frame_shape_of(i)[0], frames, rates, rng)
             yield VideoItem(frames=data.clip(i, length), category=rows.category[i], timestamps=timestamps,
                             answers=ast.literal_eval(rows.answers[i]), name=f"{i:05d}_{name}")
 
