@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from timeblind.plots.figures import _save, plt, sns
+from timeblind.plots import style
+from timeblind.plots.figures import _save, plt
 
 CURVE_KEYS = ("step", "clips_seen")
 
@@ -20,7 +21,10 @@ def read_curves(paths: list[str | Path]) -> pd.DataFrame:
     frames = []
     for path in paths:
         path = Path(path)
-        curve = pd.read_csv(path)
+        try:
+            curve = pd.read_csv(path)
+        except pd.errors.EmptyDataError:  # a training that never validated writes no column
+            continue
         if curve.empty:
             continue
         long = curve.melt(id_vars=[k for k in CURVE_KEYS if k in curve], var_name="category", value_name="accuracy")
@@ -35,7 +39,7 @@ def learning_curve_figure(curves: pd.DataFrame, chance: dict[str, float], stem: 
     """Validation accuracy (%) against clips seen: one panel per category, one colour per encoder."""
     categories = list(dict.fromkeys(curves["category"]))
     encoders = list(dict.fromkeys(curves["encoder"]))
-    palette = dict(zip(encoders, sns.color_palette("colorblind", len(encoders))))
+    palette = dict(zip(encoders, style.color_palette(len(encoders))))
     fig, axes = plt.subplots(1, len(categories), figsize=(3.2 * len(categories), 3.0), sharey=True, squeeze=False)
     for ax, category in zip(axes[0], categories):
         panel = curves[curves["category"] == category]
