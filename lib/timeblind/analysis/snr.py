@@ -448,7 +448,7 @@ def snr_clips(source: Path, *, split: str = "val", per_category: int = 32):
         wanted = [i for c in data.manifest["categories"] if c != "patterns"
                   for i in data.samples.index[data.samples.category == c][:per_category]]
         return [(f"{split}/{i}", data.samples.category[i], data.clip(int(i))) for i in wanted], []
-    from timeblind.io.spookybench import SpookyBenchFolder
+    from timeblind.io.folder import SpookyBenchFolder
 
     folder = SpookyBenchFolder(source)
     return [(entry.rel, entry.category, entry.path) for entry in folder.entries], folder.skipped
