@@ -261,7 +261,7 @@ def test_a_video_file_is_measured_as_its_decoded_frames(tmp_path):
 
 
 def test_items_that_cannot_be_measured_are_named_and_the_others_measured(tmp_path):
-    from timeblind.analysis.snr import analyze
+    from timeblind.analysis.snr_batch import analyze
     from timeblind.io.export import write_video
 
     short = write_video(stimulus(frames=2), tmp_path / "short.mp4")  # one kept frame at step 2
