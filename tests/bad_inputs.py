@@ -66,7 +66,8 @@ def _folder(rel: str):
 def _frames(rel: str, count: int):
     """A valid video of `count` frames (too short for the model, or for the analyzer at step 2)."""
     def make(root: Path, outside: Path, good: Path) -> None:
-        from timeblind.io.spookybench import load_video, write_video
+        from timeblind.io.export import write_video
+        from timeblind.io.video import load_video
 
         write_video(load_video(good)[:count], root / rel)
     return make

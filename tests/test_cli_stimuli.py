@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from timeblind.data.dataset import StimulusConfig, write_dataset
-from timeblind.io.spookybench import SpookyBenchFolder, load_video, write_video
+from timeblind.io.export import write_video
+from timeblind.io.folder import SpookyBenchFolder
+from timeblind.io.video import load_video
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,10 @@ import yaml
 from snakemake.utils import update_config
 
 from timeblind.core.tasks import TaskSpec
-from timeblind.data.dataset import StimulusConfig, shifted_stimulus, write_dataset
+from timeblind.data.config import StimulusConfig, shifted_stimulus
+from timeblind.data.writer import write_dataset
 from timeblind.evaluation import spookybench as scoring
-from timeblind.io.spookybench import load_video
+from timeblind.io.video import load_video
 from timeblind.models.checkpoint import load_model, save_model
 from timeblind.models.registry import build_model
 from timeblind.plan.config import ConfigError, validate

@@ -13,7 +13,9 @@ import pytest
 import torch
 
 from timeblind.core.grey import GRAY_MEAN, GRAY_STD, restore_grey
-from timeblind.data.dataset import SPLITS, StimulusConfig, StimulusDataset, shifted_stimulus, write_dataset
+from timeblind.data.config import SPLITS, StimulusConfig, shifted_stimulus
+from timeblind.data.dataset import StimulusDataset
+from timeblind.data.writer import write_dataset
 from timeblind.data.grounding import grounding_sample, stimulus_config
 from timeblind.io.resample import _area_resize, estimate_displacement
 from timeblind.stimuli import text
@@ -151,7 +153,7 @@ def test_soft_masks_are_the_area_averaged_rendered_masks():
 def test_samples_are_a_pure_function_of_config_seed_and_index_at_scale():
     cfg = word_config()
     here = cfg.sample(5, "test", 3)[0]
-    code = ("import sys, json; from timeblind.data.dataset import StimulusConfig;"
+    code = ("import sys, json; from timeblind.data.config import StimulusConfig;"
             f"cfg = StimulusConfig.from_dict(json.loads({json.dumps(json.dumps(cfg.to_dict()))}));"
             "sys.stdout.buffer.write(cfg.sample(5, 'test', 3)[0].tobytes())")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout

@@ -253,15 +253,16 @@ def test_flows_kept_on_disk_give_the_same_metrics():
 
 def test_a_video_file_is_measured_as_its_decoded_frames(tmp_path):
     from timeblind.analysis.snr import snr_of_video
-    from timeblind.io.spookybench import load_video, write_video
+    from timeblind.io.export import write_video
+    from timeblind.io.video import load_video
 
     path = write_video(stimulus(frames=15, seed=6), tmp_path / "clip.mp4", crf=0)
     assert snr_of_video(path, SNRConfig(step=3, window=2)) == snr_metrics(load_video(path), SNRConfig(step=3, window=2))
 
 
 def test_items_that_cannot_be_measured_are_named_and_the_others_measured(tmp_path):
-    from timeblind.analysis.snr import analyze
-    from timeblind.io.spookybench import write_video
+    from timeblind.analysis.snr_batch import analyze
+    from timeblind.io.export import write_video
 
     short = write_video(stimulus(frames=2), tmp_path / "short.mp4")  # one kept frame at step 2
     (tmp_path / "broken.mp4").write_bytes(b"\0" * 64)

@@ -11,19 +11,12 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from timeblind.io.export import VideoItem, export_dataset
+from timeblind.io.folder import SpookyBenchFolder, iter_clips
+from timeblind.io.metadata import Entry, read_metadata
 from timeblind.io.resample import estimate_displacement, resample_clip
-from timeblind.io.video import MAX_HELD_BYTES, VideoReader, read_clips
-from timeblind.io.spookybench import (
-    Entry,
-    SpookyBenchFolder,
-    VideoError,
-    VideoItem,
-    export_dataset,
-    is_correct,
-    iter_clips,
-    load_video,
-    read_metadata,
-)
+from timeblind.io.spookybench import is_correct
+from timeblind.io.video import MAX_HELD_BYTES, VideoError, VideoReader, load_video, read_clips
 
 try:  # the library's correlator; a local one keeps these tests independent of renderer rewrites
     from timeblind.stimuli.motion import motion_energy_mask

@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                                       sample_rate=args.sample_rate, window=args.window, results_dir=args.results_dir)
                 print(summary.to_string(index=False, float_format="%.2f"))
             else:
-                from timeblind.io.spookybench import pattern_folder, read_metadata
+                from timeblind.io.export import pattern_folder
+                from timeblind.io.metadata import read_metadata
                 from timeblind.steps.export import export_split
 
                 table = export_split(data_dir=args.data_dir, out_dir=args.out_dir, split=args.split,
@@ -222,7 +223,7 @@ def score_results(args) -> int:
     from timeblind.evaluation.official import score_results as score
     from timeblind.evaluation.official import summary_lines, write_analysis
     from timeblind.evaluation.spookybench import check_folder
-    from timeblind.io.spookybench import find_video_root
+    from timeblind.io.metadata import find_video_root
     from timeblind.plots.review import ACCURACY_PNG, REVIEW_HTML, accuracy_chart, review_page
 
     def say(line):

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from timeblind.core.io import write_text
-from timeblind.io.spookybench import OFFICIAL_CATEGORIES, Row, Skipped, is_correct, metadata_rows
+from timeblind.io.metadata import Row, Skipped, metadata_rows
+from timeblind.io.spookybench import OFFICIAL_CATEGORIES, is_correct
 
 ANALYSIS = "analysis.json"
 # Keys under which a list of records names the video and the answer (the runners write a {Path: text} object).

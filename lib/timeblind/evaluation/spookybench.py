@@ -23,7 +23,9 @@ import torch
 from timeblind.core.io import write_text
 from timeblind.core.stats import wilson_interval
 from timeblind.core.tasks import category_ids, to_model_input
-from timeblind.io.spookybench import SpookyBenchFolder, Skipped, is_correct, parse_categories
+from timeblind.io.folder import SpookyBenchFolder
+from timeblind.io.metadata import Skipped
+from timeblind.io.spookybench import is_correct, parse_categories
 from timeblind.io.video import VideoError, read_clips
 from timeblind.models.checkpoint import frame_shapes, load_model
 

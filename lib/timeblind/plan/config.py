@@ -23,7 +23,7 @@ from pathlib import Path
 import fastjsonschema
 import yaml
 
-from timeblind.data.dataset import StimulusConfig, shifted_stimulus
+from timeblind.data.config import StimulusConfig, shifted_stimulus
 from timeblind.models.config import ENCODER_CONFIGS, check_frames, encoder_config
 from timeblind.plan import grounding, studies
 from timeblind.stimuli.categories import check_cache

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from itertools import product
 
 from timeblind.core import layout
-from timeblind.data.dataset import StimulusConfig, shifted_stimulus
+from timeblind.data.config import StimulusConfig, shifted_stimulus
 from timeblind.models.config import encoder_config
 from timeblind.training.config import TrainConfig
 

@@ -14,10 +14,12 @@ import pandas as pd
 from timeblind import tracking
 from timeblind.core.io import write_csv
 from timeblind.core.layout import RESULTS, resolve
-from timeblind.data.dataset import StimulusConfig, StimulusDataset, shifted_stimulus, write_dataset
+from timeblind.data.config import StimulusConfig, shifted_stimulus
+from timeblind.data.dataset import StimulusDataset
+from timeblind.data.writer import write_dataset
 from timeblind.evaluation.evaluate import ANSWER, category_chance, reproduction_table, summarise
 from timeblind.evaluation.spookybench import score_folder, write_predictions
-from timeblind.io.spookybench import VideoItem, export_dataset, pattern_folder
+from timeblind.io.export import VideoItem, export_dataset, pattern_folder
 from timeblind.models.checkpoint import load_model
 
 

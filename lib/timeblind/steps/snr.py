@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from timeblind import tracking
-from timeblind.analysis.snr import METRICS, SNRConfig, analyze, snr_clips, summarize_snr
+from timeblind.analysis.snr import METRICS, SNRConfig
+from timeblind.analysis.snr_batch import analyze, snr_clips, summarize_snr
 from timeblind.core.io import write_csv
 from timeblind.core.layout import RESULTS, resolve
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from timeblind import tracking
-from timeblind.analysis.snr import analyze_clips, snr_clips
+from timeblind.analysis.snr_batch import analyze_clips, snr_clips
 from timeblind.core.io import write_csv
 from timeblind.core.layout import RESULTS, resolve
 from timeblind.core.stats import wilson_interval
