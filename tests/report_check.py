@@ -351,7 +351,7 @@ def verify_report(report: Path, workdir: Path, *, categories=(), images=(), capt
     All problems are reported together. Returns what was seen, per result path."""
     seen: dict[str, dict] = {}
     problems: list[str] = []
-    with Browser() as browser:
+    with Browser(timeout=90) as browser:  # a loaded machine renders a 2 MB notebook frame slowly
         view = ReportView(browser, report)
         main = view.main_text()
         problems += [f"the first page does not say {phrase!r}" for phrase in main_says if phrase not in main]
