@@ -566,8 +566,9 @@ def tiny_model(path: Path, frames: int = 8, size: int = 32) -> Path:
     from timeblind.models.checkpoint import save_model
     from timeblind.models.registry import build_model
 
-    model = build_model("early_temporal", TaskSpec(("circle", "square"), ("shapes", "shapes"), frames), width=4, dim=16)
-    save_model(path, model, "early_temporal", extra={"frame_shape": [frames, size, size]})
+    tasks = TaskSpec(("circle", "square"), ("shapes", "shapes"), ("shapes",), frames)
+    model = build_model("early_temporal", tasks, width=4, dim=16)
+    save_model(path, model, "early_temporal", extra={"frame_shapes": {"shapes": [frames, size, size]}})
     return path
 
 

@@ -17,7 +17,7 @@ from timeblind.core.tasks import TaskSpec
 from timeblind.data.config import StimulusConfig, shifted_stimulus
 from timeblind.data.writer import write_dataset
 from timeblind.evaluation import spookybench as scoring
-from timeblind.io.video import load_video
+from timeblind.io.video import read_clips
 from timeblind.models.checkpoint import load_model, save_model
 from timeblind.models.registry import build_model
 from timeblind.plan.config import ConfigError, validate
@@ -88,11 +88,11 @@ def test_scoring_several_models_decodes_each_video_once(stored, tmp_path, monkey
     model, info = load_model(tmp_path / "model.pt")
     decoded = []
 
-    def counting(path):
+    def counting(path, shapes, **options):
         decoded.append(path)
-        return load_video(path)
+        return read_clips(path, shapes, **options)
 
-    monkeypatch.setattr(scoring, "load_video", counting)
+    monkeypatch.setattr(scoring, "read_clips", counting)
     cache = {}
     first = scoring.score_folder(model, info, tmp_path / "official", log=lambda *_: None, cache=cache)
     second = scoring.score_folder(model, info, tmp_path / "official", log=lambda *_: None, cache=cache)
