@@ -6,7 +6,7 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from timeblind.data.samplers import StepBatches
-from timeblind.data.torch_data import ClipDataset, size_batches
+from timeblind.data.torch_data import ClipDataset, rank_batches
 
 
 class ClipDataModule(L.LightningDataModule):
@@ -29,4 +29,4 @@ class ClipDataModule(L.LightningDataModule):
                            group_sizes=self.train_set.group_batch_sizes(self.batch_size))
 
     def val_dataloader(self):
-        return DataLoader(self.val_set, batch_sampler=size_batches(self.val_set, self.batch_size))
+        return DataLoader(self.val_set, batch_sampler=rank_batches(self.val_set, self.batch_size, self.trainer))

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from timeblind.core.tasks import TaskSpec, clip_targets, to_model_input
 from timeblind.data.dataset import StimulusConfig
 from timeblind.data.samplers import StepStream
-from timeblind.data.torch_data import ClipDataset, size_batches
+from timeblind.data.torch_data import ClipDataset, rank_batches
 from timeblind.stimuli.torch_render import render_batch
 
 
@@ -73,7 +73,7 @@ class StreamingDataModule(L.LightningDataModule):
         return StepStream(samples, self.batch_size, lambda: t.global_step, t.global_rank, t.world_size)
 
     def val_dataloader(self):
-        return DataLoader(self.val_set, batch_sampler=size_batches(self.val_set, self.batch_size))
+        return DataLoader(self.val_set, batch_sampler=rank_batches(self.val_set, self.batch_size, self.trainer))
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if not isinstance(batch, dict):  # a validation batch: (clips, targets)

@@ -58,3 +58,9 @@ class ClipDataset(Dataset):
 def size_batches(dataset: ClipDataset, batch_size: int) -> list[list[int]]:
     """Fixed batches of at most batch_size clips of one frame size, in index order within a size."""
     return [group[a:a + batch_size] for group in dataset.size_groups() for a in range(0, len(group), batch_size)]
+
+
+def rank_batches(dataset: ClipDataset, batch_size: int, trainer=None) -> list[list[int]]:
+    """size_batches, each rank of a DDP run its share of every batch (Lightning's samplers are off)."""
+    rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+    return [share for share in (batch[rank::world] for batch in size_batches(dataset, batch_size)) if share]

@@ -71,6 +71,7 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
         logger=run_logger(tracking if rank0 else None), log_every_n_steps=max(1, cfg.val_every // 4),
         callbacks=[best, latest, resume_state, HeadlessProgress(log)],
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=out_dir,
+        use_distributed_sampler=False,  # training batches and validation shares are already per rank
     )
     data = datamodule(Path(data_dir), manifest, cfg, seed)
     start = time.perf_counter()
