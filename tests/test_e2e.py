@@ -204,4 +204,4 @@ def test_failing_step_keeps_its_notebook_and_leaves_no_outputs(tmp_path, env, lo
     client, runs = logged_runs(results)
     statuses = {r.data.tags["step"]: r.info.status for r in runs}
     assert statuses.pop("snr", "FINISHED") == "FINISHED"  # may run beside the failing job
-    assert statuses == {"generate": "FINISHED", "train": "FAILED"}
+    assert statuses == {"generate": "FINISHED", "pretrain_reader": "FINISHED", "train": "FAILED"}
