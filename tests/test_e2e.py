@@ -178,8 +178,8 @@ def test_smoke_profile_runs_every_rule_end_to_end(tmp_path, env, logged_runs):
     # (study models, the grounding encoders among them, start from the Table 1 training section, so they
     # retrain too; the test-only snr study scores the Table 1 models)
     assert planned_jobs(tmp_path, env, [SMOKE[0], changed_file]) == {
-        "config_record", "train", "evaluate", "plot", "spookybench_export", "gallery", "study_train", "study",
-        "grounding_align", "grounding_stage", "grounding_table", "all"}
+        "train", "evaluate", "plot", "spookybench_export", "gallery", "study_train", "study", "grounding_align",
+        "grounding_stage", "grounding_table", "all"}
     check_report(tmp_path, env)  # what a reader sees in the report, rendered in headless Chromium
 
 
