@@ -201,8 +201,8 @@ class Browser:
             tree = self.call("Page.getFrameTree", session=True)["frameTree"]
             frames = [child["frame"] for child in tree.get("childFrames", [])
                       if child["frame"].get("url", "").startswith(src_prefix)]
-            if frames:
-                world = self.call("Page.createIsolatedWorld", session=True, frameId=frames[0]["id"],
+            for frame in reversed(frames):  # the newest first: a frame being replaced may linger in the tree
+                world = self.call("Page.createIsolatedWorld", session=True, frameId=frame["id"],
                                   worldName="report-check")["executionContextId"]
                 text = self.evaluate("document.readyState === 'complete' && document.body ? "
                                      "document.body.innerText : ''", context_id=world)
