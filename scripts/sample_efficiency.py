@@ -41,13 +41,13 @@ def clips_to_target(curve_csv: Path, target: float = TARGET) -> int | None:
 
 def sample_efficiency(workdir: Path, *, steps: int = 400, val_every: int = 25, train_size: int = 2000,
                       encoders: list[str] | None = None, emit=_print) -> dict[str, int | None]:
-    from timeblind.data.dataset import StimulusConfig, write_dataset
+    from timeblind.core.tasks import TaskSpec
+    from timeblind.data.dataset import StimulusConfig, load_manifest, write_dataset
     from timeblind.models.checkpoint import save_reader
     from timeblind.plan.config import validate
     from timeblind.training.config import TrainConfig
     from timeblind.training.fit import fit
     from timeblind.training.reader import pretrain_reader
-    from timeblind.data.torch_data import ClipDataset
 
     config = validate(yaml.safe_load((REPO / "config/config.yaml").read_text()),
                       REPO / "workflow/schemas/config.schema.yaml")
@@ -61,7 +61,7 @@ def sample_efficiency(workdir: Path, *, steps: int = 400, val_every: int = 25, t
     training = config.training.to_dict()
     weights, _ = pretrain_reader(str(data_dir), config.training.reader_config, 0, log=lambda *a, **k: None)
     reader = workdir / "reader.pt"
-    save_reader(reader, weights, ClipDataset(str(data_dir), "val").tasks)
+    save_reader(reader, weights, TaskSpec.from_manifest(load_manifest(data_dir)))
     cfg = TrainConfig.from_dict({**training, "max_steps": steps, "val_every": val_every})
     clips = {}
     for encoder in encoders or list(config.encoders):

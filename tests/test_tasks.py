@@ -243,7 +243,8 @@ def test_objective_weighs_each_task_by_the_share_of_clips_that_carry_it(mixed):
 
 
 def test_answers_correct_scores_classes_and_the_text_read(mixed, monkeypatch):
-    from timeblind.training.module import answers_correct, true_texts
+    from timeblind.core.tasks import true_texts
+    from timeblind.training.module import answers_correct
 
     _, targets = mixed
     assert true_texts(targets) == ["", "ab cdd", "", ""]

@@ -34,6 +34,15 @@ def _try_one(item: tuple[str, np.ndarray | Path], cfg: SNRConfig) -> dict[str, o
         return getattr(error, "reason", None) or str(error)
 
 
+def _map(measure, items: list, cfg: SNRConfig, workers: int) -> list:
+    """measure(item, cfg) for every item, in input order: here, or in a process pool of `workers`."""
+    _check_workers(workers)
+    if workers == 1 or len(items) < 2:
+        return [measure(item, cfg) for item in items]
+    with _pool(workers, len(items)) as pool:
+        return list(pool.map(measure, items, itertools.repeat(cfg)))  # map keeps input order
+
+
 def analyze_clips(
     clips: Iterable[tuple[str, np.ndarray]], cfg: SNRConfig = SNRConfig(), workers: int = 1
 ) -> pd.DataFrame:
@@ -43,13 +52,7 @@ def analyze_clips(
     ``workers > 1`` runs the clips in a spawn-started process pool, so a calling script needs the usual
     ``if __name__ == "__main__":`` guard. Results are identical to a serial run.
     """
-    _check_workers(workers)
-    items = list(clips)
-    if workers == 1 or len(items) < 2:
-        rows = [_analyze_one(item, cfg) for item in items]
-    else:
-        with _pool(workers, len(items)) as pool:
-            rows = list(pool.map(_analyze_one, items, itertools.repeat(cfg)))  # map keeps input order
+    rows = _map(_analyze_one, list(clips), cfg, workers)
     return pd.DataFrame(rows, columns=["name", *METRICS])
 
 
@@ -58,13 +61,8 @@ def analyze(items: Iterable[tuple[str, np.ndarray | Path]], cfg: SNRConfig = SNR
     """The metrics of every item that can be measured, in input order, and (name, reason) for each one
     that cannot; an item is a clip ``(T, H, W)`` or a video file, which its worker decodes as a stream
     (one video per process at a time, as the official ``--processes``)."""
-    _check_workers(workers)
     items = list(items)
-    if workers == 1 or len(items) < 2:
-        results = [_try_one(item, cfg) for item in items]
-    else:
-        with _pool(workers, len(items)) as pool:
-            results = list(pool.map(_try_one, items, itertools.repeat(cfg)))
+    results = _map(_try_one, items, cfg, workers)
     rows = [r for r in results if isinstance(r, dict)]
     failed = [(name, r) for (name, _), r in zip(items, results) if isinstance(r, str)]
     return pd.DataFrame(rows, columns=["name", *METRICS]), failed

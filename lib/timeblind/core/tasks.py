@@ -16,7 +16,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from timeblind.core.lines import COLUMNS, MAX_LINES, encode_text, line_targets
+from timeblind.core.lines import ALPHABET, COLUMNS, MAX_LINES, Band, encode_text, line_targets
 
 IGNORE = -100  # target of a task the clip does not carry
 MAX_TEXT = 24  # longest line, in characters
@@ -124,6 +124,19 @@ def clip_targets(tasks: TaskSpec, category: str, label: str, mask: np.ndarray, g
 
 
 NOT_TRAINED = -1  # category id of a category the model was not trained on: it answers with empty text
+
+
+def true_bands(targets: dict[str, torch.Tensor]) -> list[list[Band]]:
+    """The text lines of each clip as found on its true figure (padding rows are -1)."""
+    return [[Band(*row) for row in clip if row[0] >= 0] for clip in targets["line_bands"].tolist()]
+
+
+def true_texts(targets: dict[str, torch.Tensor]) -> list[str]:
+    """The text of each words clip, its lines joined by a space ("" for other clips)."""
+    texts = []
+    for lines, lengths in zip(targets["line_text"].tolist(), targets["line_length"].tolist()):
+        texts.append(" ".join("".join(ALPHABET[k - 1] for k in line[:n]) for line, n in zip(lines, lengths) if n))
+    return texts
 
 
 def category_ids(tasks: TaskSpec, names) -> torch.Tensor:

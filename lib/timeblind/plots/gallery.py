@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from timeblind.core.io import write_csv
-from timeblind.core.lines import Band, line_targets
-from timeblind.core.tasks import TaskSpec, category_ids, clip_targets, to_model_input
+from timeblind.core.lines import line_targets
+from timeblind.core.tasks import TaskSpec, category_ids, clip_targets, to_model_input, true_bands
 from timeblind.data.dataset import StimulusDataset
 from timeblind.io.spookybench import is_correct
 from timeblind.models.checkpoint import load_model
@@ -88,7 +88,7 @@ def figure_footprint(layout_mask: np.ndarray | None, shape: tuple[int, int]) -> 
 def reading_score(heads, figure: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
     """CTC log-likelihood of the true text per clip (B,): each true line (targets' bands) read off
     the figure maps (B, K, H, W), its log-likelihood summed over the clip's lines."""
-    bands = [[Band(*row) for row in clip if row[0] >= 0] for clip in targets["line_bands"].tolist()]  # -1: no line
+    bands = true_bands(targets)
     if not all(bands):
         raise ValueError("a words clip without a text line on its true figure: no right reading to attribute")
     log_probs, owners = heads.read_lines(figure, bands)  # (L, COLUMNS, classes), lines clip by clip

@@ -5,7 +5,8 @@ from __future__ import annotations
 from timeblind import tracking
 from timeblind.core.io import write_json
 from timeblind.core.layout import RESULTS, resolve
-from timeblind.data.torch_data import ClipDataset
+from timeblind.core.tasks import TaskSpec
+from timeblind.data.dataset import load_manifest
 from timeblind.models.checkpoint import save_reader
 from timeblind.training.config import ReaderTrainConfig
 from timeblind.training.reader import pretrain_reader as pretrain
@@ -21,7 +22,7 @@ def pretrain_reader(*, data_dir: str, out_dir: str, reader: dict, seed: int, res
               "results_dir": results_dir}
     with tracking.step_run("pretrain_reader", params, {"data": resolve(data_dir).name}, results_dir) as run:
         weights, metrics = pretrain(str(resolve(data_dir)), cfg, seed)
-        save_reader(out / "reader.pt", weights, ClipDataset(str(resolve(data_dir)), "val").tasks,
+        save_reader(out / "reader.pt", weights, TaskSpec.from_manifest(load_manifest(resolve(data_dir))),
                     extra={"seed": seed, **metrics})
         run.log_metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
         write_json(out / "metrics.json", {**metrics, "mlflow_run_id": run.run_id})

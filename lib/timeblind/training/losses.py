@@ -8,8 +8,7 @@ from collections import Counter
 import torch
 import torch.nn.functional as F
 
-from timeblind.core.lines import Band
-from timeblind.core.tasks import IGNORE, window_means
+from timeblind.core.tasks import IGNORE, true_bands, window_means
 from timeblind.models.grounded_decoder import GroundedDecoder
 from timeblind.models.heads import TaskHeads
 from timeblind.training.config import Stage, Variant
@@ -46,11 +45,6 @@ def figure_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     averaged over the K temporal windows as the figure head predicts them."""
     target = window_means(masks.float() / 255, logits.shape[1])
     return F.binary_cross_entropy_with_logits(logits, target)
-
-
-def true_bands(targets: dict[str, torch.Tensor]) -> list[list[Band]]:
-    """The text lines of each clip as found on its true figure (padding rows are -1)."""
-    return [[Band(*row) for row in clip if row[0] >= 0] for clip in targets["line_bands"].tolist()]
 
 
 def reading_loss(heads: TaskHeads, figure: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor | None:

@@ -6,20 +6,11 @@ import lightning as L
 import torch
 import torchmetrics
 
-from timeblind.core.lines import ALPHABET
-from timeblind.core.tasks import IGNORE
+from timeblind.core.tasks import IGNORE, true_texts
 from timeblind.models.registry import VideoModel
 from timeblind.training.augment import augment
 from timeblind.training.config import TrainConfig
 from timeblind.training.losses import objective, task_losses
-
-
-def true_texts(targets: dict[str, torch.Tensor]) -> list[str]:
-    """The text of each words clip, its lines joined by a space ("" for other clips)."""
-    texts = []
-    for lines, lengths in zip(targets["line_text"].tolist(), targets["line_length"].tolist()):
-        texts.append(" ".join("".join(ALPHABET[k - 1] for k in line[:n]) for line, n in zip(lines, lengths) if n))
-    return texts
 
 
 def answers_correct(net: VideoModel, out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],

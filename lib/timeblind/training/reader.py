@@ -14,7 +14,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from timeblind.core.tasks import window_means
+from timeblind.core.tasks import true_texts, window_means
 from timeblind.data.samplers import StepBatches
 from timeblind.data.torch_data import ClipDataset, size_batches
 from timeblind.models.heads import TaskHeads
@@ -77,8 +77,6 @@ def reader_losses(heads: TaskHeads, figure: torch.Tensor, targets: dict[str, tor
 def reader_accuracy(heads: TaskHeads, data: ClipDataset, batch_size: int) -> dict[str, float]:
     """Share of each category's clips of a split whose class or text the reader gets right on the
     clean masks (categories without a figure left out)."""
-    from timeblind.training.module import true_texts
-
     heads.eval()
     hits = {c: [] for c in heads.spec.categories}
     for batch in size_batches(data, batch_size):
