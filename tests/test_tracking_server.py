@@ -81,15 +81,15 @@ def test_parallel_pipeline_jobs_all_arrive_on_the_server(server, tmp_path):
     run = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
                           "--directory", str(tmp_path), "--configfile", *map(str, SMOKE), "--cores", "2", *targets],
                          env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     results = tmp_path / "results"
+    assert run.returncode == 0, run.stderr[-3000:] + failed_job_logs(results / "logs")
     assert not (results / "mlflow.db").exists() and not (results / "mlartifacts").exists()  # nothing stayed local
 
     client = MlflowClient(server["uri"])
     experiment = client.get_experiment_by_name("timeblind")
     assert experiment.artifact_location.startswith("mlflow-artifacts:"), experiment.artifact_location
     runs = client.search_runs([experiment.experiment_id], max_results=100)
-    assert sorted(r.data.tags["step"] for r in runs) == ["generate"] + ["train"] * len(expected)
+    assert sorted(r.data.tags["step"] for r in runs) == ["generate", "pretrain_reader"] + ["train"] * len(expected)
     train = [r for r in runs if r.data.tags["step"] == "train"]
     assert {(r.data.tags["encoder"], int(r.data.tags["seed"])) for r in train} == expected
     for r in runs:
@@ -109,6 +109,16 @@ def test_parallel_pipeline_jobs_all_arrive_on_the_server(server, tmp_path):
     # The training jobs ran side by side. Snakemake's log says so for certain; the MLflow run spans
     # would only say so when neither job happened to finish before the other's kernel had started.
     assert most_at_once(run.stderr, "train") == len(expected), run.stderr[-5000:]
+
+
+def failed_job_logs(logs: Path) -> str:
+    """The last lines of every job log that reports an error."""
+    tails = []
+    for log in sorted(logs.rglob("*.log")):
+        text = log.read_text(errors="replace")
+        if "Traceback" in text or "Error" in text:
+            tails.append(f"\n--- {log.name} ---\n{text[-4000:]}")
+    return "".join(tails)
 
 
 def most_at_once(snakemake_log: str, rule: str) -> int:

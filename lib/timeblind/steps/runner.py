@@ -89,6 +89,28 @@ def to_html(notebook: str | Path, html: str | Path, exporter=None) -> None:
     write_text(html, body)
 
 
+def kernel_manager_class():
+    """Jupyter's kernel manager, its kernel listening on Unix sockets of its own: over TCP, two kernels
+    started at the same moment by parallel jobs can be handed the same free port, and one never answers.
+    (Jupyter's default socket name, kernel-ipc-N in the working folder, is shared by kernels there.)"""
+    import uuid
+
+    from jupyter_client import AsyncKernelManager
+    from traitlets import CaselessStrEnum, default
+
+    if os.name == "nt":  # no Unix sockets
+        return AsyncKernelManager
+
+    class SocketKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _unique_socket_prefix(self) -> str:
+            return str(Path(tempfile.gettempdir()) / f"timeblind-kernel-{uuid.uuid4().hex[:16]}")
+
+    return SocketKernelManager
+
+
 def _attach_to_run(record: Path, files: list[Path]) -> None:
     if not record.exists() or not record.read_text():
         return  # the notebook failed before its run started
@@ -133,7 +155,7 @@ def run_notebook(notebook: str | Path, output: str | Path, params: dict, html: s
         # kernel's interpreter to tear down torch, pandas and matplotlib.
         pm.execute_notebook(str(notebook), str(output), parameters=yaml.safe_load(params_file.read_text()),
                             kernel_name="python3", cwd=str(cwd), log_output=True, progress_bar=False,
-                            shutdown_kernel="immediate")
+                            shutdown_kernel="immediate", kernel_manager_class=kernel_manager_class())
     except pm.PapermillExecutionError as err:
         failure = err
     finally:
