@@ -11,7 +11,7 @@ import papermill
 import pytest
 import yaml
 
-from timeblind.steps.runner import NotebookParameterError, check_parameters, notebook_parameters
+from timeblind.steps.runner import NotebookParameterError, check_parameters, kernel_manager_class, notebook_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
@@ -65,6 +65,21 @@ def test_runner_rejects_unknown_parameters_before_running(tmp_path, env):
     assert out.returncode == 2
     assert "unknown parameter(s) ['bogus']" in out.stderr
     assert not (tmp_path / "out.ipynb").exists()
+
+
+def test_kernels_started_side_by_side_never_share_sockets(tmp_path):
+    # Parallel jobs start kernels in the same folder at the same moment: their sockets must differ.
+    managers = [kernel_manager_class()(kernel_name="python3") for _ in range(2)]
+    for km in managers:
+        km.write_connection_file()
+    first, second = (km.get_connection_info() for km in managers)
+    try:
+        assert first["transport"] == "ipc"
+        assert first["ip"] != second["ip"] and Path(first["ip"]).is_absolute()
+    finally:
+        for km in managers:
+            km.cleanup_connection_file()
+            km.cleanup_ipc_files()
 
 
 def test_notebooks_are_thin_and_committed_clean():
