@@ -89,6 +89,23 @@ def to_html(notebook: str | Path, html: str | Path, exporter=None) -> None:
     write_text(html, body)
 
 
+def kernel_manager_class():
+    """Jupyter's kernel manager, starting the python3 kernel through timeblind.steps.warm (a kernel
+    forked from the warm server) where warm processes are on; otherwise the stock one."""
+    from jupyter_client import AsyncKernelManager
+
+    from timeblind.steps import warm
+
+    if not warm.enabled():
+        return AsyncKernelManager
+
+    class WarmKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            return warm.command(super().format_kernel_cmd(extra_arguments))
+
+    return WarmKernelManager
+
+
 def _attach_to_run(record: Path, files: list[Path]) -> None:
     if not record.exists() or not record.read_text():
         return  # the notebook failed before its run started
@@ -133,7 +150,7 @@ def run_notebook(notebook: str | Path, output: str | Path, params: dict, html: s
         # kernel's interpreter to tear down torch, pandas and matplotlib.
         pm.execute_notebook(str(notebook), str(output), parameters=yaml.safe_load(params_file.read_text()),
                             kernel_name="python3", cwd=str(cwd), log_output=True, progress_bar=False,
-                            shutdown_kernel="immediate")
+                            shutdown_kernel="immediate", kernel_manager_class=kernel_manager_class())
     except pm.PapermillExecutionError as err:
         failure = err
     finally:
