@@ -15,7 +15,7 @@ rule generate:
     log:
         **job_logs("generate"),
     threads: 1
-    priority: 1  # the Table 1 chain is the longest path: start it before the studies
+    priority: 3  # the root of the Table 1 chain, the longest path: first, beside a study data set
     conda:
         "../../envs/timeblind.yaml"
     shell:
