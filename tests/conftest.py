@@ -21,17 +21,17 @@ def warm_servers():
     """The warm servers (timeblind.steps.warm) that the tests' pipeline jobs start live in a folder of
     this session's (short: a socket's path has a length limit) and are stopped at its end."""
     folder = Path(tempfile.mkdtemp(prefix="tb-tests-", dir="/tmp"))
-    before = os.environ.get("TIMEBLIND_KERNEL_DIR")
-    os.environ["TIMEBLIND_KERNEL_DIR"] = str(folder)
+    before = os.environ.get("TIMEBLIND_WARM_DIR")
+    os.environ["TIMEBLIND_WARM_DIR"] = str(folder)
     yield folder
     from timeblind.steps import warm
 
     warm.stop_servers(folder)
     shutil.rmtree(folder, ignore_errors=True)
     if before is None:
-        os.environ.pop("TIMEBLIND_KERNEL_DIR", None)
+        os.environ.pop("TIMEBLIND_WARM_DIR", None)
     else:
-        os.environ["TIMEBLIND_KERNEL_DIR"] = before
+        os.environ["TIMEBLIND_WARM_DIR"] = before
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def kernels(env, tmp_path):
     nb.cells = [nbformat.v4.new_code_cell("x: int = 0", metadata={"tags": ["parameters"]}), nbformat.v4.new_code_cell(PROBE)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, notebook)
-    e = {**env, "TIMEBLIND_KERNEL_DIR": str(folder), "TIMEBLIND_KERNEL_IDLE": "60", "OMP_NUM_THREADS": "2"}
+    e = {**env, "TIMEBLIND_WARM_DIR": str(folder), "TIMEBLIND_WARM_IDLE": "60", "OMP_NUM_THREADS": "2"}
     e.pop(warm.SWITCH, None)
     e.pop("SLURM_JOB_ID", None)
     yield {"env": e, "folder": folder, "notebook": notebook}

@@ -5,7 +5,7 @@ fresh interpreters importing it all again: several seconds of CPU per step.
 
 How: `python -m timeblind run-notebook ...` hands its command line to the warm server of this
 interpreter, PYTHONPATH and installed packages, over a Unix socket in a private folder
-(TIMEBLIND_KERNEL_DIR, else $XDG_RUNTIME_DIR or /tmp, then timeblind-<uid>/, mode 0700, the socket
+(TIMEBLIND_WARM_DIR, else $XDG_RUNTIME_DIR or /tmp, then timeblind-<uid>/, mode 0700, the socket
 0600; the server serves its own user only). The server forks; the child takes the caller's stdin,
 stdout and stderr, environment and working directory, runs the command and reports its exit status.
 The runner starts its kernel as `python -m timeblind.steps.warm -f <connection file>` (the python3
@@ -22,7 +22,7 @@ preloads with one OpenMP and BLAS thread, so it forks with no thread pool runnin
 
 When no server answers, the caller starts one in the background and goes on cold (an ordinary
 interpreter, an ordinary kernel): the first jobs never wait for the preloading. A server exits after
-TIMEBLIND_KERNEL_IDLE seconds (default 300) without a request; its log (beside the socket) names
+TIMEBLIND_WARM_IDLE seconds (default 300) without a request; its log (beside the socket) names
 every child with its CPU time. TIMEBLIND_WARM=0 turns all this off; it is off outside Linux and in
 Slurm jobs (one allocation per job: the preloading would be paid and never used).
 """
@@ -54,7 +54,7 @@ def enabled(env=os.environ) -> bool:
 
 def _folder() -> Path | None:
     """This user's private folder for servers' sockets, or None when it cannot be made private."""
-    base = os.environ.get("TIMEBLIND_KERNEL_DIR") or os.path.join(
+    base = os.environ.get("TIMEBLIND_WARM_DIR") or os.path.join(
         os.environ.get("XDG_RUNTIME_DIR") or "/tmp", f"timeblind-{os.getuid()}")
     try:
         os.makedirs(base, mode=0o700, exist_ok=True)
@@ -433,7 +433,7 @@ def _reseed_and_set_threads() -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--serve"]:
-        serve(Path(argv[1]), float(os.environ.get("TIMEBLIND_KERNEL_IDLE", 300)))
+        serve(Path(argv[1]), float(os.environ.get("TIMEBLIND_WARM_IDLE", 300)))
     else:
         launch_kernel(argv)
 
