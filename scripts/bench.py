@@ -103,7 +103,7 @@ def _server_ready(env: dict, timeout: float = 300) -> int:
     """The pid of the warm server of `env`'s folder once it serves."""
     from timeblind.steps import warm
 
-    folder = Path(env["TIMEBLIND_KERNEL_DIR"])
+    folder = Path(env["TIMEBLIND_WARM_DIR"])
     deadline = time.monotonic() + timeout
     while not (list(folder.glob("*.sock")) and warm.servers(folder)):
         if time.monotonic() > deadline:
@@ -112,7 +112,7 @@ def _server_ready(env: dict, timeout: float = 300) -> int:
     return next(iter(warm.servers(folder)))
 
 
-def step_overhead(workdir: Path) -> None:
+def step_overhead(workdir: Path, repeats: int = 3) -> None:
     """The generate step on a small data set: the notebook (runner, kernel, MLflow run, HTML copy)
     against the same library work (data set and preview figure) done directly in a fresh
     interpreter, without papermill or MLflow; wall and CPU seconds.
@@ -125,7 +125,7 @@ def step_overhead(workdir: Path) -> None:
     (TIMEBLIND_WARM=0: every process fresh, as before warm servers), in parts from papermill's
     timestamps and from each part run alone in a fresh interpreter (the runner's imports, MLflow's
     import and store, its run with the step's logging, the HTML copy); `other` is what those leave
-    unexplained."""
+    unexplained. Wall and CPU seconds are medians of `repeats` runs; the parts are the last run's."""
     from timeblind.steps import warm
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -138,7 +138,8 @@ from timeblind.steps.generate import build_dataset
 cfg = StimulusConfig.from_pipeline({GENERATE_STIMULUS!r})
 build_dataset(Path("{workdir}/direct"), Path("{workdir}/direct/preview"), cfg, 0, {GENERATE_SIZES!r})
 """
-    direct_wall, direct_cpu = _timed_cpu([sys.executable, "-c", direct])
+    direct_runs = [_timed_cpu([sys.executable, "-c", direct]) for _ in range(repeats)]
+    direct_wall, direct_cpu = _median([w for w, _ in direct_runs]), _median([c for _, c in direct_runs])
     nb_params = {**params, "out_dir": f"{workdir}/nb", "preview": f"{workdir}/nb/preview", "results_dir": str(workdir)}
     cold_env = {**os.environ, warm.SWITCH: "0"}
     _timed([sys.executable, "-m", "timeblind", "init-tracking", "--results-dir", str(workdir)], env=cold_env)
@@ -153,18 +154,22 @@ build_dataset(Path("{workdir}/direct"), Path("{workdir}/direct/preview"), cfg, 0
 
     # Warm, as in a pipeline run: a first run starts the server, a second one is served by it.
     folder = _kernel_folder()
-    warm_env = {**os.environ, "TIMEBLIND_KERNEL_DIR": str(folder)}
+    warm_env = {**os.environ, "TIMEBLIND_WARM_DIR": str(folder)}
     warm_env.pop(warm.SWITCH, None)
     try:
         run(workdir / "first.ipynb", warm_env)
         server = _server_ready(warm_env)
         run(workdir / "second.ipynb", warm_env)
-        time.sleep(1.5)  # the server collects its ended children every second
-        before = warm.cpu_seconds(server)
+        walls, cpus = [], []
         executed = workdir / "generate.ipynb"
-        wall, client_cpu, start, end = run(executed, warm_env)
-        time.sleep(1.5)
-        cpu = client_cpu + warm.cpu_seconds(server) - before
+        for _ in range(repeats):
+            time.sleep(1.5)  # the server collects its ended children every second
+            before = warm.cpu_seconds(server)
+            wall, client_cpu, start, end = run(executed, warm_env)
+            time.sleep(1.5)
+            walls.append(wall)
+            cpus.append(client_cpu + warm.cpu_seconds(server) - before)
+        wall, cpu = _median(walls), _median(cpus)
     finally:
         warm.stop_servers(folder)
         shutil.rmtree(folder, ignore_errors=True)
@@ -182,7 +187,8 @@ build_dataset(Path("{workdir}/direct"), Path("{workdir}/direct/preview"), cfg, 0
 
     # Cold: every process fresh.
     executed = workdir / "generate_cold.ipynb"
-    notebook_wall, notebook_cpu, _, _ = run(executed, cold_env)
+    cold = [run(executed, cold_env)[:2] for _ in range(repeats)]
+    notebook_wall, notebook_cpu = _median([w for w, _ in cold]), _median([c for _, c in cold])
     emit("step_seconds_notebook_mlflow_cold", notebook_wall, "s", direct_wall, "step_seconds_direct_call")
     emit("step_cpu_seconds_notebook_mlflow_cold", notebook_cpu, "s", direct_cpu, "step_cpu_seconds_direct_call")
     overhead = notebook_wall - direct_wall
@@ -247,7 +253,7 @@ def pipeline(workdir: Path, repeats: int = 3) -> None:
     make = ["make", "--no-print-directory", "-C", str(checkout), "-o", str(venv / ".installed"), "reproduce",
             "PROFILE=smoke", "CORES=2", f"VENV={venv}"]
     folder = _kernel_folder()  # no warm server yet, as on a machine that never ran the pipeline
-    env = {**os.environ, "TIMEBLIND_KERNEL_DIR": str(folder)}
+    env = {**os.environ, "TIMEBLIND_WARM_DIR": str(folder)}
     try:
         first, cpu = _timed_cpu(make, env=env)
         cpu += sum(warm.cpu_seconds(pid) for pid in warm.servers(folder))  # the warm server and its children
