@@ -21,13 +21,14 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="wa
 
 PROBE = """import json, os, sys, subprocess
 first = sorted(m for m in sys.modules if m == "timeblind" or m.startswith("timeblind."))
+path = list(sys.path)
 import numpy, torch
 a = torch.randn(256, 256)
 print(json.dumps({"pid": os.getpid(), "server": os.environ.get("TIMEBLIND_WARM_SERVER"), "cwd": os.getcwd(),
                   "project": os.environ.get("TIMEBLIND_PROJECT_DIR"), "timeblind_before": first,
                   "threads": torch.get_num_threads(), "matmul": float((a @ a).abs().sum()) > 0,
                   "numpy": float(numpy.random.random()), "torch": float(torch.rand(1)),
-                  "false": subprocess.run(["false"]).returncode}))
+                  "false": subprocess.run(["false"]).returncode, "path": path}))
 """
 
 
@@ -77,6 +78,7 @@ def test_a_warm_kernel_sees_what_a_fresh_kernel_sees(kernels, tmp_path):
         assert result["timeblind_before"] == []  # timeblind is imported afresh, from the sources as they are
         assert result["threads"] == 2 and result["matmul"]  # the job's thread count; no pool inherited
         assert result["false"] == 1  # subprocesses are waited for as usual
+        assert result["path"] == cold["path"]  # a fresh kernel's import path
     assert forked["numpy"] != again["numpy"] and forked["torch"] != again["torch"]  # reseeded as a new process
     (server,) = warm.servers(kernels["folder"])
     assert server == int(forked["server"]) and warm.cpu_seconds(server) > 1  # its preloading, at least

@@ -45,6 +45,7 @@ PRELOAD = ("numpy", "pandas", "matplotlib.pyplot", "PIL.Image", "scipy.special",
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SERVER_VARIABLE = "TIMEBLIND_WARM_SERVER"  # set in a child's environment: the server's pid
 _MESSAGE = 1 << 20
+_LOCK = None  # the server's lock file, held while it lives
 _SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
 
@@ -135,6 +136,7 @@ def start_server(path: Path) -> None:
                 os.dup2(log, 1)
                 os.dup2(log, 2)
                 os.closerange(3, 256)
+                os.chdir("/")  # holds no job's folder; each child moves to its caller's
                 os.execve(sys.executable, argv, env)
         finally:
             os._exit(0)
@@ -273,7 +275,8 @@ def serve(path: Path, idle: float) -> None:
     import fcntl
     import time
 
-    lock = open(path.with_suffix(".lock"), "w")
+    global _LOCK
+    _LOCK = lock = open(path.with_suffix(".lock"), "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -369,6 +372,13 @@ def _become(server: socket.socket, conn: socket.socket, request: dict, fds: list
     os.environ.update(request["env"])
     os.environ[SERVER_VARIABLE] = str(server_pid)
     os.chdir(request["cwd"])
+    if _LOCK is not None:
+        _LOCK.close()  # the server's alone: a child does not keep a new server from starting
+    if sys.path[:1] == ["/"]:  # `python -m` put the server's folder first: the import path a fresh process
+        if request["kind"] == "kernel":  # would have (ipykernel_launcher drops it, IPython adds '' later)
+            del sys.path[0]
+        else:
+            sys.path[0] = request["cwd"]
     for name in [m for m in sys.modules if m == "timeblind" or m.startswith("timeblind.")]:
         del sys.modules[name]  # imported afresh from the sources as they are now
     _reseed_and_set_threads()
