@@ -153,3 +153,14 @@ def test_warm_processes_can_be_turned_off_and_are_off_in_slurm_jobs(monkeypatch,
     for key, value in setting.items():
         monkeypatch.setenv(key, value)
     assert kernel_manager_class() is AsyncKernelManager
+
+
+def test_a_server_that_refused_is_not_started_again(kernels, tmp_path):
+    # as when preloading initialised CUDA: the server leaves a note and every job runs cold
+    path = subprocess.run([sys.executable, "-c", "from timeblind.steps import warm; print(warm.socket_path())"],
+                          env=kernels["env"], capture_output=True, text=True, check=True).stdout.strip()
+    Path(path).with_suffix(".refused").write_text("CUDA was initialised while preloading\n")
+    assert probe(kernels, tmp_path, "first")["server"] is None
+    time.sleep(2)
+    assert probe(kernels, tmp_path, "second")["server"] is None
+    assert not list(kernels["folder"].glob("*.log")) and not list(kernels["folder"].glob("*.sock"))

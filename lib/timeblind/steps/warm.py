@@ -21,7 +21,9 @@ edited sources are what runs). Random generators are reseeded as in a new proces
 preloads with one OpenMP and BLAS thread, so it forks with no thread pool running.
 
 When no server answers, the caller starts one in the background and goes on cold (an ordinary
-interpreter, an ordinary kernel): the first jobs never wait for the preloading. A server exits after
+interpreter, an ordinary kernel): the first jobs never wait for the preloading. A server whose
+preloading initialised CUDA (whose driver does not survive a fork) does not serve, and leaves a note
+beside its socket so that no other is started for the same interpreter and packages. A server exits after
 TIMEBLIND_WARM_IDLE seconds (default 300) without a request; its log (beside the socket) names
 every child with its CPU time. TIMEBLIND_WARM=0 turns all this off; it is off outside Linux and in
 Slurm jobs (one allocation per job: the preloading would be paid and never used).
@@ -156,7 +158,7 @@ def _fork(kind: str, argv: list[str]) -> tuple[socket.socket, int] | None:
         conn.connect(str(path))
     except OSError:
         conn.close()
-        if not _starting(path):
+        if not _starting(path) and not path.with_suffix(".refused").exists():
             start_server(path)
         return None
     request = json.dumps({"kind": kind, "argv": argv, "env": dict(os.environ), "cwd": os.getcwd()}).encode()
@@ -285,8 +287,11 @@ def serve(path: Path, idle: float) -> None:
     started = time.perf_counter()
     _preload()
     torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_initialized():
-        print("CUDA was initialised while preloading: forking would be unsafe; not serving", flush=True)
+    if (torch is not None and torch.cuda.is_initialized()) or "libcuda.so" in Path("/proc/self/maps").read_text():
+        # The CUDA driver does not survive a fork: children would fail at their first CUDA call.
+        reason = "CUDA was initialised while preloading: forking would be unsafe; not serving"
+        print(reason, flush=True)
+        path.with_suffix(".refused").write_text(reason + "\n")  # callers go cold without starting another
         return
     print(f"server {os.getpid()}: preloaded in {time.perf_counter() - started:.1f} s, {_threads()} threads", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped: the socket is removed on the way out
