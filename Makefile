@@ -35,6 +35,8 @@ $(VENV)/.installed: envs/requirements.txt pyproject.toml
 reproduce: $(VENV)/.installed
 	@if [ -n "$(PROFILE_CONFIG)" ] && [ ! -f "$(PROFILE_CONFIG)" ]; then \
 		echo "PROFILE=$(PROFILE): no $(PROFILE_CONFIG); expected quick or one of: $$(ls config/*.yaml | xargs -n1 basename | sed 's/.yaml//' | grep -v '^config$$' | tr '\n' ' ')"; exit 2; fi
+	@# Snakemake reads --configfile itself and would not say where a YAML syntax error is
+	$(if $(PROFILE_CONFIG),@$(BIN)/python -m timeblind check-config $(PROFILE_CONFIG))
 	$(BIN)/snakemake --cores $(CORES) $(if $(PROFILE_CONFIG),--configfile $(PROFILE_CONFIG))
 	@if [ ! -f $(REPORT) ] || [ -n "$$(find results/tables results/figures results/notebooks results/config.yaml -newer $(REPORT) | head -n 1)" ]; \
 	then $(BIN)/snakemake --report $(REPORT) $(if $(PROFILE_CONFIG),--configfile $(PROFILE_CONFIG)); else echo "report up to date"; fi

@@ -2,7 +2,10 @@
 # A table of contents only; rules live in workflow/rules, helpers in common.smk.
 from snakemake.utils import min_version
 
+from timeblind.plan.config import exit_on_yaml_error
+
 min_version("9.0")
+exit_on_yaml_error("config/config.yaml")  # Snakemake's own message names neither the file nor the line
 
 
 configfile: "config/config.yaml"

@@ -1,5 +1,5 @@
-"""`make bench` (python scripts/bench.py [PART...]): speed measurements as JSON lines (name, value,
-unit, baseline, baseline_name).
+"""`make bench` (python scripts/bench.py [PART...]): speed and memory measurements as JSON lines (name,
+value, unit, baseline, baseline_name).
 
 Every value comes with a baseline measured in the same run on the same machine:
 - the per-step overhead of papermill + MLflow against calling the library directly, in wall and CPU
@@ -20,7 +20,11 @@ Every value comes with a baseline measured in the same run on the same machine:
   against the first uncompiled one: whether `training.torch_compile` pays on this machine;
 - data-parallel training (Lightning DDP through timeblind's fit) on two devices against one: two
   gloo processes of one thread each against one process with both threads on CPU, two GPUs
-  against one when torch sees two.
+  against one when torch sees two;
+- for every encoder, the training clips it needs to first reach 90% validation accuracy on shapes
+  (scripts/sample_efficiency.py: one category, one seed, capped) against the frame-wise encoder's;
+- the peak memory of `timeblind eval-spookybench` and `timeblind snr` on release-size (960x540)
+  videos of 300 and 2000 frames and on a folder of them, against the size the videos decode to.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sample_efficiency import sample_efficiency  # noqa: E402  (scripts/sample_efficiency.py)
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINE_CONFIG = REPO / "config" / "config.yaml"
@@ -605,7 +612,107 @@ def ddp_speedup(workdir: Path, encoder: str = "early_temporal", steps: int = 60,
              f"{QUICK_INPUT['width']}", batch=batch, steps=steps)
 
 
-PARTS = ("stimulus", "step", "pipeline", "ddp", "encoders", "compile")  # in the order main() runs them
+# ---------------------------------------------------------------------------------------------
+# Memory: the peak resident memory of reading release-size videos, against what they decode to.
+
+RELEASE_SIZE = (540, 960)  # SpookyBench videos: 960x540
+
+
+def write_noise_video(path: Path, frames: int, height: int = RELEASE_SIZE[0], width: int = RELEASE_SIZE[1], *,
+                      speed: int = 2, seed: int = 0, preset: str = "ultrafast") -> Path:
+    """A SpookyBench-like H.264 video (binary dots, a disc moving against its ground at `speed` px/frame),
+    encoded frame by frame, so writing it never holds the whole video."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    travel = speed * (frames - 1)
+    figure, ground = ((rng.random((height + travel, width)) < 0.5).astype(np.uint8) * 255 for _ in range(2))
+    yy, xx = np.mgrid[:height, :width]
+    disc = (yy - height / 2) ** 2 + (xx - width / 2) ** 2 < (0.35 * height) ** 2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=50)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "18", "preset": preset}
+        for t in range(frames):
+            up, down = travel - speed * t, speed * t
+            frame = np.where(disc, figure[up:up + height], ground[down:down + height])
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="gray").reformat(format="yuv420p")))
+        container.mux(stream.encode())
+    return path
+
+
+def noise_folder(root: Path, videos: list[int], **kwargs) -> Path:
+    """A folder in the official layout holding one shapes video per frame count in `videos`."""
+    rows = ["Path,Category,Label"]
+    for i, frames in enumerate(videos):
+        write_noise_video(root / "shapes" / f"disc{i}.mp4", frames, seed=i, **kwargs)
+        rows.append(f"shapes/disc{i}.mp4,shapes,\"['circle']\"")
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def tiny_model(path: Path, frames: int = 8, size: int = 32) -> Path:
+    """A small untrained shapes model (for memory, not accuracy), recording its input size."""
+    from timeblind.core.tasks import TaskSpec
+    from timeblind.models.checkpoint import save_model
+    from timeblind.models.registry import build_model
+
+    tasks = TaskSpec(("circle", "square"), ("shapes", "shapes"), ("shapes",), frames)
+    model = build_model("early_temporal", tasks, width=4, dim=16)
+    save_model(path, model, "early_temporal", extra={"frame_shapes": {"shapes": [frames, size, size]}})
+    return path
+
+
+_PEAK = """import json, resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print(json.dumps({"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr,
+                  "peak_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))"""
+
+
+def peak_memory(argv: list[str], **kwargs) -> tuple[float, subprocess.CompletedProcess]:
+    """The peak resident memory (GB) of a command, its largest process (pool workers included), and its
+    result: measured by a fresh interpreter that does nothing but wait for it (ru_maxrss of its children)."""
+    wrapper = subprocess.run([sys.executable, "-c", _PEAK, *argv], capture_output=True, text=True, check=True,
+                             **kwargs)
+    result = json.loads(wrapper.stdout)
+    done = subprocess.CompletedProcess(argv, result["returncode"], result["stdout"], result["stderr"])
+    return result["peak_kb"] * 1024 / 1e9, done
+
+
+def eval_command(folder: Path, model: Path, output: Path) -> list[str]:
+    return [sys.executable, "-m", "timeblind", "eval-spookybench", "--dataset", str(folder), "--model", str(model),
+            "--output", str(output)]
+
+
+def snr_command(folder: Path, workdir: Path) -> list[str]:
+    return [sys.executable, "-m", "timeblind", "snr", str(folder), "--table", str(workdir / "snr.csv"),
+            "--results-dir", str(workdir / "results")]
+
+
+def memory_peaks(workdir: Path, lengths: tuple[int, ...] = (300, 2000), folder_videos: int = 4) -> None:
+    """Peak memory of `timeblind eval-spookybench` and `timeblind snr` on one release-size video of each
+    length, and of eval-spookybench on a folder of `folder_videos` 300-frame videos, each beside what the
+    videos decode to (frames x 960 x 540 bytes): both commands read a video as a stream, so the peak
+    should not follow the decoded size. The goal is 2 GB."""
+    model = tiny_model(workdir / "model.pt")
+    height, width = RELEASE_SIZE
+    cases = [(f"960x540x{n}", [n]) for n in lengths] + [(f"folder_{folder_videos}x960x540x300", [300] * folder_videos)]
+    for name, videos in cases:
+        folder = noise_folder(workdir / name, videos)
+        decoded = sum(videos) * height * width / 1e9
+        commands = {"eval_spookybench": eval_command(folder, model, workdir / f"{name}.json")}
+        if len(videos) == 1:
+            commands["snr"] = snr_command(folder, workdir / f"snr_{name}")
+        for command, argv in commands.items():
+            peak, done = peak_memory(argv)
+            if done.returncode:
+                raise RuntimeError(f"{command} on {name} failed: {done.stderr[-2000:]}")
+            emit(f"peak_memory_gb.{command}.{name}", peak, "GB", decoded, "decoded_video_gb", goal_gb=2.0)
+
+
+PARTS = ("stimulus", "step", "pipeline", "ddp", "encoders", "compile", "memory", "sample_efficiency")  # main()'s order
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -617,20 +724,24 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:  # checked here: argparse rejects a list default of a nargs="*" argument with choices (3.11)
         parser.error(f"unknown part(s) {', '.join(unknown)}; expected some of {', '.join(PARTS)}")
     failures = 0
-    if "stimulus" in parts:
-        stimulus_fps()
-    if {"step", "pipeline", "ddp"} & set(parts):
-        with tempfile.TemporaryDirectory(prefix="timeblind-bench-") as tmp:
-            if "step" in parts:
-                step_overhead(Path(tmp) / "step")
-            if "pipeline" in parts:
-                pipeline(Path(tmp) / "pipeline")
-            if "ddp" in parts:
-                ddp_speedup(Path(tmp) / "ddp")
-    if "encoders" in parts:
-        failures += encoder_bench()
-    if "compile" in parts:
-        failures += compile_bench()
+    with tempfile.TemporaryDirectory(prefix="timeblind-bench-") as tmp:
+        work = Path(tmp)
+        if "stimulus" in parts:
+            stimulus_fps()
+        if "step" in parts:
+            step_overhead(work / "step")
+        if "pipeline" in parts:
+            pipeline(work / "pipeline")
+        if "ddp" in parts:
+            ddp_speedup(work / "ddp")
+        if "encoders" in parts:
+            failures += encoder_bench()
+        if "compile" in parts:
+            failures += compile_bench()
+        if "memory" in parts:
+            memory_peaks(work / "memory")
+        if "sample_efficiency" in parts:
+            sample_efficiency(work / "sample_efficiency", emit=emit)
     if failures:
         sys.exit(1)
 

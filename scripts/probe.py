@@ -30,7 +30,7 @@ INPUTS = ("clips", "masks")
 
 def _split(data_dir: str, split: str, inputs: str) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Inputs (N, T, H, W) in [-1, 1], class indices (N,) and the number of classes."""
-    data = ClipDataset(data_dir, split, with_masks=inputs == "masks")
+    data = ClipDataset(data_dir, split)
     manifest, samples = data.manifest, data.data.samples
     categories = sorted(set(samples.category))
     if len(categories) != 1 or categories[0] not in ("shapes", "images"):
@@ -38,8 +38,8 @@ def _split(data_dir: str, split: str, inputs: str) -> tuple[torch.Tensor, torch.
                          f"found {categories}")
     names = sorted(n for n, c in zip(manifest["classes"], manifest["class_categories"]) if c == categories[0])
     labels = torch.tensor([names.index(label) for label in samples.label])
-    if inputs == "masks":  # the figure itself, the same in every frame
-        frames = torch.stack([data.mask(i) for i in range(len(data))]).to(torch.uint8) * 255
+    if inputs == "masks":  # the figure itself: its share of each pixel x 255, on every frame
+        frames = torch.from_numpy(np.stack([data.data.mask(i) for i in range(len(data))]))
     else:
         frames = torch.from_numpy(np.stack([data.data.clip(i) for i in range(len(data))]))
     return to_model_input(frames), labels, len(names)

@@ -85,3 +85,24 @@ def tiny_shapes(tmp_path_factory):
         return out
 
     return write
+
+
+@pytest.fixture(scope="session")
+def two_lines():
+    """Draws text as the generator would report it: two_lines(texts, tops, height, advance, size) ->
+    a figure map (H, W) in {0, 1} with one block per character (1 px in from each side of its
+    advance) and the glyphs (line, char, x0, x1), each line starting at x = 6."""
+    import numpy as np
+
+    def draw(texts=("ab", "cdd"), tops=(4, 18), height=8, advance=8, size=(32, 48)):
+        figure = np.zeros(size)
+        glyphs = []
+        for line, (top, text) in enumerate(zip(tops, texts)):
+            x = 6
+            for c in text:
+                figure[top:top + height, x + 1:x + advance - 1] = 1
+                glyphs.append((line, c, float(x), float(x + advance)))
+                x += advance
+        return figure, glyphs
+
+    return draw

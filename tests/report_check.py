@@ -201,8 +201,8 @@ class Browser:
             tree = self.call("Page.getFrameTree", session=True)["frameTree"]
             frames = [child["frame"] for child in tree.get("childFrames", [])
                       if child["frame"].get("url", "").startswith(src_prefix)]
-            if frames:
-                world = self.call("Page.createIsolatedWorld", session=True, frameId=frames[0]["id"],
+            for frame in reversed(frames):  # the newest first: a frame being replaced may linger in the tree
+                world = self.call("Page.createIsolatedWorld", session=True, frameId=frame["id"],
                                   worldName="report-check")["executionContextId"]
                 text = self.evaluate("document.readyState === 'complete' && document.body ? "
                                      "document.body.innerText : ''", context_id=world)
@@ -351,7 +351,7 @@ def verify_report(report: Path, workdir: Path, *, categories=(), images=(), capt
     All problems are reported together. Returns what was seen, per result path."""
     seen: dict[str, dict] = {}
     problems: list[str] = []
-    with Browser() as browser:
+    with Browser(timeout=90) as browser:  # a loaded machine renders a 2 MB notebook frame slowly
         view = ReportView(browser, report)
         main = view.main_text()
         problems += [f"the first page does not say {phrase!r}" for phrase in main_says if phrase not in main]

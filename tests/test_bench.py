@@ -171,6 +171,8 @@ def test_main_runs_all_parts_by_default_or_the_ones_named(monkeypatch):
     monkeypatch.setattr(bench, "encoder_bench", lambda: calls.append("encoders") or 0)
     monkeypatch.setattr(bench, "compile_bench", lambda: calls.append("compile") or 0)
     monkeypatch.setattr(bench, "ddp_speedup", lambda workdir: calls.append("ddp"))
+    monkeypatch.setattr(bench, "memory_peaks", lambda workdir: calls.append("memory"))
+    monkeypatch.setattr(bench, "sample_efficiency", lambda workdir, emit: calls.append("sample_efficiency"))
     bench.main([])
     assert calls == list(bench.PARTS)
     calls.clear()
@@ -183,3 +185,13 @@ def test_main_runs_all_parts_by_default_or_the_ones_named(monkeypatch):
     with pytest.raises(SystemExit) as exit_:
         bench.main(["encoders"])
     assert exit_.value.code == 1
+
+
+def test_sample_efficiency_counts_clips_to_the_first_validation_at_90_percent(tmp_path):
+    from sample_efficiency import clips_to_target
+
+    curve = tmp_path / "learning_curve.csv"
+    curve.write_text("step,clips_seen,shapes\n25,800,0.5\n50,1600,0.92\n75,2400,0.85\n100,3200,0.97\n")
+    assert clips_to_target(curve) == 1600
+    curve.write_text("step,clips_seen,shapes\n25,800,0.5\n50,1600,0.89\n")
+    assert clips_to_target(curve) is None  # never reached within the cap

@@ -84,7 +84,8 @@ def test_smoke_profile_runs_every_rule_end_to_end(tmp_path, env, logged_runs):
     exported = pd.read_csv(results / "tables/spookybench_export_by_model.csv")
     assert set(exported.category) <= set(categories) and (exported.skipped == 0).all()
     assert exported.n.sum() == len(encoders) * len(seeds) * config["export"]["test_size"]
-    for name in ("accuracy.png", "accuracy.svg", "stimuli.png", "stimuli.svg", "gallery.png", "gallery.svg"):
+    for name in ("accuracy.png", "accuracy.svg", "learning_curves.png", "learning_curves.svg", "stimuli.png",
+                 "stimuli.svg", "gallery.png", "gallery.svg"):
         assert (results / "figures" / name).stat().st_size > 1000
     gallery = pd.read_csv(results / "tables/gallery.csv")  # clips of each motion-coded category, every model
     assert len(gallery) == config["gallery"]["per_category"] * len(motion_coded) * len(encoders)
@@ -109,7 +110,8 @@ def test_smoke_profile_runs_every_rule_end_to_end(tmp_path, env, logged_runs):
     assert sorted(r.data.tags["step"] for r in runs) == sorted([
         "evaluate", "gallery", *["generate"] * (1 + len(study_data)), "plot", "snr", "spookybench_export",
         *["study"] * len(studies), *["train"] * (len(encoders) * len(seeds) + len(study_models)), "grounding_data",
-        *["grounding_stage"] * len(stages), "grounding_table"])
+        *["grounding_stage"] * len(stages), "grounding_table",
+        *["pretrain_reader"] * (1 + len({m.data.id for m in study_models.values() if not m.table1}))])
     for r in runs:
         assert r.info.status == "FINISHED"
         assert r.data.tags["config_hash"] and r.data.tags["git_commit"]
@@ -163,7 +165,7 @@ def test_smoke_profile_runs_every_rule_end_to_end(tmp_path, env, logged_runs):
     report = snakemake(tmp_path, env, "--report", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr[-3000:]
     html = (tmp_path / "report.html").read_text()
-    for name in ("accuracy.png", "stimuli.png", "table1.csv", "spookybench_export_table1.csv", "accuracy.csv",
+    for name in ("accuracy.png", "learning_curves.png", "stimuli.png", "table1.csv", "spookybench_export_table1.csv", "accuracy.csv",
                  "accuracy_by_model.csv", "evaluate.html",
                  "snr_summary.csv", ".gif", "grounding.png", "grounding_table.csv"):
         assert name in html, name
@@ -203,4 +205,4 @@ def test_failing_step_keeps_its_notebook_and_leaves_no_outputs(tmp_path, env, lo
     client, runs = logged_runs(results)
     statuses = {r.data.tags["step"]: r.info.status for r in runs}
     assert statuses.pop("snr", "FINISHED") == "FINISHED"  # may run beside the failing job
-    assert statuses == {"generate": "FINISHED", "train": "FAILED"}
+    assert statuses == {"generate": "FINISHED", "pretrain_reader": "FINISHED", "train": "FAILED"}

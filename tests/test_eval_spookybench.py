@@ -28,7 +28,7 @@ def exported(tmp_path_factory):
     manifest = write_dataset(root / "data", cfg, 0, {"test": 12}, log=lambda *_: None)
     torch.manual_seed(0)
     model = build_model("early_temporal", TaskSpec.from_manifest(manifest), width=4, dim=16).eval()
-    save_model(root / "model.pt", model, "early_temporal", extra={"frame_shape": [6, 16, 16]})
+    save_model(root / "model.pt", model, "early_temporal", extra={"frame_shapes": manifest["frame_shapes"]})
     export_split(data_dir=str(root / "data"), out_dir=str(root / "native"), split="test", scale=1)
     export_split(data_dir=str(root / "data"), out_dir=str(root / "large"), split="test", scale=3)
     return root, model
@@ -97,6 +97,124 @@ def test_bad_model_files_get_a_clear_message(exported, tmp_path):
     out = run("--dataset", tmp_path / "nowhere", "--model", root / "model.pt", "--output", tmp_path / "p.json",
               cwd=tmp_path)
     assert out.returncode == 2 and "nowhere" in out.stderr
+
+
+def relabelled(root, tmp_path, category: str, rows=(0,)):
+    """A copy of the export with the Category of some rows changed."""
+    copy = tmp_path / f"as_{category}"
+    shutil.copytree(root / "native", copy)
+    meta = pd.read_csv(copy / "metadata.csv")
+    meta.loc[list(rows), "Category"] = category
+    meta.to_csv(copy / "metadata.csv", index=False)
+    return copy
+
+
+def test_a_model_without_a_reading_head_answers_words_with_empty_text(exported, tmp_path):
+    """A shapes-and-patterns model (no reading head) on a folder with a words video: that video gets an
+    empty answer (scored wrong) and the others are scored, as for any category the model was not trained on."""
+    root, model = exported
+    assert not model.heads.spec.reads_words
+    dataset = relabelled(root, tmp_path, "words")
+    out = run("--dataset", dataset, "--model", root / "model.pt", "--output", tmp_path / "p.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    predictions = json.loads((tmp_path / "p.json").read_text())
+    first = pd.read_csv(dataset / "metadata.csv").Path[0]
+    assert len(predictions) == 6 and predictions[first] == ""
+    assert "no answer for category 'words'" in out.stderr and "Traceback" not in out.stderr
+
+
+def edited(root, tmp_path, change) -> Path:
+    """A copy of the fixture's model file with its payload changed by change(payload)."""
+    payload = torch.load(root / "model.pt", weights_only=True)
+    change(payload)
+    path = tmp_path / "edited.pt"
+    torch.save(payload, path)
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p.pop("encoder"), "missing key(s) ['encoder']"),
+    (lambda p: p.pop("tasks"), "missing key(s) ['tasks']"),
+    (lambda p: p.pop("extra"), "missing key(s) ['extra']"),
+    (lambda p: p.update(tasks={"classes": ["circle"]}), "'tasks' {'classes': ['circle']} is not a task list"),
+    (lambda p: p.update(tasks="shapes"), "'tasks' is a str; expected a dict"),
+    (lambda p: p["encoder_config"].update(dim=-16), "does not build a 'early_temporal' encoder"),
+    (lambda p: p.update(encoder="vit"), "'encoder' 'vit' is not an encoder"),
+    (lambda p: p["extra"].update(frame_shapes={"shapes": [6, 0, 16]}), "'extra.frame_shapes.shapes' [6, 0, 16]"),
+])
+def test_hand_edited_model_files_get_one_line_naming_the_file_and_key(exported, tmp_path, change, message):
+    root, _ = exported
+    path = edited(root, tmp_path, change)
+    out = run("--dataset", root / "native", "--model", path, "--output", tmp_path / "p.json", cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.count("\n") == 1 and str(path) in out.stderr and message in out.stderr, out.stderr
+    assert not (tmp_path / "p.json").exists()
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this ran",))
+
+
+def test_a_code_executing_model_file_is_refused_without_torchs_advice(exported, tmp_path):
+    root, _ = exported
+    path = edited(root, tmp_path, lambda p: p.update(extra={"note": Payload()}))
+    out = run("--dataset", root / "native", "--model", path, "--output", tmp_path / "p.json", cwd=tmp_path)
+    assert out.returncode == 2 and "this ran" not in out.stdout + out.stderr
+    assert f"{path} is refused: it is not a plain-tensor timeblind model file" in out.stderr
+    assert "weights_only" not in out.stderr and "trusted source" not in out.stderr
+
+
+def test_each_skipped_item_is_reported_once(exported, tmp_path):
+    root, _ = exported
+    broken = tmp_path / "broken"
+    shutil.copytree(root / "native", broken)
+    victim = pd.read_csv(broken / "metadata.csv").Path[3]
+    (broken / victim).write_bytes(b"\0" * 100)
+    out = run("--dataset", broken, "--model", root / "model.pt", "--output", tmp_path / "p.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.count(victim) == 1, out.stderr
+
+
+def test_nothing_scored_is_an_error(exported, tmp_path):
+    root, _ = exported
+    out = run("--dataset", root / "native", "--model", root / "model.pt", "--output", tmp_path / "p.json",
+              "--categories", "words", cwd=tmp_path)  # a known category, with no video in this folder
+    assert out.returncode == 2 and "nothing scored" in out.stderr and "Empty DataFrame" not in out.stdout
+    assert not (tmp_path / "p.json").exists()
+    short = run("--dataset", root / "native", "--model", root / "model.pt", "--output", tmp_path / "p.json",
+                "--frames", 12, cwd=tmp_path)  # every video has 6 frames: all skipped
+    assert short.returncode == 2 and "nothing scored" in short.stderr
+    assert short.stderr.count("video has 6 frames; the model needs at least 12") == 6
+
+
+@pytest.mark.parametrize("flag", [["--height", "0"], ["--frames", "-3"], ["--width", "wide"]])
+def test_bad_sizes_are_usage_errors(exported, tmp_path, flag):
+    root, _ = exported
+    out = run("--dataset", root / "native", "--model", root / "model.pt", "--output", tmp_path / "p.json", *flag,
+              cwd=tmp_path)
+    assert out.returncode == 2 and f"argument {flag[0]}" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_failed_write_loses_no_score(exported, tmp_path, monkeypatch, capsys):
+    """An output that passed the check but cannot be written once everything is scored (the disk filled
+    up): the table and the predictions are printed, one line says where they could not go, exit 1, and no
+    temporary file is left."""
+    from timeblind import cli
+    from timeblind.core import io
+
+    root, _ = exported
+
+    def full_disk(path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(io.os, "replace", lambda *a: full_disk(a[1]))
+    code = cli.main(["eval-spookybench", "--dataset", str(root / "native"), "--model", str(root / "model.pt"),
+                     "--output", str(tmp_path / "p.json")])
+    out, err = capsys.readouterr()
+    assert code == 1 and "all" in out and len(json.loads(out[out.index("{"):])) == 6
+    assert f"cannot write {tmp_path / 'p.json'} (No space left on device)" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_categories_in_any_case_and_unknown_ones_refused(exported, tmp_path):

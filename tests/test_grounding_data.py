@@ -175,9 +175,9 @@ def test_an_align_stage_repeats_exactly(tmp_path):
     write_grounding_dataset(root, {**DATA, "train_size": 8, "val_size": 4, "test_size": 2}, EVENTS, **QUIET)
     torch.manual_seed(0)
     encoder = tmp_path / "encoder.pt"  # an untrained encoder: its frame tokens only need to be the same
-    tasks = TaskSpec(("circle", "square"), ("shapes", "shapes"), 4)
+    tasks = TaskSpec(("circle", "square"), ("shapes", "shapes"), ("shapes",), 4)
     save_model(encoder, build_model("early_temporal", tasks, width=4, dim=8, stem_channels=4), "early_temporal",
-               {"frame_shape": [4, 16, 16]})
+               {"frame_shapes": {"shapes": [4, 16, 16]}})
     runs = []
     for k in range(2):
         torch.manual_seed(k)  # a different global RNG state before each run

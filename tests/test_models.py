@@ -32,14 +32,17 @@ def test_every_registered_encoder_is_covered():
 @pytest.mark.parametrize("encoder", sorted(ENCODERS))
 @pytest.mark.parametrize("frames", [2, 5, 12])
 def test_every_head_answers_for_any_clip_length(encoder, frames):
-    tasks = TaskSpec(("circle", "star", "CAT", "spikes"), ("shapes", "shapes", "words", "patterns"), frames)
+    tasks = TaskSpec(("circle", "star", "spikes"), ("shapes", "shapes", "patterns"), ("shapes", "words", "patterns"),
+                     frames)
     model = build_model(encoder, tasks, **SMALL[encoder]).eval()
     with torch.no_grad():
         out = model(torch.randn(3, frames, 16, 24))
-    assert out["logits"].shape == (3, 3)  # closed classes: circle, star, spikes
-    assert out["reading"].shape == (3, tasks.reading_steps, 27)
+    assert out["logits"].shape == (3, 3)  # closed classes: circle, star, spikes (words are read, not classified)
+    assert out["figure_logits"].shape == out["figure"].shape == (3, tasks.windows, 16, 24)  # full resolution
+    assert out["figure"].min() >= 0 and out["figure"].max() <= 1
     assert out["bits"].shape == (3, frames) and out["length"].shape == (3, frames + 1)
     assert all(torch.isfinite(v).all() for v in out.values())
+    assert model.heads.lines is not None and len(model.heads.read(out["figure"])) == 3
 
 
 def small_encoder(name: str, **overrides) -> torch.nn.Module:
@@ -47,16 +50,17 @@ def small_encoder(name: str, **overrides) -> torch.nn.Module:
 
 
 def expected_map_size(name: str, encoder: torch.nn.Module, H: int, W: int) -> tuple[int, int]:
-    """Map size as documented: 1x1 for the seed, the patch grid for STAVE, else the trunk's three
-    halvings (a max-pool stage rounds down, a strided stage rounds up)."""
+    """Map size as documented: 1x1 for the seed (late fusion into one vector), the patch grid for
+    STAVE, else the trunk's two halvings to stride 4 (a max-pool stage rounds down, a strided stage
+    rounds up)."""
     if name == "seed_temporal":
         return 1, 1
     if name == "stave":
         return H // encoder.cfg.patch_size, W // encoder.cfg.patch_size
-    stages = 3 if name == "early_temporal" else encoder.cfg.full_resolution_stages
+    stages = encoder.cfg.full_resolution_stages
 
     def halve(n: int) -> int:
-        for i in range(3):
+        for i in range(2):
             n = n // 2 if i < stages else (n + 1) // 2
         return n
 
@@ -75,19 +79,35 @@ def test_encoder_returns_a_feature_map(name, frames, size):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", ["framewise", "early_temporal", "two_stream"])
-def test_map_columns_keep_horizontal_layout(name):
-    """Convolutional encoders keep the left-to-right layout a reader runs CTC across: changing the
-    left edge of every frame changes the left columns of the map and leaves the far right alone."""
-    torch.manual_seed(0)
-    encoder = small_encoder(name).eval()
+def _left_edge_change(encoder: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Largest change of each map column (W/4,) when the left 8 px of every frame change."""
     video = torch.rand(1, 4, 16, 128) * 2 - 1
     changed = video.clone()
     changed[..., :8] = torch.rand(1, 4, 16, 8) * 2 - 1
     with torch.no_grad():
-        a, b = encoder(video), encoder(changed)  # (1, D, 2, 16)
-    assert not torch.allclose(a[..., 0], b[..., 0])
-    assert torch.allclose(a[..., 8:], b[..., 8:], atol=1e-6)
+        a, b = encoder(video), encoder(changed)  # (1, D, 4, 32)
+    return (a - b).abs().amax(dim=(0, 1, 2))
+
+
+@pytest.mark.parametrize("name", ["framewise", "early_temporal", "two_stream"])
+def test_map_columns_keep_horizontal_layout(name):
+    """Convolutional encoders keep the left-to-right layout the figure head spells out: changing the
+    left edge of every frame changes the left columns of the map and leaves the far right alone
+    (the motion stems' opponent norm, a statistic over the whole map, is left out here)."""
+    torch.manual_seed(0)
+    local = {} if name == "framewise" else {"opponent": False}
+    change = _left_edge_change(small_encoder(name, **local).eval())
+    assert change[0] > 1e-5
+    assert change[8:].max() <= 1e-6
+
+
+@pytest.mark.parametrize("name", ["early_temporal", "two_stream"])
+def test_opponent_norm_moves_the_far_side_of_the_map_only_slightly(name):
+    """With the opponent norm (the default) every location shares the clip's motion statistics, so
+    the far right moves, but by a small fraction of the change at the left edge."""
+    torch.manual_seed(0)
+    change = _left_edge_change(small_encoder(name).eval())
+    assert change[8:].max() < 0.1 * change[:2].max()
 
 
 def test_framewise_spatial_features_never_mix_frames():
@@ -97,22 +117,26 @@ def test_framewise_spatial_features_never_mix_frames():
     changed = video.clone()
     changed[:, 3] = torch.randn(2, 16, 16)
     with torch.no_grad():
-        a = net(video.reshape(12, 1, 16, 16)).reshape(2, 6, 16, 2, 2)  # (B, T, D, h, w)
-        b = net(changed.reshape(12, 1, 16, 16)).reshape(2, 6, 16, 2, 2)
+        a = net(video.reshape(12, 1, 16, 16)).reshape(2, 6, 16, 4, 4)  # (B, T, D, h, w) at stride 4
+        b = net(changed.reshape(12, 1, 16, 16)).reshape(2, 6, 16, 4, 4)
     untouched = [0, 1, 2, 4, 5]
     assert torch.allclose(a[:, untouched], b[:, untouched])
     assert not torch.allclose(a[:, 3], b[:, 3])
 
 
 def test_framewise_without_temporal_layers_is_a_frame_average():
-    """temporal_layers=0 (the schema allows it): the per-frame maps averaged over time."""
+    """temporal_layers=0 (the schema allows it): the per-frame maps averaged over each temporal
+    window, the windows in order as channels (K * D)."""
     torch.manual_seed(0)
-    net = FramewiseEncoder(FramewiseConfig(width=4, dim=16, temporal_layers=0)).eval()
+    net = FramewiseEncoder(FramewiseConfig(width=4, dim=16, temporal_layers=0, windows=2)).eval()
     video = torch.randn(2, 5, 16, 24)
     with torch.no_grad():
-        maps = net.frame_encoder(video.reshape(10, 1, 16, 24)).reshape(2, 5, 16, 2, 3)  # (B, T, D, h, w)
-        expected = maps.mean(dim=1) + net.positions[:5].mean(dim=0)[:, None, None]
-        assert torch.allclose(net(video), expected, atol=1e-5)
+        maps = net.frame_encoder(video.reshape(10, 1, 16, 24)).reshape(2, 5, 16, 4, 6)  # (B, T, D, h, w)
+        maps = maps + net.positions[:5, :, None, None]
+        expected = torch.cat([maps[:, :3].mean(dim=1), maps[:, 3:].mean(dim=1)], dim=1)  # frames 0-2, 3-4
+        out = net(video)
+        assert out.shape == (2, net.out_dim, 4, 6) and net.out_dim == 2 * 16
+        assert torch.allclose(out, expected, atol=1e-5)
 
 
 def test_framewise_time_mixes_only_at_the_same_map_location():
@@ -138,7 +162,7 @@ def test_early_temporal_stem_responds_to_motion_direction(stem):
     net = EarlyTemporalEncoder(EarlyTemporalConfig(width=4, dim=16, stem=stem)).eval()
     video = torch.randn(1, 1, 6, 16, 16)  # (B, C, T, H, W)
     with torch.no_grad():
-        forward, backward = net.stem(video).mean(dim=2), net.stem(video.flip(2)).mean(dim=2)  # (B, C, H, W)
+        forward, backward = net.stem(video), net.stem(video.flip(2))  # (B, C * K, H, W)
         assert (forward - backward).abs().mean() > 0.05 * forward.abs().mean()
         # fresh weights damp the difference, but it is well above float rounding (~1e-7)
         assert (net(video[:, 0]) - net(video[:, 0].flip(1))).abs().max() > 1e-6
@@ -154,19 +178,19 @@ def test_early_temporal_difference_stem_ignores_static_content():
     difference = EarlyTemporalEncoder(EarlyTemporalConfig(width=4, dim=16, stem="difference")).eval()
     conv3d = EarlyTemporalEncoder(EarlyTemporalConfig(width=4, dim=16, stem="conv3d")).eval()
     with torch.no_grad():
-        assert torch.equal(difference.stem(static[:, None]), difference.stem(zeros[:, None]))
         assert torch.equal(difference(static), difference(zeros))
-        assert not torch.allclose(difference.stem(moving[:, None]), difference.stem(zeros[:, None]))
+        assert not torch.allclose(difference(moving), difference(zeros))
         assert not torch.allclose(conv3d.stem(static[:, None]), conv3d.stem(zeros[:, None]))
+        assert not torch.allclose(conv3d(static), conv3d(zeros))
 
 
 def test_early_temporal_difference_stem_spans_two_difference_frames():
-    """The stem's first conv has temporal kernel 2 over difference frames: T frames give T-2
-    responses, and a 2-frame clip (one difference frame) is refused by name."""
+    """The stem's first conv has temporal kernel 2, over difference frames: 3 frames (two
+    difference frames) suffice, and a 2-frame clip (one difference frame) is refused by name."""
     net = EarlyTemporalEncoder(EarlyTemporalConfig(width=4, dim=16, stem="difference")).eval()
+    assert net.stem.pairs.kernel_size[0] == 2
     with torch.no_grad():
-        assert net.stem(torch.randn(1, 1, 6, 16, 16)).shape[2] == 4
-        assert net(torch.randn(1, 3, 16, 16)).shape == (1, 16, 2, 2)
+        assert net(torch.randn(1, 3, 16, 16)).shape == (1, 16, 4, 4)
         with pytest.raises(ValueError, match="2 frames.*stem='difference'.*at least 3"):
             net(torch.randn(1, 2, 16, 16))
 
@@ -183,7 +207,7 @@ def test_unknown_encoder_and_option_are_named():
         build_encoder("framewise", depth=3)
 
 
-TASKS = TaskSpec(tuple(f"c{i}" for i in range(8)), ("shapes",) * 8, 4)
+TASKS = TaskSpec(tuple(f"c{i}" for i in range(8)), ("shapes",) * 8, ("shapes",), 4)
 
 
 def test_model_file_round_trip_is_weights_only(tmp_path):
@@ -200,7 +224,7 @@ def test_model_file_round_trip_is_weights_only(tmp_path):
 
 def test_wrong_files_get_clear_messages(tmp_path):
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="expected a 'timeblind.model/2' file"):
+    with pytest.raises(ValueError, match="expected a 'timeblind.model/3' file"):
         load_model(tmp_path / "other.pt")
     model = build_model("framewise", TASKS, width=4, dim=16)
     save_model(tmp_path / "m.pt", model, "framewise")
@@ -212,5 +236,5 @@ def test_wrong_files_get_clear_messages(tmp_path):
 
     # an arbitrary pickled object: weights-only loading refuses it instead of unpickling it
     torch.save(argparse.Namespace(encoder="framewise"), tmp_path / "code.pt")
-    with pytest.raises(ValueError, match="not a timeblind model file"):
+    with pytest.raises(ValueError, match="code.pt is refused: it is not a plain-tensor timeblind model file"):
         load_model(tmp_path / "code.pt")

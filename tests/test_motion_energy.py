@@ -5,10 +5,10 @@ import pytest
 import torch
 from scipy.ndimage import uniform_filter
 
-from timeblind.core.tasks import to_model_input
+from timeblind.core.tasks import to_model_input, window_means
 from timeblind.data.dataset import StimulusConfig
 from timeblind.models.config import MotionEnergyConfig
-from timeblind.models.motion_energy import MotionEnergyEncoder, masks_to_windows, window_weights
+from timeblind.models.motion_energy import MotionEnergyEncoder, window_weights
 from timeblind.stimuli.masks import SHAPES
 from timeblind.stimuli.motion import MotionConfig, opponent_energy, render_clip
 
@@ -144,7 +144,7 @@ def test_default_estimator_agrees_with_numpy_in_sign(rendered):
 
 def test_clean_masks_and_recovered_masks_give_similar_reader_inputs(rendered):
     video, masks, *_ = rendered
-    clean = masks_to_windows(masks[:, None].expand(-1, 8, -1, -1), 4)  # the static mask over 8 frames
+    clean = window_means(masks[:, None].expand(-1, 8, -1, -1).float(), 4)  # the static mask over 8 frames
     assert torch.equal(clean, masks[:, None].expand(-1, 4, -1, -1).float())
     recovered = small().front_end(video)
     matched = (clean - recovered).abs().mean((1, 2, 3))  # (N,)
@@ -153,26 +153,7 @@ def test_clean_masks_and_recovered_masks_give_similar_reader_inputs(rendered):
     assert (matched < mismatched).all()
     enc = small().eval()
     with torch.no_grad():
-        assert enc.read(clean).shape == enc.read(recovered).shape == enc(video).shape
-
-
-def test_masks_to_windows_of_a_moving_figure():
-    T, K = 9, 4  # 8 pairs: windows of 2 pairs each
-    masks = torch.zeros(1, T, 8, 8)
-    for t in range(T):
-        masks[0, t, 0, t % 8] = 1  # a dot moving right by 1 px per frame
-    windows = masks_to_windows(masks, K)
-    assert windows.shape == (1, K, 8, 8)
-    # window 0 = pairs (0, 1) and (1, 2): frames 0, 1, 2 weighted 1/4, 1/2, 1/4
-    np.testing.assert_allclose(windows[0, 0, 0, :4].numpy(), [0.25, 0.5, 0.25, 0.0])
-    assert torch.allclose(windows.sum((2, 3)), torch.ones(1, K))
-    # (B, H, W) is a static mask; bool works; fewer pairs than windows repeats pairs
-    static = torch.rand(2, 8, 8) > 0.5
-    assert torch.equal(masks_to_windows(static, 3), static[:, None].expand(-1, 3, -1, -1).float())
-    short = masks_to_windows(masks[:, :3], 5)  # 2 pairs, 5 windows
-    assert torch.equal(short[:, 0], short[:, 1]) and torch.equal(short[:, 3], short[:, 4])
-    with pytest.raises(ValueError, match=r"masks of shape \(8, 8\)"):
-        masks_to_windows(torch.zeros(8, 8), 4)
+        assert enc.reader(clean).shape == enc.reader(recovered).shape == enc(video).shape
 
 
 @pytest.mark.parametrize("pairs,windows", [(7, 4), (1, 4), (3, 4), (11, 4), (4, 4), (5, 1)])
@@ -202,7 +183,6 @@ def test_output_shapes(frames, size, windows):
     expected = enc.reader(torch.zeros(1, windows, H, W)).shape[2:]
     assert features.shape == (2, enc.out_dim, *expected)
     assert enc.out_dim == 16
-    assert masks_to_windows(torch.zeros(2, frames, H, W), windows).shape == (2, windows, H, W)
 
 
 def test_non_square_clip_keeps_its_layout():
@@ -267,5 +247,3 @@ def test_input_errors_are_named():
         enc.front_end(torch.zeros(1, 1, 16, 16))
     with pytest.raises(ValueError, match=r"video of shape \(16, 16\)"):
         enc.front_end(torch.zeros(16, 16))
-    with pytest.raises(ValueError, match=r"masks of shape \(1, 3, 16, 16\): expected \(B, 4, H, W\)"):
-        enc.read(torch.zeros(1, 3, 16, 16))

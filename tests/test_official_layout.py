@@ -7,15 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from timeblind.io.spookybench import (
-    SpookyBenchFolder,
-    VideoItem,
-    canonical_category,
-    export_dataset,
-    parse_categories,
-    pattern_folder,
-    read_metadata,
-)
+from timeblind.io.export import VideoItem, export_dataset, pattern_folder
+from timeblind.io.folder import SpookyBenchFolder
+from timeblind.io.metadata import read_metadata
+from timeblind.io.spookybench import canonical_category, parse_categories
 
 
 def item(category, name, answers=("x",)):

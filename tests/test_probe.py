@@ -7,6 +7,7 @@ import torch
 
 from probe import _split, main, probe
 from timeblind.data.dataset import StimulusConfig, write_dataset
+from timeblind.data.torch_data import ClipDataset
 from timeblind.stimuli import MotionConfig
 
 
@@ -22,10 +23,13 @@ def test_masks_are_the_figure_in_every_frame_and_clips_are_noise(two_shapes):
     assert masks.shape == clips.shape == (32, 4, 16, 16)
     assert torch.equal(labels, same_labels) and set(labels.tolist()) == {0, 1}
     assert torch.equal(masks, masks[:, :1].expand_as(masks))  # static
-    assert set(masks.unique().tolist()) == {-1.0, 1.0}
+    assert set(masks.unique().tolist()) == {-1.0, 1.0}  # binary figure masks (render_scale 1): 0 or 255
+    stored = torch.from_numpy(ClipDataset(str(two_shapes), "val").data.mask(3))
+    assert torch.equal(masks[3], stored.float() / 127.5 - 1)
     assert not torch.equal(clips[:, 0], clips[:, 1])  # the noise moves
 
 
+@pytest.mark.slow
 def test_a_frame_wise_model_reads_masks_not_clips_and_runs_repeat_exactly(two_shapes):
     options = {"width": 4, "dim": 8}
     runs = [probe(str(two_shapes), encoder="framewise", options=options, inputs=inputs, steps=60, every=30,

@@ -13,7 +13,9 @@ import pytest
 import torch
 
 from timeblind.core.grey import GRAY_MEAN, GRAY_STD, restore_grey
-from timeblind.data.dataset import SPLITS, StimulusConfig, StimulusDataset, write_dataset
+from timeblind.data.config import SPLITS, StimulusConfig, shifted_stimulus
+from timeblind.data.dataset import StimulusDataset
+from timeblind.data.writer import write_dataset
 from timeblind.data.grounding import grounding_sample, stimulus_config
 from timeblind.io.resample import _area_resize, estimate_displacement
 from timeblind.stimuli import text
@@ -151,7 +153,7 @@ def test_soft_masks_are_the_area_averaged_rendered_masks():
 def test_samples_are_a_pure_function_of_config_seed_and_index_at_scale():
     cfg = word_config()
     here = cfg.sample(5, "test", 3)[0]
-    code = ("import sys, json; from timeblind.data.dataset import StimulusConfig;"
+    code = ("import sys, json; from timeblind.data.config import StimulusConfig;"
             f"cfg = StimulusConfig.from_dict(json.loads({json.dumps(json.dumps(cfg.to_dict()))}));"
             "sys.stdout.buffer.write(cfg.sample(5, 'test', 3)[0].tobytes())")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
@@ -230,6 +232,8 @@ def test_every_font_is_found_and_a_missing_package_is_named(monkeypatch):
     monkeypatch.setitem(text.FONTS, "lato-bold", "/nowhere/Lato-Bold.ttf")
     with pytest.raises(ValueError, match="needs the package font-lato"):
         text.check_fonts(["bold-sans"])
+    with pytest.raises(ValueError, match="needs the package font-lato"):  # rendering says so too, not PIL's OSError
+        text.word_mask("spooky", 32, 96, font="lato-bold")
 
 
 def test_phrases_that_cannot_fit_are_refused_with_the_config():
@@ -313,3 +317,40 @@ def test_grounding_videos_render_at_scale():
     video, evs, masks = grounding_sample(stimulus_config(data, events), events, 0, "train", 0)
     assert video.shape == masks.shape == (16, 16, 24) and masks.dtype == bool
     assert masks[evs[0].start:evs[0].end].any() and not masks[:evs[0].start].any()
+
+
+def test_each_category_may_have_its_own_density():
+    data = {"categories": ["shapes", "words", "patterns"], "shapes": ["circle", "star"], "height": 24, "width": 40,
+            "frames": 4, "words": {"vocabulary": 8, "held_out": 2}, "density": {"shapes": 0.79, "words": [0.4, 0.6]}}
+    cfg = StimulusConfig.from_pipeline(data)
+    assert cfg.motion_of("shapes").density == 0.79 and cfg.motion_of("words").density == (0.4, 0.6)
+    assert cfg.motion_of("patterns") is cfg.motion  # left out: motion.density (0.5), the same config
+    white = {c: [] for c in ("shapes", "words")}
+    for i in range(12):
+        clip, layout, _ = cfg.sample(0, "train", i)
+        if layout.category in white:
+            white[layout.category].append((clip == 255).mean())
+            assert clip.mean() / 255 == pytest.approx(layout.motion.density, abs=0.06)
+    assert np.mean(white["shapes"]) == pytest.approx(0.79, abs=0.03)
+    assert all(0.35 < w < 0.65 for w in white["words"]) and np.ptp(white["words"]) > 0.02  # drawn per clip
+    assert StimulusConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # travels in the manifest
+    assert "streaming renders one density" in cfg.streamable()
+    with pytest.raises(ValueError, match=r"density\.words: density=1\.2"):
+        StimulusConfig.from_pipeline({**data, "density": {"words": 1.2}})
+    with pytest.raises(ValueError, match=r"density for \['sounds'\]"):
+        StimulusConfig.from_pipeline({**data, "density": {"sounds": 0.5}})
+
+
+def test_a_shift_that_sets_the_clip_shape_sets_it_for_every_category():
+    data = {"categories": ["shapes", "words"], "shapes": ["circle"], "height": 32, "width": 48, "frames": 8,
+            "sizes": {"words": {"height": 64, "width": 112, "frames": 16}}, "render_scale": 4, "shift": [0.7, 1.4],
+            "density": 0.5, "words": {"vocabulary": 8, "held_out": 2, "fonts": ["lato-bold"]}}
+    shifted = shifted_stimulus(data, {"height": 54, "width": 96, "frames": 12, "render_scale": 1,
+                                      "density": {"shapes": 0.79}, "words": {"fonts": ["manrope-bold"]}})
+    assert "sizes" not in shifted and "shift" not in shifted  # training's words size and texture shift are gone
+    assert shifted["density"] == {"shapes": 0.79} and shifted["words"] == {"vocabulary": 8, "held_out": 2,
+                                                                           "fonts": ["manrope-bold"]}
+    cfg = StimulusConfig.from_pipeline(shifted)
+    assert cfg.frame_shapes == {"shapes": (12, 54, 96), "words": (12, 54, 96)} and cfg.motion.render_scale == 1
+    kept = shifted_stimulus(data, {"speed": 2.0})  # a shift that leaves the shape alone keeps the sizes
+    assert kept["sizes"] == data["sizes"] and kept["shift"] == [0.7, 1.4]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from timeblind.io.spookybench import VideoItem, export_dataset
+from timeblind.io.export import VideoItem, export_dataset
 
 OFFICIAL = ["words", "shapes", "images", "videos"]
 

@@ -15,33 +15,35 @@ def small(**overrides) -> SeedTemporalEncoder:
 
 def test_output_shape_for_any_clip_length():
     net = small().eval()
-    assert net.out_dim == 16
+    assert net.out_dim == 4 * 16  # one vector per temporal window, in order
     with torch.no_grad():
-        for frames in (4, 16):
+        for frames in (2, 4, 16):
             out = net(torch.rand(2, frames, 16, 24) * 2 - 1)
-            assert out.shape == (2, 16, 1, 1)  # one vector per clip, as a 1x1 map
+            assert out.shape == (2, 4 * 16, 1, 1)  # as a 1x1 map
             assert torch.isfinite(out).all()
             assert net.sequence(torch.rand(2, frames, 16, 16) * 2 - 1).shape == (2, frames, 16)
 
 
-def test_output_is_the_mean_of_the_sequence():
+def test_output_is_the_mean_of_the_sequence_per_window():
     torch.manual_seed(0)
-    net = small().eval()
+    net = small(windows=2).eval()
     video = torch.rand(2, 5, 16, 16) * 2 - 1
     with torch.no_grad():
-        assert torch.allclose(net(video)[:, :, 0, 0], net.sequence(video).mean(dim=1))
+        out, sequence = net(video)[:, :, 0, 0], net.sequence(video)  # (B, K * D), (B, T, D)
+    assert torch.allclose(out[:, :16], sequence[:, :3].mean(dim=1), atol=1e-6)  # frames 0-2
+    assert torch.allclose(out[:, 16:], sequence[:, 3:].mean(dim=1), atol=1e-6)  # frames 3-4
 
 
 def test_zero_temporal_layers_runs():
     """temporal_layers=0 is allowed by the config schema: the transformer is skipped."""
     net = small(temporal_layers=0).eval()
     with torch.no_grad():
-        assert net(torch.rand(2, 3, 16, 16)).shape == (2, 16, 1, 1)
+        assert net(torch.rand(2, 3, 16, 16)).shape == (2, 4 * 16, 1, 1)
 
 
 def test_clip_longer_than_max_frames_fails_clearly():
     net = small(max_frames=8).eval()
-    with pytest.raises(AssertionError, match="clip has 9 frames, encoder supports at most 8"):
+    with pytest.raises(ValueError, match="clip has 9 frames, encoder supports at most max_frames=8"):
         net(torch.zeros(1, 9, 16, 16))
 
 
@@ -109,14 +111,16 @@ def test_deterministic_under_manual_seed():
 
 
 def test_time_encoding_off_makes_the_transformer_blind_to_frame_order():
-    """Without the frame-index table and difference layers, the encoder is a set function of its
-    frames: shuffling them leaves the output unchanged; with the table it does not."""
+    """Without the frame-index table and difference layers (and with one temporal window), the
+    encoder is a set function of its frames: shuffling them leaves the output unchanged; with the
+    table it does not."""
     torch.manual_seed(0)
     video = torch.randn(2, 6, 16, 16)
     order = torch.tensor([3, 0, 5, 1, 4, 2])
     for time_encoding, unchanged in ((False, True), (True, False)):
         net = SeedTemporalEncoder(SeedTemporalConfig(width=4, feature_dim=8, hidden_dim=8, heads=2, temporal_layers=1,
-                                                     feedforward=16, diff_layers=0, time_encoding=time_encoding)).eval()
+                                                     feedforward=16, diff_layers=0, time_encoding=time_encoding,
+                                                     windows=1)).eval()
         with torch.no_grad():
             same = torch.allclose(net(video), net(video[:, order]), atol=1e-5)
         assert same is unchanged

@@ -139,7 +139,7 @@ def test_input_dtypes_are_equivalent():
 
 def test_figure_beats_no_figure_and_fresh_noise():
     figure, same, fresh = seed_means(), seed_means(mode="same"), seed_means(mode="random")
-    for m in ("contrast_snr_db", "combined_snr_db"):
+    for m in ("motion_contrast_snr", "combined_snr"):
         i = METRICS.index(m)
         assert figure[i] > same[i] + 3 and figure[i] > fresh[i] + 3, (m, figure[i], same[i], fresh[i])
 
@@ -147,13 +147,13 @@ def test_figure_beats_no_figure_and_fresh_noise():
 def test_snr_falls_with_coherence():
     high, mid, low = seed_means(coherence=1.0), seed_means(coherence=0.5), seed_means(coherence=0.1)
     # 1.0 -> 0.5 is a large effect (48 seeds, paired: combined -7.6 dB, contrast -17 dB).
-    for m in ("contrast_snr_db", "combined_snr_db"):
+    for m in ("motion_contrast_snr", "combined_snr"):
         i = METRICS.index(m)
         assert high[i] > mid[i] + 3, (m, high[i], mid[i])
     # 0.5 -> 0.1 is small at step 2 because the flow is near its noise floor once half the pixels are fresh.
     # Paired over 48 seeds, mean ± SE: combined -0.8 ± 0.5 dB, coherence -1.2 ± 0.4 dB, contrast -1.3 ± 1.6 dB.
     # The contrast change is too noisy to resolve, so it is not asserted here.
-    for m in ("coherence_snr_db", "combined_snr_db"):
+    for m in ("temporal_coherence_snr", "combined_snr"):
         i = METRICS.index(m)
         assert mid[i] > low[i], (m, mid[i], low[i])
 
@@ -200,8 +200,8 @@ def test_static_first_frame_zeroes_basic_and_perceptual():
     clip = stimulus(seed=1)
     clip[0] = 0  # var(I_0) = 0 and F(I_0) is pure DC, where the weight is 0
     got = snr_metrics(clip)
-    assert got["basic_snr_db"] == 0.0 and got["perceptual_snr_db"] == 0.0
-    assert got["contrast_snr_db"] != 0.0
+    assert got["basic_snr"] == 0.0 and got["perceptual_snr"] == 0.0
+    assert got["motion_contrast_snr"] != 0.0
 
 
 def test_contrast_zero_for_empty_or_full_mask_and_db_guard():
@@ -228,13 +228,47 @@ def test_analyze_clips_order_and_workers():
 
 def test_summarize_snr():
     df = pd.DataFrame({m: [1.0, 2.0, 4.0] for m in METRICS} | {"name": list("abc")})
-    df.loc[2, "basic_snr_db"] = np.nan
+    df.loc[2, "basic_snr"] = np.nan
     out = summarize_snr(df)
     assert list(out.index) == list(METRICS)
-    row = out.loc["perceptual_snr_db"]
+    row = out.loc["perceptual_snr"]
     half = stats.t.ppf(0.975, 2) * np.std([1, 2, 4], ddof=1) / math.sqrt(3)
     assert row["n"] == 3 and row["mean"] == pytest.approx(7 / 3)
     assert row["ci_low"] == pytest.approx(7 / 3 - half) and row["ci_high"] == pytest.approx(7 / 3 + half)
-    assert out.loc["basic_snr_db", "n"] == 2 and out.loc["basic_snr_db", "mean"] == pytest.approx(1.5)
+    assert out.loc["basic_snr", "n"] == 2 and out.loc["basic_snr", "mean"] == pytest.approx(1.5)
     single = summarize_snr(df.iloc[:1])
     assert single["n"].eq(1).all() and single["std"].isna().all() and single["ci_low"].isna().all()
+
+
+# --- streaming ----------------------------------------------------------------------------------------------
+
+def test_flows_kept_on_disk_give_the_same_metrics():
+    """A long clip's flow fields go to a temporary file and are read back: the numbers do not change."""
+    from timeblind.analysis.snr import _as_gray_uint8, snr_of_kept_frames
+
+    clip = stimulus(coherence=0.5, seed=4)
+    kept = _as_gray_uint8(clip, 2)
+    assert snr_of_kept_frames(iter(kept), flows_in_memory=0) == snr_metrics(clip)
+
+
+def test_a_video_file_is_measured_as_its_decoded_frames(tmp_path):
+    from timeblind.analysis.snr import snr_of_video
+    from timeblind.io.export import write_video
+    from timeblind.io.video import load_video
+
+    path = write_video(stimulus(frames=15, seed=6), tmp_path / "clip.mp4", crf=0)
+    assert snr_of_video(path, SNRConfig(step=3, window=2)) == snr_metrics(load_video(path), SNRConfig(step=3, window=2))
+
+
+def test_items_that_cannot_be_measured_are_named_and_the_others_measured(tmp_path):
+    from timeblind.analysis.snr_batch import analyze
+    from timeblind.io.export import write_video
+
+    short = write_video(stimulus(frames=2), tmp_path / "short.mp4")  # one kept frame at step 2
+    (tmp_path / "broken.mp4").write_bytes(b"\0" * 64)
+    items = [("a", stimulus(seed=1)), ("short", short), ("broken", tmp_path / "broken.mp4"), ("b", stimulus(seed=2))]
+    for workers in (1, 2):
+        measured, failed = analyze(items, workers=workers)
+        assert measured.name.tolist() == ["a", "b"]
+        assert [name for name, _ in failed] == ["short", "broken"]
+        assert "need at least 2 kept frames, got 1" in failed[0][1] and "cannot open" in failed[1][1]

@@ -11,18 +11,12 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from timeblind.io.export import VideoItem, export_dataset
+from timeblind.io.folder import SpookyBenchFolder, iter_clips
+from timeblind.io.metadata import Entry, read_metadata
 from timeblind.io.resample import estimate_displacement, resample_clip
-from timeblind.io.spookybench import (
-    Entry,
-    SpookyBenchFolder,
-    VideoError,
-    VideoItem,
-    export_dataset,
-    is_correct,
-    iter_clips,
-    load_video,
-    read_metadata,
-)
+from timeblind.io.spookybench import is_correct
+from timeblind.io.video import MAX_HELD_BYTES, VideoError, VideoReader, load_video, read_clips
 
 try:  # the library's correlator; a local one keeps these tests independent of renderer rewrites
     from timeblind.stimuli.motion import motion_energy_mask
@@ -239,6 +233,49 @@ def test_load_video_errors(bench, tmp_path):
         load_video(tmp_path / "half.mp4")
     with pytest.raises(VideoError, match="cannot open"):
         load_video(tmp_path / "missing.mp4")
+
+
+def raw_h264(frames, path):
+    """An H.264 elementary stream: a container that does not declare its frame count."""
+    with av.open(str(path), "w", format="h264") as c:
+        stream = c.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for f in frames:
+            c.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="gray").reformat(format="yuv420p")))
+        c.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("container", ["mp4", "h264"])
+def test_streamed_clips_equal_resampling_the_whole_video(tmp_path, container):
+    """read_clips decodes once (frames area-averaged as they come) and gives what resample_clip gives on
+    the whole decoded video, for several shapes at once; a video of the requested shape is kept as it is."""
+    video = render(60, 96, 160, 2, np.random.default_rng(0))[0]
+    path = export_dataset([VideoItem(video, "shapes", ["disc"], "disc")], tmp_path).Path[0]
+    path = tmp_path / path if container == "mp4" else raw_h264(video, tmp_path / "disc.h264")
+    with VideoReader(path) as reader:
+        assert reader.declared == (60 if container == "mp4" else 0)
+    decoded = load_video(path)
+    shapes = [(8, 32, 32), (6, 16, 24), (60, 96, 160), (10, 96, 160)]
+    for method, restore in [("motion", "gray"), ("motion", "binary"), ("plain", "gray")]:
+        clips = read_clips(path, shapes, method=method, restore=restore)
+        want = [decoded if s == decoded.shape else resample_clip(decoded, *s, method=method, restore=restore)
+                for s in shapes]
+        assert all(np.array_equal(a, b) for a, b in zip(clips, want, strict=True)), (method, restore)
+
+
+def test_a_video_too_large_for_the_budget_is_refused_before_decoding(bench, monkeypatch):
+    path = bench / "words/hello.mp4"
+    decoded = []
+    real_frames = VideoReader.frames
+    monkeypatch.setattr(VideoReader, "frames", lambda self, *a: decoded.append(1) or real_frames(self, *a))
+    for read in (lambda: load_video(path, max_bytes=20_000), lambda: read_clips(path, [(8, 32, 32)], max_bytes=20_000)):
+        with pytest.raises(VideoError) as err:
+            read()
+        assert str(path) in str(err.value) and "12 frames of 96x64 decode to 74 KB" in err.value.reason
+        assert "over the 20 KB allowed" in err.value.reason
+    assert decoded == []
+    assert MAX_HELD_BYTES <= 1 << 30
 
 
 def test_is_correct():

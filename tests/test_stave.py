@@ -22,26 +22,27 @@ def test_output_shape(frames, size):
     model = StaveEncoder(StaveConfig()).eval()
     with torch.no_grad():
         out = model(torch.rand(2, frames, size, size) * 2 - 1)
-    assert model.out_dim == 64
-    assert out.shape == (2, 64, size // 4, size // 4)
+    assert model.out_dim == 4 * 64  # the patch tokens of 4 temporal windows, in order
+    assert out.shape == (2, 4 * 64, size // 4, size // 4)
     assert torch.isfinite(out).all()
 
 
 def test_non_square_and_non_divisible_frames():
     model = StaveEncoder(StaveConfig(dim=16, depth=2)).eval()
     with torch.no_grad():
-        assert model(torch.randn(1, 3, 16, 26)).shape == (1, 16, 4, 6)  # the 4x6 patch grid
+        assert model(torch.randn(1, 3, 16, 26)).shape == (1, 4 * 16, 4, 6)  # the 4x6 patch grid
 
 
-def test_map_is_the_patch_grid_of_frame_averaged_tokens():
-    """map[:, :, i, j] is the token of the patch in row i, column j (row-major), averaged over frames."""
+def test_map_is_the_patch_grid_of_window_averaged_tokens():
+    """map[:, k * D:(k + 1) * D, i, j] is the token of the patch in row i, column j (row-major),
+    averaged over the frames of temporal window k."""
     torch.manual_seed(0)
-    model = StaveEncoder(StaveConfig(dim=16, depth=2)).eval()
-    video = torch.randn(2, 3, 12, 20)  # a 3x5 patch grid
+    model = StaveEncoder(StaveConfig(dim=16, depth=2, windows=2)).eval()
+    video = torch.randn(2, 5, 12, 20)  # a 3x5 patch grid; windows: frames 0-2, 3-4
     with torch.no_grad():
-        tokens, out = model.tokens(video).mean(dim=1), model(video)  # (B, N, D), (B, D, 3, 5)
-    assert torch.allclose(out[:, :, 1, 4], tokens[:, 1 * 5 + 4])
-    assert torch.allclose(out[:, :, 2, 0], tokens[:, 2 * 5 + 0])
+        tokens, out = model.tokens(video), model(video).unflatten(1, (2, 16))  # (B, T, N, D), (B, K, D, 3, 5)
+    assert torch.allclose(out[:, 0, :, 1, 4], tokens[:, :3, 1 * 5 + 4].mean(dim=1), atol=1e-6)
+    assert torch.allclose(out[:, 1, :, 2, 0], tokens[:, 3:, 2 * 5 + 0].mean(dim=1), atol=1e-6)
 
 
 def test_temporal_blocks_zero_keeps_frames_independent():
@@ -53,7 +54,10 @@ def test_temporal_blocks_zero_keeps_frames_independent():
     with torch.no_grad():
         tokens, tokens_perm = model.tokens(video), model.tokens(video[:, perm])
         assert torch.allclose(tokens[:, perm], tokens_perm, atol=1e-5)
-        assert torch.allclose(model(video), model(video[:, perm]), atol=1e-5)
+        # the map keeps the order of its 4 windows (frames 0-1, 2-3, 4, 5), not of the frames inside one
+        within = torch.tensor([1, 0, 3, 2, 4, 5])
+        assert torch.allclose(model(video), model(video[:, within]), atol=1e-5)
+        assert not torch.allclose(model(video), model(video.flip(1)), atol=1e-5)
 
 
 def test_temporal_attention_makes_output_depend_on_frame_order():
@@ -154,14 +158,15 @@ def test_gradient_reaches_zero_initialised_temporal_attention():
 
 
 def test_time_embedding_tells_the_values_which_frame_they_come_from():
-    """Without a frame-index signal, a STAVE without temporal attention is a per-frame model
-    averaged over frames: reversing time changes nothing. The time embedding breaks that tie."""
+    """Without a frame-index signal, a STAVE without temporal attention and with one temporal window
+    is a per-frame model averaged over frames: reversing time changes nothing. The time embedding
+    breaks that tie."""
     torch.manual_seed(0)
     video = torch.randn(2, 5, 16, 16)
     outputs = {}
     for flag in (False, True):
         encoder = StaveEncoder(StaveConfig(patch_size=4, dim=16, depth=1, heads=2, image_size=16,
-                                           temporal_blocks=0, time_embedding=flag)).eval()
+                                           temporal_blocks=0, time_embedding=flag, windows=1)).eval()
         with torch.no_grad():
             outputs[flag] = encoder(video), encoder(video.flip(1))
     assert torch.allclose(*outputs[False], atol=1e-5)
@@ -170,10 +175,11 @@ def test_time_embedding_tells_the_values_which_frame_they_come_from():
 
 @pytest.mark.parametrize("patch_size", [2, 4, 8])
 def test_conv_stem_keeps_the_patch_grid_and_frame_independence(patch_size):
-    """The conv stem reads each frame alone: without temporal attention, frame order is invisible."""
+    """The conv stem reads each frame alone: without temporal attention (and one temporal window),
+    frame order is invisible."""
     torch.manual_seed(0)
     model = StaveEncoder(StaveConfig(stem="conv", patch_size=patch_size, dim=16, depth=1, heads=2,
-                                     image_size=32, temporal_blocks=0)).eval()
+                                     image_size=32, temporal_blocks=0, windows=1)).eval()
     video = torch.randn(2, 4, 32, 24)
     with torch.no_grad():
         out = model(video)
@@ -186,10 +192,11 @@ def test_conv_stem_keeps_the_patch_grid_and_frame_independence(patch_size):
 @pytest.mark.parametrize("stem", ["patch", "conv"])
 def test_temporal_patch_reads_frame_pairs_and_pads_an_odd_clip(stem):
     """temporal_patch=2 (Qwen2-VL's tubelets): order inside a pair matters even with no temporal
-    attention, the order of whole pairs does not; 5 frames become 3 tokens per position."""
+    attention (one temporal window), the order of whole pairs does not; 5 frames become 3 tokens
+    per position."""
     torch.manual_seed(0)
     model = StaveEncoder(StaveConfig(stem=stem, temporal_patch=2, dim=16, depth=1, heads=2, image_size=16,
-                                     temporal_blocks=0)).eval()
+                                     temporal_blocks=0, windows=1)).eval()
     video = torch.randn(2, 6, 16, 16)
     with torch.no_grad():
         out = model(video)

@@ -9,7 +9,9 @@ import pytest
 import torch
 from scipy import stats
 
-from timeblind.data.dataset import SPLITS, StimulusConfig, StimulusDataset, load_manifest, write_dataset
+from timeblind.data.config import SPLITS, StimulusConfig
+from timeblind.data.dataset import StimulusDataset, load_manifest
+from timeblind.data.writer import write_dataset
 from timeblind.stimuli.categories import WordOptions
 from timeblind.stimuli import SHAPES, MotionConfig, motion_energy_mask, render_bits, render_clip, shape_mask
 from timeblind.stimuli.torch_render import render_batch
@@ -139,7 +141,7 @@ def test_samples_are_a_pure_function_of_config_seed_and_index():
     forward = [cfg.sample(7, "train", i)[0] for i in range(6)]
     backward = [cfg.sample(7, "train", i)[0] for i in reversed(range(6))][::-1]
     assert all(np.array_equal(a, b) for a, b in zip(forward, backward))
-    code = ("import sys; from timeblind.data.dataset import StimulusConfig;"
+    code = ("import sys; from timeblind.data.config import StimulusConfig;"
             "cfg = StimulusConfig(height=24, width=24, categories=('shapes', 'patterns'));"
             "sys.stdout.buffer.write(cfg.sample(7, 'train', 4)[0].tobytes())")
     other_process = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
@@ -258,7 +260,8 @@ def test_frame_stride_keeps_every_sth_frame_of_the_slower_clip():
 
 
 def test_a_split_of_size_zero_is_left_out(tmp_path):
-    from timeblind.data.dataset import StimulusConfig, write_dataset
+    from timeblind.data.config import StimulusConfig
+    from timeblind.data.writer import write_dataset
 
     manifest = write_dataset(tmp_path, StimulusConfig(height=16, width=16), 0, {"train": 4, "val": 2, "test": 0})
     assert manifest["counts"] == {"train": 4, "val": 2, "test": 0}

@@ -5,7 +5,8 @@ import av
 import numpy as np
 import pytest
 
-from timeblind.io.spookybench import VideoItem, export_dataset, load_video, write_video
+from timeblind.io.export import VideoItem, export_dataset, write_video
+from timeblind.io.video import load_video
 
 
 def opposing_dots(T, H, W, rng, white=0.5, speed=2):

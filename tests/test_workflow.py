@@ -116,6 +116,39 @@ def test_bad_config_is_rejected_before_any_job(tmp_path, env, bad, message):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.parametrize("bad, message", [
+    ({"encoders": {"two_stream": {"segments": 5}}},
+     "invalid timeblind config: data.frames=8: encoders.two_stream: clip has 8 frames: two_stream with segments=5 "
+     "needs at least 2 * segments = 10 (a frame pair per segment)"),
+    ({"studies": {"base": {"data": {"heigth": 32}}}}, "invalid timeblind config: studies.base.data: unknown key(s) "
+     "['heigth']; allowed: ['angle',"),
+])
+def test_a_bad_config_is_one_plain_line_from_a_dry_run(tmp_path, env, bad, message):
+    """What `snakemake -n` prints: the problem, not Snakemake's place in common.smk and a traceback."""
+    configfile = tmp_path / "bad.yaml"
+    configfile.write_text(yaml.safe_dump(bad))
+    out = subprocess.run(SNAKEMAKE + ["--directory", str(tmp_path), "--configfile", str(REPO / "config/config.yaml"),
+                                      "--configfile", str(configfile), "--dry-run"],
+                         env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 1
+    lines = [line for line in out.stderr.splitlines() if "timeblind" in line or "File" in line]
+    assert len(lines) == 1 and lines[0].startswith(message), out.stderr
+    assert "common.smk" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_yaml_error_in_the_default_config_names_the_file_and_line(tmp_path, env):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/config.yaml").write_text("data:\n  height: 32\n  width: [40\n  frames: 8\n")
+    out = subprocess.run(SNAKEMAKE + ["--directory", str(tmp_path), "--dry-run"], env=env, capture_output=True,
+                         text=True, timeout=180)
+    assert out.returncode == 1
+    assert out.stderr.strip() == ("invalid timeblind config: config/config.yaml, line 4, column 9: not valid YAML: "
+                                  "did not find expected ',' or ']'"), out.stderr
+    out = subprocess.run([sys.executable, "-m", "timeblind", "check-config", "config/config.yaml"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True)  # what make reproduce runs on a PROFILE's file
+    assert out.returncode == 1 and "config/config.yaml, line 4, column 9" in out.stderr
+
+
 def test_conda_env_pins_the_same_versions_as_the_requirements():
     locked = {}
     for line in (REPO / "envs" / "requirements.txt").read_text().splitlines():

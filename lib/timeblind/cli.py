@@ -21,12 +21,16 @@ def main(argv: list[str] | None = None) -> int:
         status = warm.delegate(argv)
         if status is not None:
             return status
-    parser = argparse.ArgumentParser(prog="timeblind", description=__doc__)
+    parser = Parser(prog="timeblind", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     init = commands.add_parser("init-tracking", help="create the MLflow store and experiment once")
     init.add_argument("--results-dir", default=RESULTS)
     init.add_argument("--output", help="write the store's description (JSON) here")
+
+    check = commands.add_parser("check-config", help="config files' YAML, a syntax error named by file and line "
+                                "(snakemake -n validates the keys and values)")
+    check.add_argument("files", nargs="+")
 
     run = commands.add_parser("run-notebook", help="execute a pipeline notebook with papermill, strictly")
     run.add_argument("notebook")
@@ -39,17 +43,23 @@ def main(argv: list[str] | None = None) -> int:
     snr.add_argument("source", help="a generated data set (manifest.json) or a folder with metadata.csv")
     snr.add_argument("--table", default=f"{TABLES}/snr.csv", help="per-clip table; a _summary.csv goes beside")
     snr.add_argument("--split", default="val", help="split of a generated data set")
-    snr.add_argument("--per-category", type=int, default=32, help="clips per category of a generated data set")
-    snr.add_argument("--workers", type=int, default=1)
+    snr.add_argument("--per-category", type=positive_int, default=32,
+                     help="clips per category of a generated data set")
+    snr.add_argument("--sample-rate", type=positive_int, default=2,
+                     help="analyse every N-th frame (official default 2)")
+    snr.add_argument("--window", type=positive_int, default=5, help="flows per sliding window of the boundary mean")
+    snr.add_argument("--processes", type=positive_int, default=1, help="videos measured in parallel, one per process")
+    snr.add_argument("--workers", dest="processes", type=positive_int, default=argparse.SUPPRESS,
+                     help=argparse.SUPPRESS)  # its earlier name, still taken
     snr.add_argument("--results-dir", default=RESULTS)
 
     export = commands.add_parser("export-spookybench", help="write a generated split in the official layout")
     export.add_argument("data_dir")
     export.add_argument("out_dir")
     export.add_argument("--split", default="test")
-    export.add_argument("--limit", type=int, help="first N clips only")
-    export.add_argument("--scale", type=int, default=4, help="integer upscaling by pixel repetition")
-    export.add_argument("--fps", type=float, help="frame rate (default: the data set's)")
+    export.add_argument("--limit", type=positive_int, help="first N clips only")
+    export.add_argument("--scale", type=positive_int, default=4, help="integer upscaling by pixel repetition")
+    export.add_argument("--fps", type=positive_float, help="frame rate (default: the data set's)")
 
     scoring = commands.add_parser("eval-spookybench", help="score a model on a folder in the official layout")
     scoring.add_argument("--dataset", required=True, help="folder with metadata.csv and the category folders")
@@ -62,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                          help="only these categories (any case; objects and dynamics mean images and videos)")
     scoring.add_argument("--method", default="motion", choices=["motion", "plain"], help="resampling of videos")
     for name in ("frames", "height", "width"):
-        scoring.add_argument(f"--{name}", type=int, help=f"model input {name} (default: recorded in the model)")
+        scoring.add_argument(f"--{name}", type=positive_int,
+                             help=f"model input {name} (default: recorded in the model)")
 
     score = commands.add_parser("score", help="score any model's results JSON as the official scorer does: "
                                               "analysis.json, accuracy.png and a review page")
@@ -85,11 +96,12 @@ def main(argv: list[str] | None = None) -> int:
                 from timeblind.steps.snr import measure_snr
 
                 summary = measure_snr(source=args.source, table=args.table, split=args.split,
-                                      per_category=args.per_category, workers=args.workers,
-                                      results_dir=args.results_dir)
+                                      per_category=args.per_category, workers=args.processes,
+                                      sample_rate=args.sample_rate, window=args.window, results_dir=args.results_dir)
                 print(summary.to_string(index=False, float_format="%.2f"))
             else:
-                from timeblind.io.spookybench import pattern_folder, read_metadata
+                from timeblind.io.export import pattern_folder
+                from timeblind.io.metadata import read_metadata
                 from timeblind.steps.export import export_split
 
                 table = export_split(data_dir=args.data_dir, out_dir=args.out_dir, split=args.split,
@@ -101,6 +113,15 @@ def main(argv: list[str] | None = None) -> int:
                           f"{patterns}")
         except (FileNotFoundError, NotADirectoryError, ValueError) as err:
             print(f"timeblind {args.command}: {err}", file=sys.stderr)
+            return 2
+        return 0
+    if args.command == "check-config":
+        from timeblind.plan.config import exit_on_yaml_error
+
+        exit_on_yaml_error(*args.files)  # exits 1 with the line
+        missing = [f for f in args.files if not Path(f).is_file()]
+        if missing:
+            print(f"timeblind check-config: no such file(s) {missing}", file=sys.stderr)
             return 2
         return 0
     if args.command == "init-tracking":
@@ -134,9 +155,42 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """Bad usage is one line, the error and where to look, then exit 2 (argparse would print the whole usage
+    first, several lines)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a usage error for 0, negatives, infinities and non-numbers."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a usage error (exit 2, one line) for 0, negatives and non-numbers."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
+
+
 def eval_spookybench(args) -> int:
-    """Score a model on an official-layout folder; --output and --categories are checked before any
-    model or video is read, and the predictions are never lost once made."""
+    """Score a model on an official-layout folder. --output and --categories are checked before any model
+    or video is read; each skipped item is one line on stderr; the table is printed before the predictions
+    are written, and the predictions too if the write fails, so nothing scored is lost. Exit 0 when
+    something was scored, 2 when nothing was (bad model, folder or flags, every item skipped), 1 when the
+    write failed."""
     from timeblind.evaluation.spookybench import (check_output, model_label, results_path, score_folder,
                                                   write_predictions)
     from timeblind.io.spookybench import parse_categories
@@ -152,17 +206,22 @@ def eval_spookybench(args) -> int:
         predictions, table, skipped = score_folder(
             model, info, args.dataset, csv=args.csv, categories=categories, frames=args.frames, height=args.height,
             width=args.width, method=args.method, log=say)
-    except (FileNotFoundError, NotADirectoryError, ValueError) as err:
+    except (OSError, ValueError) as err:
         say(f"timeblind eval-spookybench: {err}")
         return 2
+    if not predictions:
+        say(f"timeblind eval-spookybench: nothing scored: no usable video in {args.dataset}"
+            + (f" of categories {categories}" if categories else "") + f" ({len(skipped)} item(s) skipped)")
+        return 2
+    print(table.to_string(index=False, float_format="%.3f"))  # shown before writing, so a failed write loses no score
     path = results_path(args.output, model_label(info))
     try:
         write_predictions(predictions, path)
     except OSError as err:  # the folder changed since it was checked: keep the work on stdout
-        say(f"timeblind eval-spookybench: cannot write {path} ({err.strerror or err}); the predictions follow")
         print(json.dumps(predictions, indent=1))
+        say(f"timeblind eval-spookybench: cannot write {path} ({err.strerror or err}); the predictions are "
+            "printed above instead")
         return 1
-    print(table.to_string(index=False, float_format="%.3f"))
     print(f"{len(predictions)} predictions written to {path}; {len(skipped)} item(s) skipped")
     return 0
 
@@ -173,7 +232,7 @@ def score_results(args) -> int:
     from timeblind.evaluation.official import score_results as score
     from timeblind.evaluation.official import summary_lines, write_analysis
     from timeblind.evaluation.spookybench import check_folder
-    from timeblind.io.spookybench import find_video_root
+    from timeblind.io.metadata import find_video_root
     from timeblind.plots.review import ACCURACY_PNG, REVIEW_HTML, accuracy_chart, review_page
 
     def say(line):

@@ -6,12 +6,17 @@ from timeblind.core import layout
 from timeblind.core.layout import FIGURES, RESULTS, TABLES
 from timeblind.plan import grounding as grounding_plan
 from timeblind.plan import studies as study_plan
-from timeblind.plan.config import validate
+from timeblind.plan.config import ConfigError, validate
 
-# Defaults filled in and every bad value named (key and expectation) before any job starts. What the
-# checks compile and draw once per config is kept beside Snakemake's own records of this working directory.
-PIPELINE = validate(config, schema=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
-                    cache=Path(".snakemake/timeblind"))
+# Defaults filled in and every bad value named (key and expectation) before any job starts, as
+# plain lines: Snakemake would prefix an exception with its place in this file and a traceback. What
+# the checks compile and draw once per config is kept beside Snakemake's own records of this working
+# directory.
+try:
+    PIPELINE = validate(config, schema=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+                        cache=Path(".snakemake/timeblind"))
+except ConfigError as error:
+    sys.exit(str(error))
 
 NOTEBOOKS = Path(workflow.basedir) / "notebooks"
 # Jobs run the interpreter Snakemake runs under (so an unactivated .venv works) and import
@@ -52,8 +57,24 @@ def data_params(data):
                 stimulus={k: v for k, v in data.items() if k != "seed" and not k.endswith("_size")})
 
 
+def table1_reader() -> str:
+    """Table 1's pretrained figure reader, or "" when training.reader.max_steps is 0."""
+    return "" if PIPELINE.training.reader_config.max_steps == 0 else layout.reader_file(layout.TABLE1_DATA_NAME)
+
+
+def reader_config(data_id: str) -> dict:
+    """How a study data set's reader is pretrained: as its models' training says (the studies'
+    base training may change training.reader)."""
+    return next(m.training.get("reader") or {} for m in STUDY_MODELS.values() if not m.table1 and m.data.id == data_id)
+
+
 def all_models():
     return [layout.model_file(e, s) for e in ENCODERS for s in SEEDS]
+
+
+def all_curves():
+    """Each Table 1 model's learning curve (validation accuracy per category against clips seen)."""
+    return [f"{layout.model_dir(e, s)}/{layout.LEARNING_CURVE}" for e in ENCODERS for s in SEEDS]
 
 
 # The studies, expanded once: models and data sets are content-addressed, so studies asking for

@@ -13,7 +13,8 @@ rule spookybench_export:
         nb=lambda wildcards, input: nb_params(data=PIPELINE.data, shift=PIPELINE.export["shift"], out_dir=layout.EXPORT,
                                               models=list(input.models), tables_dir=TABLES,
                                               seed=PIPELINE.export["seed"], test_size=PIPELINE.export["test_size"],
-                                              scale=PIPELINE.export["scale"]),
+                                              scale=PIPELINE.export["scale"], frames=PIPELINE.export["frames"],
+                                              fps=PIPELINE.export["fps"]),
     log:
         **job_logs("spookybench_export"),
     threads: 1

@@ -14,8 +14,8 @@ rule generate:
                                                 **data_params(PIPELINE.data)),
     log:
         **job_logs("generate"),
-    threads: 1
-    priority: 3  # the root of the Table 1 chain, the longest path: first, beside a study data set
+    threads: 2  # its workers: everything downstream waits for it
+    priority: 3  # the root of the Table 1 chain, the longest path
     conda:
         "../../envs/timeblind.yaml"
     shell:

@@ -17,10 +17,30 @@ use rule generate as study_data with:
     priority: 2  # cheap, and it unlocks study training: started late, it leaves one core idle at the end
 
 
+use rule pretrain_reader as study_reader with:
+    input:
+        notebook=notebook("12_pretrain_reader"),
+        data=lambda wildcards: layout.study_data_dir(wildcards.data_id),
+    output:
+        reader=layout.reader_file("{data_id}"),
+        metrics=f"{layout.reader_dir('{data_id}')}/metrics.json",
+        html=layout.notebook_html("readers/{data_id}"),
+    params:
+        nb=lambda wildcards, input: nb_params(data_dir=input.data, out_dir=layout.reader_dir(wildcards.data_id),
+                                              reader=reader_config(wildcards.data_id), seed=0),
+    log:
+        **job_logs("readers/{data_id}"),
+    wildcard_constraints:
+        data_id="[0-9a-f]{10}",
+    threads: 1
+    priority: 1
+
+
 use rule train as study_train with:
     input:
         notebook=notebook("02_train"),
         data=lambda wildcards: study_model(wildcards).data_dir,
+        reader=lambda wildcards: study_model(wildcards).reader or [],
     output:
         model=layout.study_model_file("{model_id}", "{seed}"),
         metrics=f"{layout.study_model_dir('{model_id}', '{seed}')}/metrics.json",
@@ -28,7 +48,7 @@ use rule train as study_train with:
     params:
         nb=lambda wildcards, input: nb_params(
             data_dir=input.data, out_dir=layout.study_model_dir(wildcards.model_id, wildcards.seed),
-            encoder=study_model(wildcards).encoder, seed=int(wildcards.seed),
+            encoder=study_model(wildcards).encoder, seed=int(wildcards.seed), reader=study_model(wildcards).reader,
             encoder_options={**study_model(wildcards).options, "encoder": study_model(wildcards).kind},
             training=study_model(wildcards).training,
         ),

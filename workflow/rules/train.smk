@@ -1,19 +1,43 @@
+rule pretrain_reader:
+    input:
+        notebook=notebook("12_pretrain_reader"),
+        data=rules.generate.output.data,
+    output:
+        reader=layout.reader_file(layout.TABLE1_DATA_NAME),
+        metrics=f"{layout.reader_dir(layout.TABLE1_DATA_NAME)}/metrics.json",
+        html=report(layout.notebook_html(f"readers/{layout.TABLE1_DATA_NAME}"), caption="../report/notebook.rst",
+                    category="4. Notebooks", labels={"step": "pretrain reader", "encoder": "all", "seed": "0"}),
+    params:
+        nb=lambda wildcards, input: nb_params(data_dir=input.data, out_dir=layout.reader_dir(layout.TABLE1_DATA_NAME),
+                                              reader=PIPELINE.training.reader, seed=0),
+    log:
+        **job_logs(f"readers/{layout.TABLE1_DATA_NAME}"),
+    threads: 2  # on the critical path: every Table 1 encoder waits for it
+    priority: 3
+    conda:
+        "../../envs/timeblind.yaml"
+    shell:
+        RUN_NOTEBOOK
+
+
 rule train:
     input:
         notebook=notebook("02_train"),
         data=rules.generate.output.data,
+        reader=lambda wildcards: table1_reader() or [],
     # checkpoints/ and resume.json in the model folder are deliberately not outputs: Snakemake deletes
     # a killed job's outputs before rerunning it, and the rerun resumes training from those two.
     output:
         model=layout.model_file("{encoder}", "{seed}"),
         metrics=f"{layout.model_dir('{encoder}', '{seed}')}/metrics.json",
+        curve=f"{layout.model_dir('{encoder}', '{seed}')}/{layout.LEARNING_CURVE}",
         html=report(layout.notebook_html("train_{encoder}_seed{seed}"), caption="../report/notebook.rst",
                     category="4. Notebooks", labels={"step": "train", "encoder": "{encoder}", "seed": "{seed}"}),
     params:
         nb=lambda wildcards: nb_params(
             data_dir=layout.DATA, out_dir=layout.model_dir(wildcards.encoder, wildcards.seed), encoder=wildcards.encoder,
             encoder_options=PIPELINE.encoders[wildcards.encoder], seed=int(wildcards.seed),
-            training=PIPELINE.training.to_dict(),
+            reader=table1_reader(), training=PIPELINE.training.to_dict(),
         ),
     log:
         **job_logs("train_{encoder}_seed{seed}"),

@@ -1,19 +1,21 @@
 """Measured SNR of motion-defined stimuli: a vectorised SpookyBench SNR analyzer.
 
+This module measures one clip or video; analysis/snr_batch.py runs it over many and summarises.
+
 What it measures
 ----------------
 In a SpookyBench clip every single frame is noise; a shape only shows through motion (noise inside a
 mask moves one way, the rest the other way). The analyzer turns that into four signal-to-noise ratios in
 dB, all derived from dense Farnebäck optical flow, plus their weighted combination:
 
-- ``basic_snr_db``: motion-boundary energy against the pixel variance of a static frame.
-- ``perceptual_snr_db``: the same two quantities compared in the Fourier domain, both weighted by a
+- ``basic_snr``: motion-boundary energy against the pixel variance of a static frame.
+- ``perceptual_snr``: the same two quantities compared in the Fourier domain, both weighted by a
   band-pass contrast-sensitivity curve.
-- ``coherence_snr_db``: contrast of a per-pixel "moves in a consistent direction" map against its local
+- ``temporal_coherence_snr``: contrast of a per-pixel "moves in a consistent direction" map against its local
   (5×5) variance.
-- ``contrast_snr_db``: squared difference between the mean flow inside and outside an estimated shape mask
+- ``motion_contrast_snr``: squared difference between the mean flow inside and outside an estimated shape mask
   against the temporal variance of those means.
-- ``combined_snr_db``: 0.2·basic + 0.3·perceptual + 0.2·coherence + 0.3·contrast.
+- ``combined_snr``: 0.2·basic + 0.3·perceptual + 0.2·coherence + 0.3·contrast.
 
 Source
 ------
@@ -56,7 +58,7 @@ How the ambiguous points are read
   kernel and cv2's default anchor and border.
 - Region means m_t and b_t are summed in float64. The official code takes float32 ``np.mean``s, and that
   summation order cannot be reproduced in a vectorised form. The later m_t - m̄ cancellation magnifies the
-  official float32 rounding, so ``contrast_snr_db`` can differ from the official value by up to about 1e-4
+  official float32 rounding, so ``motion_contrast_snr`` can differ from the official value by up to about 1e-4
   relative. The worst over 80 test clips was 5.6e-5, which is the official code's own rounding noise.
   Everything else follows the official dtypes exactly.
 - If M is empty or covers the whole frame, one region has no pixels and the contrast SNR is 0. The
@@ -68,27 +70,26 @@ How the ambiguous points are read
 
 from __future__ import annotations
 
-import itertools
 import math
-import multiprocessing
-from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
 from scipy import ndimage
 
-from timeblind.core.stats import t_interval
+from timeblind.io.video import VideoReader
 
-METRICS: tuple[str, ...] = (
-    "basic_snr_db",
-    "perceptual_snr_db",
-    "coherence_snr_db",
-    "contrast_snr_db",
-    "combined_snr_db",
+FLOWS_IN_MEMORY = 32 << 20  # flow fields held in memory per clip (8 at 960x540); the rest go to a temporary file
+
+METRICS: tuple[str, ...] = (  # the official analyzer's CSV names; every value is in dB
+    "basic_snr",
+    "perceptual_snr",
+    "temporal_coherence_snr",
+    "motion_contrast_snr",
+    "combined_snr",
 )
 
 
@@ -157,10 +158,10 @@ def _as_gray_uint8(frames: np.ndarray, step: int) -> np.ndarray:
     raise ValueError(f"frames must be uint8, bool, float or integer, got dtype {a.dtype}")
 
 
-def farneback_flows(gray: np.ndarray, cfg: SNRConfig = SNRConfig()) -> np.ndarray:
-    """Dense flow between consecutive uint8 frames ``(T', H, W)`` -> ``(T'-1, H, W, 2)`` float32."""
+def farneback_flow(previous: np.ndarray, following: np.ndarray, cfg: SNRConfig = SNRConfig()) -> np.ndarray:
+    """Dense flow between two uint8 frames ``(H, W)`` -> ``(H, W, 2)`` float32."""
     args = (cfg.pyr_scale, cfg.levels, cfg.winsize, cfg.iterations, cfg.poly_n, cfg.poly_sigma, cfg.flow_flags)
-    return np.stack([cv2.calcOpticalFlowFarneback(p, n, None, *args) for p, n in itertools.pairwise(gray)])
+    return cv2.calcOpticalFlowFarneback(previous, following, None, *args)
 
 
 def motion_boundaries(flow: np.ndarray) -> np.ndarray:
@@ -174,14 +175,13 @@ def motion_boundaries(flow: np.ndarray) -> np.ndarray:
     return np.sqrt(dx[..., 0] ** 2 + dy[..., 0] ** 2 + dx[..., 1] ** 2 + dy[..., 1] ** 2)
 
 
-def integrated_boundary(boundaries: np.ndarray, window: int) -> np.ndarray:
-    """Ā: time mean of the valid ``window``-long sliding means of B_t, ``(n, H, W)`` -> ``(H, W)``."""
-    n = boundaries.shape[0]
+def window_weights(n: int, window: int) -> np.ndarray:
+    """Ā as a weighted time mean of B_t, ``(n,)``: the mean of the valid ``window``-long sliding means equals
+    each B_t weighted by how many windows cover it, over w·(windows)."""
     w = min(window, n)
     n_windows = n - w + 1
-    # Mean of window means == weighted mean, each B_t weighted by how many windows cover it.
     cover = np.convolve(np.ones(n_windows), np.ones(w))  # (n,)
-    return np.tensordot(cover / (w * n_windows), boundaries, axes=1)
+    return cover / (w * n_windows)
 
 
 def estimate_mask(avg_boundary: np.ndarray, cfg: SNRConfig = SNRConfig()) -> np.ndarray:
@@ -199,12 +199,6 @@ def _db(signal: float, noise: float) -> float:
     return 0.0
 
 
-def basic_snr(boundaries: np.ndarray, first: np.ndarray) -> float:
-    """mean_t mean(B_t²) over var(I_0); ``boundaries`` (n, H, W), ``first`` (H, W) on the 0–255 scale."""
-    signal = np.mean(np.mean(boundaries**2, axis=(1, 2)))
-    return _db(signal, np.var(first.astype(np.float64)))
-
-
 def perceptual_snr(avg_boundary: np.ndarray, first: np.ndarray, csf_peak: float = 0.1) -> float:
     """Band-pass (f·exp(-f/peak)) weighted spectral power of Ā over that of I_0; both ``(H, W)``."""
     h, w = first.shape
@@ -216,20 +210,9 @@ def perceptual_snr(avg_boundary: np.ndarray, first: np.ndarray, csf_peak: float 
     return _db(signal, noise)
 
 
-def direction_coherence(flow: np.ndarray) -> np.ndarray:
-    """C = exp(-V)·[mean |flow| > its median], V the per-pixel angular variance; ``(n, H, W, 2)`` -> ``(H, W)``.
-
-    Float32 throughout, like the official code (cv2.cartToPolar returns float32).
-    """
-    n, h, w, _ = flow.shape
-    # cartToPolar is elementwise, so one call on the stack seen as a (n·H, W) image equals n per-frame calls.
-    mag, ang = cv2.cartToPolar(np.ascontiguousarray(flow[..., 0]).reshape(n * h, w),
-                               np.ascontiguousarray(flow[..., 1]).reshape(n * h, w))
-    mag, ang = mag.reshape(n, h, w), ang.reshape(n, h, w)  # (n, H, W) float32, angle in [0, 2π)
-    dev = np.abs(ang - ang.mean(axis=0))  # arithmetic, not circular, mean angle (official)
-    var = np.mean(np.minimum(dev, 2 * np.pi - dev) ** 2, axis=0)  # (H, W)
-    mean_mag = mag.mean(axis=0)  # (H, W)
-    return np.exp(-var) * (mean_mag > np.percentile(mean_mag, 50))
+def polar(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Magnitude and angle (radians in [0, 2π)) of a ``(H, W, 2)`` flow, float32 as cv2.cartToPolar gives them."""
+    return cv2.cartToPolar(np.ascontiguousarray(flow[..., 0]), np.ascontiguousarray(flow[..., 1]))
 
 
 def coherence_snr(coherence: np.ndarray, blur_size: int = 5) -> float:
@@ -239,20 +222,23 @@ def coherence_snr(coherence: np.ndarray, blur_size: int = 5) -> float:
     return _db(np.var(coherence), np.mean(local_var))
 
 
-def _region_means(flow: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """Per-frame mean flow vector over a region: ``(n, H, W, 2)``, ``(H, W)`` bool -> ``(n, 2)`` float64."""
-    pixels = flow.reshape(flow.shape[0], -1, 2).astype(np.float64)  # (n, H·W, 2)
-    return pixels[:, region.ravel()].mean(axis=1)
+def _region_mean(flow: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Mean flow vector over a region: ``(H, W, 2)``, ``(H, W)`` bool -> ``(2,)`` float64."""
+    return flow.reshape(-1, 2).astype(np.float64)[region.ravel()].mean(axis=0)
 
 
 def contrast_snr(flow: np.ndarray, mask: np.ndarray) -> float:
-    """‖m̄ - b̄‖² over ½(mean_t ‖m_t - m̄‖² + mean_t ‖b_t - b̄‖²).
+    """‖m̄ - b̄‖² over ½(mean_t ‖m_t - m̄‖² + mean_t ‖b_t - b̄‖²) of flows ``(n, H, W, 2)``.
 
     Returns 0 when M is empty or covers the whole frame.
     """
     if not mask.any() or mask.all():
         return 0.0
-    inside, outside = _region_means(flow, mask), _region_means(flow, ~mask)  # (n, 2) each
+    return _contrast([_region_mean(f, mask) for f in flow], [_region_mean(f, ~mask) for f in flow])
+
+
+def _contrast(inside: list[np.ndarray], outside: list[np.ndarray]) -> float:
+    inside, outside = np.array(inside), np.array(outside)  # (n, 2) each
     in_bar, out_bar = inside.mean(axis=0), outside.mean(axis=0)  # (2,)
     contrast = np.sqrt(np.sum((in_bar - out_bar) ** 2))
     in_var = np.mean(np.sum((inside - in_bar) ** 2, axis=1))
@@ -262,79 +248,108 @@ def contrast_snr(flow: np.ndarray, mask: np.ndarray) -> float:
 
 def snr_metrics(frames: np.ndarray, cfg: SNRConfig = SNRConfig()) -> dict[str, float]:
     """The five SNRs (dB) of one clip; ``frames`` (T, H, W) as uint8, bool or float in [0, 1]."""
-    gray = _as_gray_uint8(frames, cfg.step)  # (T', H, W) uint8
-    flow = farneback_flows(gray, cfg)  # (T'-1, H, W, 2) float32
-    boundaries = motion_boundaries(flow)  # (T'-1, H, W)
-    avg_boundary = integrated_boundary(boundaries, cfg.window)  # (H, W)
-    first = gray[0].astype(np.float64)  # I_0, (H, W)
+    return snr_of_kept_frames(_as_gray_uint8(frames, cfg.step), cfg)
+
+
+def snr_of_video(path: str | Path, cfg: SNRConfig = SNRConfig()) -> dict[str, float]:
+    """The five SNRs (dB) of a video file, decoded as a stream (io/video.py): every ``cfg.step``-th frame
+    is kept, as the official ``range(0, frame_count, step)``. Raises VideoError or ValueError (too short)."""
+    with VideoReader(path) as video:
+        kept = (frame for t, frame in enumerate(video.frames()) if t % cfg.step == 0)
+        return snr_of_kept_frames(kept, cfg, what=f"video (every {cfg.step}-th frame)")
+
+
+def snr_of_kept_frames(kept: Iterable[np.ndarray], cfg: SNRConfig = SNRConfig(), *,
+                       flows_in_memory: int = FLOWS_IN_MEMORY, what: str = "clip") -> dict[str, float]:
+    """The five SNRs (dB) of the kept uint8 frames ``(H, W)``, given one at a time.
+
+    Memory does not grow with the length: the flow fields are computed once, kept in memory up to
+    ``flows_in_memory`` bytes and in a temporary file beyond, and read twice, first for Ā (hence the mask M) and
+    the angle and magnitude means, then for the angular variance and the region means.
+    """
+    with FlowStore(flows_in_memory) as flows:
+        previous = first = None
+        for frame in kept:
+            if previous is None:
+                first = frame.astype(np.float64)  # I_0
+            else:
+                flows.append(farneback_flow(previous, frame, cfg))
+            previous = frame
+        if len(flows) < 1:
+            raise ValueError(f"{what}: need at least 2 kept frames, got {0 if first is None else 1}")
+        n = len(flows)
+        # First read: B_t -> basic energy and Ā; the time means of the flow's angle and magnitude.
+        weights = window_weights(n, cfg.window)
+        avg_boundary = np.zeros(first.shape)
+        energy, angle_sum, magnitude_sum = [], None, None
+        for t, flow in enumerate(flows):
+            boundary = motion_boundaries(flow[None])[0]  # (H, W)
+            energy.append(np.mean(boundary**2))
+            avg_boundary += weights[t] * boundary
+            magnitude, angle = polar(flow)
+            # float32 running sums in time order: what the official np.mean(axis=0) computes
+            angle_sum = angle if angle_sum is None else angle_sum + angle
+            magnitude_sum = magnitude if magnitude_sum is None else magnitude_sum + magnitude
+        mean_angle, mean_magnitude = angle_sum / n, magnitude_sum / n
+        mask = estimate_mask(avg_boundary, cfg)
+        regions = mask.any() and not mask.all()
+        # Second read: per-pixel angular variance about the mean angle; mean flow inside and outside M.
+        variance, inside, outside = None, [], []
+        for flow in flows:
+            dev = np.abs(polar(flow)[1] - mean_angle)  # arithmetic, not circular, mean angle (official)
+            squared = np.minimum(dev, 2 * np.pi - dev) ** 2
+            variance = squared if variance is None else variance + squared
+            if regions:
+                inside.append(_region_mean(flow, mask))
+                outside.append(_region_mean(flow, ~mask))
+    coherence = np.exp(-(variance / n)) * (mean_magnitude > np.percentile(mean_magnitude, 50))
     parts = (
-        basic_snr(boundaries, first),
+        _db(float(np.mean(energy)), np.var(first)),
         perceptual_snr(avg_boundary, first, cfg.csf_peak),
-        coherence_snr(direction_coherence(flow), cfg.blur_size),
-        contrast_snr(flow, estimate_mask(avg_boundary, cfg)),
+        coherence_snr(coherence, cfg.blur_size),
+        _contrast(inside, outside) if regions else 0.0,
     )
     combined = float(sum(w * p for w, p in zip(cfg.weights, parts, strict=True)))
     return dict(zip(METRICS, (*parts, combined), strict=True))
 
 
-def _analyze_one(item: tuple[str, np.ndarray], cfg: SNRConfig) -> dict[str, object]:
-    name, frames = item
-    return {"name": name, **snr_metrics(frames, cfg)}
+class FlowStore:
+    """The flow fields of one clip in time order: in memory up to ``max_bytes``, then all of them in an
+    unnamed temporary file, read back one at a time (so resident memory holds one field)."""
 
+    def __init__(self, max_bytes: int):
+        self.max_bytes, self.fields, self.file, self.shape, self.count = max_bytes, [], None, None, 0
 
-def analyze_clips(
-    clips: Iterable[tuple[str, np.ndarray]], cfg: SNRConfig = SNRConfig(), workers: int = 1
-) -> pd.DataFrame:
-    """One row per ``(name, frames)`` clip: ``name`` plus the five metrics, in input order.
+    def __enter__(self) -> FlowStore:
+        return self
 
-    ``workers > 1`` runs the clips in a spawn-started process pool, so a calling script needs the usual
-    ``if __name__ == "__main__":`` guard. Results are identical to a serial run.
-    """
-    if not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    items = list(clips)
-    if workers == 1 or len(items) < 2:
-        rows = [_analyze_one(item, cfg) for item in items]
-    else:
-        # spawn: fresh children instead of forks of a parent whose cv2/BLAS threads may already run.
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx) as pool:
-            rows = list(pool.map(_analyze_one, items, itertools.repeat(cfg)))  # map keeps input order
-    return pd.DataFrame(rows, columns=["name", *METRICS])
+    def __exit__(self, *exc) -> None:
+        self.fields.clear()
+        if self.file is not None:
+            self.file.close()
 
+    def __len__(self) -> int:
+        return self.count
 
-def summarize_snr(df: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Per metric: n, mean, std (ddof 1) and the two-sided Student-t interval of the mean, indexed by metric.
+    def append(self, flow: np.ndarray) -> None:
+        self.shape = flow.shape
+        if self.file is None and (self.count + 1) * flow.nbytes > self.max_bytes:
+            self.file = tempfile.TemporaryFile(prefix="timeblind-flow-")
+            for kept in self.fields:
+                kept.tofile(self.file)
+            self.fields.clear()
+        if self.file is None:
+            self.fields.append(flow)
+        else:
+            np.ascontiguousarray(flow, np.float32).tofile(self.file)
+        self.count += 1
 
-    NaN entries are dropped; with n < 2 the std and the interval are NaN.
-    """
-    present = [m for m in METRICS if m in df.columns]
-    if not present:
-        raise ValueError(f"df has none of the metric columns {METRICS}; got {list(df.columns)}")
-    rows = []
-    for metric in present:
-        x = df[metric].dropna().to_numpy(dtype=np.float64)
-        n = int(x.size)
-        mean = float(x.mean()) if n else math.nan
-        std = float(x.std(ddof=1)) if n > 1 else math.nan
-        low, high = t_interval(x, confidence) if n > 1 else (math.nan, math.nan)  # scipy.stats.t
-        rows.append({"metric": metric, "n": n, "mean": mean, "std": std, "ci_low": low, "ci_high": high})
-    return pd.DataFrame(rows).set_index("metric")
-
-
-def snr_clips(source: Path, *, split: str = "val", per_category: int = 32):
-    """(name, category, grey clip) to measure: the first `per_category` clips of each category of a
-    stored split, or every video of a SpookyBench folder at its own size, with the folder's skipped
-    items. Patterns are brightness-coded, not motion-coded: left out."""
-    from timeblind.data.dataset import StimulusDataset
-
-    if (source / "manifest.json").exists():
-        data = StimulusDataset(source, split)
-        wanted = [i for c in data.manifest["categories"] if c != "patterns"
-                  for i in data.samples.index[data.samples.category == c][:per_category]]
-        return [(f"{split}/{i}", data.samples.category[i], data.clip(int(i))) for i in wanted], []
-    from timeblind.io.spookybench import SpookyBenchFolder
-
-    folder = SpookyBenchFolder(source)
-    clips = [(entry.rel, entry.category, clip) for entry, clip in folder.videos()]
-    return clips, folder.skipped
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self.file is None:
+            yield from self.fields
+            return
+        self.file.flush()
+        self.file.seek(0)
+        size = int(np.prod(self.shape))
+        for _ in range(self.count):
+            yield np.fromfile(self.file, np.float32, size).reshape(self.shape)

@@ -38,3 +38,14 @@ def write_csv(frame, path: str | os.PathLike) -> Path:
     with atomic(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.4f")
     return Path(path)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """A file's content hash: what a result made from it depends on, wherever the file lies."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

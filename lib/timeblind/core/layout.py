@@ -40,6 +40,19 @@ def study_data_dir(data_id: str) -> str:
     return f"{RESULTS}/studies/data/{data_id}"
 
 
+LEARNING_CURVE = "learning_curve.csv"  # beside each model.pt: validation accuracy per category against clips seen
+TABLE1_DATA_NAME = "stimuli"  # the name of Table 1's data set (DATA) among the readers
+
+
+def reader_dir(data_name: str) -> str:
+    """The figure reader pretrained on a data set's clean masks: `stimuli` (Table 1's) or a study data id."""
+    return f"{RESULTS}/readers/{data_name}"
+
+
+def reader_file(data_name: str) -> str:
+    return f"{reader_dir(data_name)}/reader.pt"
+
+
 def study_model_dir(model_id: str, seed) -> str:
     """A model a study (or the grounding table) trains, named by its encoder and settings hash."""
     return f"{RESULTS}/studies/models/{model_id}/seed{seed}"

@@ -2,21 +2,24 @@
 (the data side of the task heads).
 
 Every category of a data set is answered by one model (models/heads.py): closed-set classes
-(shapes, images, videos, pattern kinds) restricted to the clip's category, words read letter by
-letter (scored on words never trained on), and the pattern targets of the seed's bit sequences.
+(shapes, images, videos, pattern kinds) restricted to the clip's category, text read line by line
+(core/lines.py; scored on words never trained on), the pattern targets of the seed's bit
+sequences, and, for every clip, the figure itself: its soft mask per temporal window.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
 import numpy as np
 import torch
 
-ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # CTC classes: 0 is the blank, letter k is k + 1
-MAX_WORD = 16  # longest word target, in letters
+from timeblind.core.lines import COLUMNS, MAX_LINES, encode_text, line_targets
+
 IGNORE = -100  # target of a task the clip does not carry
+MAX_TEXT = 24  # longest line, in characters
 
 
 def to_model_input(grey: torch.Tensor) -> torch.Tensor:
@@ -24,49 +27,41 @@ def to_model_input(grey: torch.Tensor) -> torch.Tensor:
     return grey.float().div_(127.5).sub_(1.0)
 
 
-def encode_word(word: str) -> list[int]:
-    unknown = sorted(set(word.upper()) - set(ALPHABET))
-    if unknown:
-        raise ValueError(f"word {word!r} has characters {unknown}; the reading head knows A-Z only")
-    return [ALPHABET.index(c) + 1 for c in word.upper()]
-
-
-def letters_of(text: torch.Tensor, lengths: torch.Tensor) -> list[str]:
-    """Word targets back to words: ids (B, MAX_WORD) and lengths (B,)."""
-    return ["".join(ALPHABET[k - 1] for k in row[:n]) for row, n in zip(text.tolist(), lengths.tolist())]
-
-
-def decode_greedy(log_probs: torch.Tensor) -> list[str]:
-    """Best path CTC decoding: (B, S, C) -> words (repeats merged, blanks dropped)."""
-    words = []
-    for path in log_probs.argmax(dim=-1).tolist():
-        letters, previous = [], 0
-        for k in path:
-            if k != previous and k != 0:
-                letters.append(ALPHABET[k - 1])
-            previous = k
-        words.append("".join(letters))
-    return words
+def window_means(x: torch.Tensor, windows: int, dim: int = 1) -> torch.Tensor:
+    """The mean of each of `windows` contiguous stretches of axis `dim` (torch.tensor_split), stacked
+    in their place; when the axis is shorter than `windows`, stretches repeat its entries."""
+    n = x.shape[dim]
+    if n >= windows:
+        return torch.stack([part.mean(dim=dim) for part in torch.tensor_split(x, windows, dim=dim)], dim=dim)
+    return x.index_select(dim, torch.arange(windows, device=x.device) * n // windows)
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """The answers a model gives, from a data set's manifest: every class with its category,
-    and the clip length (pattern heads answer per frame)."""
+    """The answers a model gives, from a data set's manifest: the closed-set classes with their
+    categories, every category (words are read, not classified), the pattern clips' length (one
+    bit per frame) and the figure's temporal windows."""
 
     classes: tuple[str, ...]
     class_categories: tuple[str, ...]
+    categories: tuple[str, ...]
     frames: int
-    reading_steps: int = 24  # CTC time steps across the frame width
+    windows: int = 4
 
     def __post_init__(self):
         if len(self.classes) != len(self.class_categories):
             raise ValueError(f"{len(self.classes)} classes but {len(self.class_categories)} class categories")
+        unknown = sorted(set(self.class_categories) - set(self.categories))
+        if unknown:
+            raise ValueError(f"classes of categories {unknown}, which are not among {list(self.categories)}")
 
     @classmethod
     def from_manifest(cls, manifest: dict, **options) -> "TaskSpec":
-        return cls(tuple(manifest["classes"]), tuple(manifest["class_categories"]), manifest["frame_shape"][0],
-                   **options)
+        closed = [(n, c) for n, c in zip(manifest["classes"], manifest["class_categories"]) if c != "words"]
+        shapes = manifest["frame_shapes"]
+        frames = shapes.get("patterns", next(iter(shapes.values())))[0]
+        return cls(tuple(n for n, _ in closed), tuple(c for _, c in closed), tuple(manifest["categories"]),
+                   frames, **options)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TaskSpec":
@@ -75,59 +70,63 @@ class TaskSpec:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @cached_property  # asked for per sample on the streaming path: computed once per spec
-    def categories(self) -> list[str]:
-        return list(dict.fromkeys(self.class_categories))
-
     @cached_property
-    def closed(self) -> list[int]:
-        """Indices (into classes) of the classes the class head answers: every category but words."""
-        return [k for k, c in enumerate(self.class_categories) if c != "words"]
-
-    @cached_property
-    def closed_index(self) -> np.ndarray:
-        """(classes,) index of each class among the closed classes; IGNORE for words."""
-        index = np.full(len(self.classes), IGNORE, np.int64)
-        index[self.closed] = np.arange(len(self.closed))
-        return index
-
-    @cached_property
-    def category_index(self) -> np.ndarray:
+    def class_category_index(self) -> np.ndarray:
         """(classes,) index of each class's category in `categories`."""
         return np.array([self.categories.index(c) for c in self.class_categories], np.int64)
 
+    @cached_property
+    def figure_classes(self) -> np.ndarray:
+        """(classes,) bool: the class is read off a figure (every category but the patterns)."""
+        return np.array([c != "patterns" for c in self.class_categories], bool)
+
     @property
     def reads_words(self) -> bool:
-        return "words" in self.class_categories
+        return "words" in self.categories
 
     @property
     def has_patterns(self) -> bool:
-        return "patterns" in self.class_categories
+        return "patterns" in self.categories
 
 
-def targets_for(tasks: TaskSpec, labels: np.ndarray, bits: np.ndarray | None = None,
-                lengths: np.ndarray | None = None, next_bits: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Per-clip targets from class labels (N,) (indices into tasks.classes) and, for pattern
-    clips, bits (N, T) (-1 where none), lengths (N,) and next bits (N,) (-1 for other clips)."""
-    labels = np.asarray(labels, np.int64)
-    n = len(labels)
-    text = np.zeros((n, MAX_WORD), np.int64)
-    text_length = np.zeros(n, np.int64)
-    for i in np.flatnonzero(np.array(tasks.class_categories)[labels] == "words") if n else []:
-        letters = encode_word(tasks.classes[labels[i]])[:MAX_WORD]
-        text[i, :len(letters)], text_length[i] = letters, len(letters)
-    pattern = np.full(n, False) if lengths is None else np.asarray(lengths) >= 0
+def clip_targets(tasks: TaskSpec, category: str, label: str, mask: np.ndarray, glyphs: str | list = "",
+                 bits: np.ndarray | None = None, length: int = -1, next_bit: int = -1) -> dict[str, np.ndarray]:
+    """The targets of one clip. category and label as in the data set's samples (label: the class
+    name, or the text of a words clip); mask: its soft figure mask (T, H, W) uint8 0-255; glyphs:
+    the words' (line, char, x0, x1) as drawn (JSON or list); for pattern clips their bits (T,),
+    sequence length and next bit."""
+    T = mask.shape[0]
+    is_class = category != "words" and label in tasks.classes
+    line_bands = np.full((MAX_LINES, 4), -1, np.int64)  # top, bottom, left, right
+    line_labels = np.full((MAX_LINES, COLUMNS), IGNORE, np.int64)
+    line_text = np.zeros((MAX_LINES, MAX_TEXT), np.int64)
+    line_length = np.zeros(MAX_LINES, np.int64)
+    if category == "words" and glyphs:
+        glyphs = json.loads(glyphs) if isinstance(glyphs, str) else glyphs
+        figure = mask.astype(np.float32).mean(axis=0) / 255
+        for k, (band, labels, text) in enumerate(line_targets(figure, [tuple(g) for g in glyphs])):
+            codes = encode_text(text)[:MAX_TEXT]
+            line_bands[k], line_labels[k] = band.as_array(), labels
+            line_text[k, :len(codes)], line_length[k] = codes, len(codes)
+    pattern = category == "patterns"
     return {
-        "label": tasks.closed_index[labels],
-        "category": tasks.category_index[labels],
-        "text": text,
-        "text_length": text_length,
-        "bits": np.full((n, tasks.frames), -1, np.int64) if bits is None else np.asarray(bits, np.int64),
-        "length": np.where(pattern, lengths if lengths is not None else 0, IGNORE).astype(np.int64),
-        "next_bit": np.where(pattern, next_bits if next_bits is not None else 0, IGNORE).astype(np.int64),
+        "label": np.int64(tasks.classes.index(label) if is_class else IGNORE),
+        "category": np.int64(tasks.categories.index(category)),
+        "mask": mask,
+        "line_bands": line_bands,
+        "line_labels": line_labels,
+        "line_text": line_text,
+        "line_length": line_length,
+        "bits": np.full(tasks.frames, -1, np.int64) if bits is None or not pattern else np.asarray(bits, np.int64),
+        "length": np.int64(length if pattern else IGNORE),
+        "next_bit": np.int64(next_bit if pattern else IGNORE),
     }
 
 
+NOT_TRAINED = -1  # category id of a category the model was not trained on: it answers with empty text
+
+
 def category_ids(tasks: TaskSpec, names) -> torch.Tensor:
-    """Category names -> ids into tasks.categories; -1 for a category the model has no head for."""
-    return torch.tensor([tasks.categories.index(c) if c in tasks.categories else -1 for c in names], dtype=torch.long)
+    """Category names -> ids into tasks.categories; NOT_TRAINED for a category the model was not trained on."""
+    return torch.tensor([tasks.categories.index(c) if c in tasks.categories else NOT_TRAINED for c in names],
+                        dtype=torch.long)

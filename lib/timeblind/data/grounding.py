@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from timeblind.core.io import atomic, write_text
-from timeblind.data.dataset import SPLITS, StimulusConfig, _sha256
+from timeblind.data.config import SPLITS, StimulusConfig
+from timeblind.data.writer import _sha256
 from timeblind.stimuli.categories import ClassInfo
 from timeblind.stimuli.events import Event, EventConfig, draw_events, event_masks
 from timeblind.stimuli.scale import render_drawn, soft_mask
@@ -39,7 +40,7 @@ def stimulus_config(data: dict, events: EventConfig) -> StimulusConfig:
 
 
 def split_classes(stim: StimulusConfig, split: str) -> list[ClassInfo]:
-    """The classes a split's events may show, category by category; held-out words as in dataset.py."""
+    """The classes a split's events may show, category by category; held-out words as in config.py."""
     members = stim._members  # the same per-split word lists as the classification data set
     return [stim.classes[k] for c in stim.categories for k in members[split, c]]
 

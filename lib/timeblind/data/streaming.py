@@ -1,9 +1,11 @@
 """Training without storage: layouts stream from CPU workers, noise is made on the training device.
 
-A layout (class, mask, direction) costs a fraction of a millisecond on a CPU; the noise, which
-is the bulk of the pixels, is rendered by torch_render on the device the batch lands on (the
+A layout (class, mask, direction) and its targets (core/tasks.clip_targets: the figure mask,
+text lines, pattern targets) cost a fraction of a millisecond on a CPU; the noise, which is the
+bulk of the pixels, is rendered by torch_render on the device the batch lands on (the
 DataModule's on_after_batch_transfer hook), seeded per batch from (seed, first sample index).
-Validation still reads the stored split, so model selection sees fixed data.
+Validation still reads the stored split, in batches of one frame size, so model selection sees
+fixed data.
 """
 
 from __future__ import annotations
@@ -13,16 +15,17 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from timeblind.core.tasks import TaskSpec, targets_for, to_model_input
+from timeblind.core.tasks import TaskSpec, clip_targets, to_model_input
 from timeblind.data.dataset import StimulusConfig
 from timeblind.data.samplers import StepStream
-from timeblind.data.torch_data import ClipDataset
+from timeblind.data.torch_data import ClipDataset, rank_batches
 from timeblind.stimuli.torch_render import render_batch
 
 
 class LayoutStream(IterableDataset):
-    """Endless samples seed, split, index = start, start + 1, ...: a mask to render, or (patterns,
-    whose signal is brightness, not motion) the finished grey clip."""
+    """Endless samples seed, split, index = start, start + 1, ...: the targets of a clip whose noise
+    is still to be rendered from its figure mask (targets["mask"], uint8 0/255 (T, H, W)), or
+    (patterns, whose signal is brightness, not motion) the finished grey clip."""
 
     def __init__(self, cfg: StimulusConfig, tasks: TaskSpec, seed: int, split: str = "train", start: int = 0):
         reason = cfg.streamable()
@@ -36,20 +39,19 @@ class LayoutStream(IterableDataset):
         T, H, W = self.cfg.motion.frames, self.cfg.height, self.cfg.width
         i = self.start + offset
         while True:
-            pattern = {"length": -1, "next_bit": -1, "bits": np.full(T, -1)}
+            pattern = {"length": -1, "next_bit": -1, "bits": None}
             if self.cfg.classes[self.cfg.class_of(i, self.split)].category == "patterns":
                 # brightness-coded, no motion to render: cheap on a CPU, identical to the stored sample
                 grey, layout, pattern = self.cfg.sample(self.seed, self.split, i)
-                mask = np.zeros((T, H, W), bool)
             else:
                 layout = self.cfg.layout(self.seed, self.split, i)
-                mask = np.broadcast_to(layout.mask, (T, H, W))
                 grey = np.zeros((T, H, W), np.uint8)
-            targets = targets_for(self.tasks, [layout.label], pattern["bits"][None], [pattern["length"]],
-                                  [pattern["next_bit"]])
-            yield {"mask": torch.from_numpy(np.ascontiguousarray(mask)), "grey": torch.from_numpy(grey),
-                   "rendered": layout.mask is None, "angle": layout.angle, "index": i,
-                   "targets": {k: torch.as_tensor(v[0]) for k, v in targets.items()}}
+            mask = self.cfg.figure_mask(layout)  # (T, H, W) uint8 0/255 as stored (streaming: render_scale 1)
+            label = layout.text if layout.category == "words" else self.cfg.classes[layout.label].name
+            targets = clip_targets(self.tasks, layout.category, label, np.ascontiguousarray(mask),
+                                   layout.glyphs, pattern["bits"], pattern["length"], pattern["next_bit"])
+            yield {"grey": torch.from_numpy(grey), "rendered": layout.mask is None, "angle": layout.angle,
+                   "index": i, "targets": {k: torch.as_tensor(v) for k, v in targets.items()}}
             i += step
 
 
@@ -71,15 +73,15 @@ class StreamingDataModule(L.LightningDataModule):
         return StepStream(samples, self.batch_size, lambda: t.global_step, t.global_rank, t.world_size)
 
     def val_dataloader(self):
-        return DataLoader(self.val_set, batch_size=self.batch_size)
+        return DataLoader(self.val_set, batch_sampler=rank_batches(self.val_set, self.batch_size, self.trainer))
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if not isinstance(batch, dict):  # a validation batch: (clips, targets)
             return batch
-        device = batch["mask"].device
+        targets = batch["targets"]
+        device = targets["mask"].device
         generator = torch.Generator(device=device)
         generator.manual_seed(int(np.random.SeedSequence([self.seed, int(batch["index"][0])]).generate_state(1)[0]))
-        clips = render_batch(batch["mask"], batch["angle"], self.cfg.motion, generator)
+        clips = render_batch(targets["mask"] >= 128, batch["angle"], self.cfg.motion, generator)
         rendered = batch["rendered"][:, None, None, None]
-        targets = batch["targets"] | {"mask": batch["mask"]}
         return torch.where(rendered, to_model_input(batch["grey"]), clips), targets

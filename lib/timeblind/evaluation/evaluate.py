@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 
-from timeblind.data.torch_data import ClipDataset
+from timeblind.data.torch_data import ClipDataset, size_batches
 from timeblind.core.stats import t_interval, wilson_interval
 from timeblind.core.tasks import IGNORE, category_ids
 from timeblind.io.spookybench import is_correct
@@ -26,37 +25,52 @@ from timeblind.models.checkpoint import load_model
 ANSWER = "answer"  # the task of Table 1: what is shown
 
 
+PATTERN_TARGETS = ("bits", "length", "next_bit")
+
+
 @torch.no_grad()
-def predict(model, dataset: ClipDataset, batch_size: int = 256) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Text answers for every clip and, when the model has pattern heads, the per-clip pattern
-    predictions (bits (N, T), length (N,), next bit (N,))."""
+def predict(model, dataset: ClipDataset, batch_size: int = 128) -> tuple[list[str], dict[str, np.ndarray],
+                                                                          dict[str, np.ndarray]]:
+    """Text answers for every clip (batches of one frame size) and, when the model has pattern
+    heads, the per-clip pattern predictions and targets (bits (N, T), length (N,), next bit (N,);
+    IGNORE where a clip carries none)."""
     categories = category_ids(model.heads.spec, dataset.data.samples["category"])
-    texts, patterns = [], {"bits": [], "length": [], "next_bit": []}
-    for video, _ in DataLoader(dataset, batch_size=batch_size):
-        out = model(video)
-        texts += model.heads.answers(out, categories[len(texts):len(texts) + len(video)])
+    texts = [""] * len(dataset)
+    predicted, targets = {}, {}
+    for batch in size_batches(dataset, batch_size):
+        items = [dataset[i] for i in batch]
+        out = model(torch.stack([video for video, _ in items]))
+        for i, text in zip(batch, model.heads.answers(out, categories[batch])):
+            texts[i] = text
         if "bits" in out:
-            patterns["bits"].append((out["bits"] > 0).long())
-            patterns["length"].append(out["length"].argmax(-1))
-            patterns["next_bit"].append(out["next_bit"].argmax(-1))
-    return texts, {k: torch.cat(v).numpy() for k, v in patterns.items() if v}
+            guesses = {"bits": (out["bits"] > 0).long(), "length": out["length"].argmax(-1),
+                       "next_bit": out["next_bit"].argmax(-1)}
+            for key in PATTERN_TARGETS:
+                truth = torch.stack([t[key] for _, t in items])
+                if key not in predicted:
+                    predicted[key] = np.full((len(dataset), *truth.shape[1:]), IGNORE, np.int64)
+                    targets[key] = predicted[key].copy()
+                predicted[key][batch], targets[key][batch] = guesses[key].numpy(), truth.numpy()
+    return texts, predicted, targets
 
 
-def pattern_rows(patterns: dict[str, np.ndarray], targets: dict[str, torch.Tensor]) -> list[dict]:
+def pattern_rows(patterns: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> list[dict]:
     """Per-clip pattern tasks on the pattern clips: all bits, the length and the next bit right."""
-    is_pattern = targets["length"].numpy() != IGNORE
-    if not patterns or not is_pattern.any():
+    if not patterns:
         return []
-    bits = targets["bits"].numpy()[is_pattern]
+    is_pattern = targets["length"] != IGNORE
+    if not is_pattern.any():
+        return []
+    bits = targets["bits"][is_pattern]
     carried = bits >= 0
     all_bits = ((patterns["bits"][is_pattern] == bits) | ~carried).all(axis=1)
     frames = bits.shape[1]
-    lengths = targets["length"].numpy()[is_pattern]
+    lengths = targets["length"][is_pattern]
     return [
         {"task": "pattern bits", "correct": all_bits, "chance": float(np.mean(0.5 ** carried.sum(axis=1)))},
         {"task": "pattern length", "correct": patterns["length"][is_pattern] == lengths,
          "chance": 1 / (frames - lengths.min() + 1)},
-        {"task": "pattern next bit", "correct": patterns["next_bit"][is_pattern] == targets["next_bit"].numpy()[is_pattern],
+        {"task": "pattern next bit", "correct": patterns["next_bit"][is_pattern] == targets["next_bit"][is_pattern],
          "chance": 0.5},
     ]
 
@@ -84,17 +98,19 @@ def score_models(model_paths: list[str | Path], data_dir: str | Path, split: str
     rows = []
     for path in model_paths:
         model, info = load_model(path)
-        if info["extra"].get("frame_shape") not in (None, manifest["frame_shape"]):
-            raise ValueError(f"{path} was trained on clips of shape {info['extra']['frame_shape']}, "
-                             f"the data set has {manifest['frame_shape']}")
-        texts, patterns = predict(model, dataset)
+        trained = info["extra"].get("frame_shapes") or {}
+        differ = {c: (trained[c], s) for c, s in manifest["frame_shapes"].items() if c in trained and trained[c] != s}
+        if differ:
+            raise ValueError(f"{path} was trained on clips of other shapes than the data set's (category: "
+                             f"trained, data set): {differ}")
+        texts, patterns, pattern_targets = predict(model, dataset)
         correct = np.array([is_correct(t, a) for t, a in zip(texts, answers)])
         meta = {"encoder": info["extra"].get("name", info["encoder"]), "seed": info["extra"].get("seed"),
                 "model": str(path)}
         for category in manifest["categories"]:
             chosen = (samples["category"] == category).to_numpy()
             rows.append(_row(correct[chosen], **meta, category=category, task=ANSWER, chance=chance[category]))
-        for task in pattern_rows(patterns, dataset.targets):
+        for task in pattern_rows(patterns, pattern_targets):
             rows.append(_row(task.pop("correct"), **meta, category="patterns", **task))
         mine = [r for r in rows if r["model"] == str(path) and r["task"] == ANSWER]
         log(f"{meta['encoder']} seed {meta['seed']}: " + ", ".join(

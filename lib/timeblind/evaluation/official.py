@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from timeblind.core.io import write_text
-from timeblind.io.spookybench import OFFICIAL_CATEGORIES, Row, Skipped, is_correct, metadata_rows
+from timeblind.io.metadata import Row, Skipped, metadata_rows
+from timeblind.io.spookybench import OFFICIAL_CATEGORIES, is_correct
 
 ANALYSIS = "analysis.json"
 # Keys under which a list of records names the video and the answer (the runners write a {Path: text} object).
@@ -34,11 +35,14 @@ def read_results(path: str | Path) -> dict[str, object]:
     line for anything else."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"results file {path} does not exist; expected the JSON a runner wrote")
+        what = "is not a file" if path.exists() else "does not exist"
+        raise FileNotFoundError(f"results file {path} {what}; expected the JSON a runner wrote")
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{path} is not JSON ({err}); expected {{metadata Path: predicted text}}") from None
+    except RecursionError:  # arrays or objects nested thousands deep: no runner writes that
+        raise ValueError(f"{path} is nested too deeply to read; expected {{metadata Path: predicted text}}") from None
     if isinstance(payload, dict):
         return payload
     if isinstance(payload, list):

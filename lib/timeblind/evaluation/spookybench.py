@@ -5,7 +5,8 @@ text) and scores it with the official rule: a prediction is correct when any acc
 a case-insensitive substring of it. The model answers each video's category (from metadata.csv)
 as the official per-category prompts ask: the word it reads, or a class of that category.
 Videos that already have the model's input shape are used as they are; others are resampled so
-their motion survives (io.spookybench.resample_clip).
+their motion survives (io.resample), frame by frame as they decode (io.video), so memory stays
+bounded whatever the video's length.
 """
 
 from __future__ import annotations
@@ -22,14 +23,22 @@ import torch
 from timeblind.core.io import write_text
 from timeblind.core.stats import wilson_interval
 from timeblind.core.tasks import category_ids, to_model_input
-from timeblind.io.spookybench import SpookyBenchFolder, Skipped, is_correct, parse_categories, resample_clip
-from timeblind.models.checkpoint import load_model
+from timeblind.io.folder import SpookyBenchFolder
+from timeblind.io.metadata import Skipped
+from timeblind.io.spookybench import is_correct, parse_categories
+from timeblind.io.video import VideoError, read_clips
+from timeblind.models.checkpoint import frame_shapes, load_model
 
 
-def input_shape(info: dict, frames: int | None, height: int | None, width: int | None) -> tuple[int, int, int]:
-    """The (T, H, W) a model was trained on (stored in its file), unless given explicitly."""
-    stored = info["extra"].get("frame_shape") or [None, None, None]
-    shape = tuple(given or kept for given, kept in zip((frames, height, width), stored))
+def input_shape(info: dict, frames: int | None, height: int | None, width: int | None,
+                category: str | None = None) -> tuple[int, int, int]:
+    """The (T, H, W) a model was trained on for a category (stored in its file), unless given explicitly."""
+    for name, value in (("frames", frames), ("height", height), ("width", width)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name}={value!r}: expected a positive integer")
+    shapes = frame_shapes("the model file", info)
+    stored = shapes.get(category) or next(iter(shapes.values()), (None, None, None))
+    shape = tuple(kept if given is None else given for given, kept in zip((frames, height, width), stored))
     if None in shape:
         raise ValueError("this model file does not record its input size (older file): pass --frames, --height "
                          "and --width")
@@ -48,30 +57,53 @@ def evaluate_folder(model_path: str | Path, dataset: str | Path, *, csv: str | P
 @torch.no_grad()
 def score_folder(model, info: dict, dataset: str | Path, *, csv: str | Path | None = None,
                  categories: list[str] | None = None, frames: int | None = None, height: int | None = None,
-                 width: int | None = None, method: str = "motion", log=print) -> tuple[dict, pd.DataFrame, list]:
-    """evaluate_folder for a model already loaded (model, info = load_model(path))."""
-    T, H, W = input_shape(info, frames, height, width)
+                 width: int | None = None, method: str = "motion", log=print,
+                 cache: dict | None = None) -> tuple[dict, pd.DataFrame, list]:
+    """evaluate_folder for a model already loaded (model, info = load_model(path)). Each video is decoded
+    as a stream into the model's input for its category (io.video.read_clips); each skipped item is
+    reported once through ``log``, as it happens, and so is each category the model cannot answer.
+    cache: a dict kept across calls, so that scoring several models on one folder decodes each video
+    once per input shape (large videos take far longer to decode than a small model takes to answer)."""
+    input_shape(info, frames, height, width)  # refused before any video is read
     wanted = parse_categories(categories) if categories else None  # any case; objects, dynamics as aliases
     folder = SpookyBenchFolder(Path(dataset), Path(csv) if csv else None)
     log(f"metadata: {folder.csv_path}")
     if wanted:
         folder.entries = [e for e in folder.entries if e.category in wanted]
+    for item in folder.skipped:  # rows of metadata.csv that name no usable video
+        log(f"skipped {item.path or f'line {item.row}'}: {item.reason}")
+    spec = model.heads.spec
+    for category in sorted({e.category for e in folder.entries} - set(spec.categories)):
+        count = sum(e.category == category for e in folder.entries)
+        log(f"note: this model has no answer for category {category!r} (trained on {', '.join(spec.categories)}): "
+            f"its {count} video(s) get an empty answer, scored wrong")
     predictions, rows = {}, []
-    for entry, video in folder.videos():  # unreadable videos land in folder.skipped
-        if video.shape == (T, H, W):
-            clip = video
-        elif len(video) < T:
-            folder.skipped.append(Skipped(entry.row, entry.rel, f"video has {len(video)} frames; the model needs {T}"))
+    for entry in folder.entries:
+        T, H, W = input_shape(info, frames, height, width, entry.category)
+        key = (str(entry.path), T, H, W, method)
+        clip = cache.get(key) if cache is not None else None
+        if clip is None:
+            clip = _model_clip(entry, T, H, W, method)
+            if cache is not None:
+                cache[key] = clip
+        if isinstance(clip, Skipped):  # unreadable, or too short for the model
+            folder.skipped.append(clip)
+            log(f"skipped {clip.path}: {clip.reason}")
             continue
-        else:
-            clip = resample_clip(video, T, H, W, method=method)
-        category = category_ids(model.heads.spec, [entry.category])  # the category's question, as a prompt
+        category = category_ids(spec, [entry.category])  # the category's question, as a prompt
         text = model.answer(to_model_input(torch.from_numpy(clip))[None], category)[0]
         predictions[entry.rel] = text
         rows.append({"category": entry.category, "correct": is_correct(text, entry.answers)})
-    for item in folder.skipped:
-        log(f"skipped {item.path}: {item.reason}")
     return predictions, accuracy_table(pd.DataFrame(rows, columns=["category", "correct"])), folder.skipped
+
+
+def _model_clip(entry, T: int, H: int, W: int, method: str):
+    """The model's (T, H, W) clip of an entry's video, decoded as a stream, or why there is none (a Skipped)."""
+    try:
+        (clip,) = read_clips(entry.path, [(T, H, W)], method=method)
+    except VideoError as e:
+        return Skipped(entry.row, entry.rel, e.reason if "needs at least" in e.reason else f"unreadable video: {e.reason}")
+    return clip
 
 
 def accuracy_table(scored: pd.DataFrame) -> pd.DataFrame:

@@ -46,19 +46,30 @@ RESTORES = ("gray", "binary")
 def estimate_displacement(video: np.ndarray, pairs: int = 8) -> np.ndarray:
     """Dominant per-frame displacement of the noise, (dy, dx) in px/frame, by phase correlation.
 
-    Correlates up to ``pairs`` consecutive frame pairs spread over the video and returns the per-axis
-    median of the absolute peak offsets. Figure and ground move in opposite directions, so the peak is
-    +d where the ground dominates and -d otherwise: only magnitudes are meaningful. The peak is refined
-    to sub-pixel by a 3-point parabola per axis (cv2.phaseCorrelate's 5x5 centroid would average +d and
-    -d together for small d).
+    Correlates up to ``pairs`` consecutive frame pairs spread over the video (:func:`pair_starts`) and
+    returns the per-axis median of the absolute peak offsets (:func:`displacement_of_pairs`).
     """
     N = len(video)
+    return displacement_of_pairs([(video[t], video[t + 1]) for t in pair_starts(N, pairs)])
+
+
+def pair_starts(N: int, pairs: int = 8) -> list[int]:
+    """First frames of the consecutive pairs the displacement is estimated from, for a video of N frames."""
     if N < 2:
         raise ValueError(f"video has {N} frame(s); need at least 2 to estimate motion")
-    starts = np.unique(np.linspace(0, N - 2, min(pairs, N - 1)).round().astype(int))
+    return np.unique(np.linspace(0, N - 2, min(pairs, N - 1)).round().astype(int)).tolist()
+
+
+def displacement_of_pairs(pairs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """The per-axis median of |peak offset| over frame pairs (a, b), (dy, dx) in px/frame.
+
+    Figure and ground move in opposite directions, so the peak is +d where the ground dominates and -d
+    otherwise: only magnitudes are meaningful. The peak is refined to sub-pixel by a 3-point parabola per
+    axis (cv2.phaseCorrelate's 5x5 centroid would average +d and -d together for small d).
+    """
     shifts = []
-    for t in starts:
-        a, b = (video[t + i].astype(np.float32) for i in (0, 1))
+    for first, second in pairs:
+        a, b = first.astype(np.float32), second.astype(np.float32)
         fa, fb = np.fft.rfft2(a - a.mean()), np.fft.rfft2(b - b.mean())
         cross = fb * np.conj(fa)
         r = np.fft.irfft2(cross / (np.abs(cross) + 1e-9), s=a.shape)  # (H, W), peak at the shift a -> b
@@ -79,10 +90,23 @@ def estimate_displacement(video: np.ndarray, pairs: int = 8) -> np.ndarray:
     return np.median(np.array(shifts), axis=0)  # (2,) |dy|, |dx|
 
 
+def area_average(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    """One (H, W) frame -> (height, width) float32 by area averaging (per-axis factors)."""
+    return cv2.resize(frame.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
+
+
 def _area_resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
     """(T, H, W) -> (T, height, width) float32 by area averaging (per-axis factors)."""
-    return np.stack([cv2.resize(f.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
-                     for f in frames])
+    return np.stack([area_average(f, height, width) for f in frames])
+
+
+def check_request(frames: int, height: int, width: int, method: str = "motion", restore: str = "gray") -> None:
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}; expected one of {METHODS}")
+    if restore not in RESTORES:
+        raise ValueError(f"restore={restore!r}; expected one of {RESTORES}")
+    if frames < 2 or height < 1 or width < 1:
+        raise ValueError(f"output {frames}x{height}x{width}; expected frames >= 2, height and width >= 1")
 
 
 def resample_clip(video: np.ndarray, frames: int, height: int, width: int, *, method: str = "motion",
@@ -96,30 +120,35 @@ def resample_clip(video: np.ndarray, frames: int, height: int, width: int, *, me
     ``speed`` overrides the estimated displacement: (dy, dx) px/frame, or a magnitude (taken along the axis
     with the smaller factor, the worst case). With ``return_info`` also returns a dict: method, displacement
     (dy, dx), factors (ky, kx), stride, start, indices, out_shift (output px per kept frame), stride_reduced.
-    See the module docstring for why.
+    See the module docstring for why; io/video.py does the same while decoding a file.
     """
     video = np.asarray(video)
     if video.ndim != 3:
         raise ValueError(f"video of shape {video.shape}; expected (N, H, W) grey")
-    if method not in METHODS:
-        raise ValueError(f"method={method!r}; expected one of {METHODS}")
-    if restore not in RESTORES:
-        raise ValueError(f"restore={restore!r}; expected one of {RESTORES}")
-    if frames < 2 or height < 1 or width < 1:
-        raise ValueError(f"output {frames}x{height}x{width}; expected frames >= 2, height and width >= 1")
+    check_request(frames, height, width, method, restore)
     N, H, W = video.shape
+    displacement = estimate_displacement(video) if method == "motion" and speed is None and N >= frames else None
+    idx, info = plan_frames(N, H, W, frames, height, width, method=method, speed=speed, displacement=displacement)
+    clip = restore_clip(_area_resize(video[idx], height, width), method, restore)
+    return (clip, info) if return_info else clip
+
+
+def plan_frames(N: int, H: int, W: int, frames: int, height: int, width: int, *, method: str = "motion",
+                speed: float | tuple[float, float] | None = None,
+                displacement: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """Which of a video's N frames of H x W make the clip: (indices, info). ``displacement`` is the
+    estimate (:func:`estimate_displacement`) that ``method="motion"`` needs unless ``speed`` is given."""
     if N < frames:
         raise ValueError(f"video has {N} frames; need at least frames={frames}")
     ky, kx = H / height, W / width
     info: dict = {"method": method, "factors": (ky, kx), "stride_reduced": False}
     if method == "plain":
         idx = np.linspace(0, N - 1, frames).round().astype(int)
-        clip = np.clip(_area_resize(video[idx], height, width).round(), 0, 255).astype(np.uint8)
         info.update(indices=idx.tolist(), stride=(N - 1) / (frames - 1), start=0)
-        return (clip, info) if return_info else clip
+        return idx, info
 
     if speed is None:
-        d = estimate_displacement(video)
+        d = np.asarray(displacement, dtype=float)
     elif np.ndim(speed) == 0:  # a magnitude without direction: assume the axis where it moves most output px
         d = np.array([float(speed), 0.0]) if ky <= kx else np.array([0.0, float(speed)])
     else:
@@ -138,12 +167,17 @@ def resample_clip(video: np.ndarray, frames: int, height: int, width: int, *, me
     span = (frames - 1) * stride + 1
     start = (N - span) // 2  # centred: avoids fade-ins/outs at the ends of the release videos
     idx = start + stride * np.arange(frames)
-    small = _area_resize(video[idx], height, width)  # (frames, height, width) float32, low-contrast texture
-    if restore == "binary":
-        clip = np.where(small > np.median(small), 255, 0).astype(np.uint8)
-    else:
-        clip = restore_grey(small)
     info.update(displacement=(float(d[0]), float(d[1])), stride=stride, start=int(start), indices=idx.tolist(),
                 out_shift=out_shift)
     log.debug("resample_clip: %s", info)
-    return (clip, info) if return_info else clip
+    return idx, info
+
+
+def restore_clip(small: np.ndarray, method: str, restore: str = "gray") -> np.ndarray:
+    """Area-averaged frames (frames, height, width) float32 -> the uint8 clip: rounded as they are for
+    ``method="plain"``, contrast restored for ``"motion"`` (module docstring, step 4)."""
+    if method == "plain":
+        return np.clip(small.round(), 0, 255).astype(np.uint8)
+    if restore == "binary":
+        return np.where(small > np.median(small), 255, 0).astype(np.uint8)
+    return restore_grey(small)

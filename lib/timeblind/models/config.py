@@ -14,6 +14,18 @@ EARLY_TEMPORAL_STEMS = ("conv3d", "difference")
 ESTIMATORS = ("pair", "sum")  # the motion-energy observer's ground-step estimators
 
 
+def _positive(cfg, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r}: expected a positive integer")
+
+
+def _stages(cfg) -> None:
+    if cfg.full_resolution_stages not in (0, 1, 2, 3):
+        raise ValueError(f"full_resolution_stages={cfg.full_resolution_stages!r}: expected 0..3")
+
+
 @dataclass
 class FramewiseConfig:
     width: int = 32  # channels of the first conv stage
@@ -22,6 +34,12 @@ class FramewiseConfig:
     heads: int = 4
     max_frames: int = 256
     full_resolution_stages: int = 1  # later stages stride: T times the images makes full resolution costly
+    windows: int = 4  # temporal windows of the output map (frame tokens averaged per window, in order)
+
+    def check_frames(self, frames: int) -> None:
+        """ValueError unless a clip of `frames` frames fits: the frame-index table holds max_frames."""
+        if frames > self.max_frames:
+            raise ValueError(f"clip has {frames} frames, encoder supports at most max_frames={self.max_frames}")
 
 
 @dataclass
@@ -38,6 +56,12 @@ class SeedTemporalConfig:
     time_encoding: bool = True  # add the sinusoidal frame-index table (off: the transformer sees an unordered set)
     max_frames: int = 256  # longest clip; the position table is built for this many frames
     full_resolution_stages: int = 1  # trunk stages at full resolution, as in the frame-wise encoder
+    windows: int = 4  # temporal windows of the output vector (frame vectors averaged per window, in order)
+
+    def check_frames(self, frames: int) -> None:
+        """ValueError unless a clip of `frames` frames fits: the frame-index table holds max_frames."""
+        if frames > self.max_frames:
+            raise ValueError(f"clip has {frames} frames, encoder supports at most max_frames={self.max_frames}")
 
 
 @dataclass
@@ -55,6 +79,7 @@ class StaveConfig:
     max_frames: int = 256  # size of the rotary table over the frame index
     image_size: int = 32  # frame size the position table is built for (others: bilinear resize)
     time_embedding: bool = False  # learned frame-index embedding on every token (see stave.py)
+    windows: int = 4  # temporal windows of the output map (patch tokens averaged per window, in order)
 
     def __post_init__(self):
         if self.stem not in STAVE_STEMS:
@@ -89,6 +114,12 @@ class StaveConfig:
     def temporal_heads(self) -> int:
         return max(1, round(self.heads * self.head_scale))
 
+    def check_frames(self, frames: int) -> None:
+        """ValueError unless a clip of `frames` frames fits: the rotary table holds max_frames token frames."""
+        if -(-frames // self.temporal_patch) > self.max_frames:
+            raise ValueError(f"clip has {frames} frames, encoder supports at most max_frames={self.max_frames}"
+                             + (f" temporal patches of {self.temporal_patch}" if self.temporal_patch > 1 else ""))
+
     @property
     def n_temporal_blocks(self) -> int:
         return self.depth if self.temporal_blocks is None else self.temporal_blocks
@@ -97,54 +128,68 @@ class StaveConfig:
 @dataclass
 class EarlyTemporalConfig:
     stem_channels: int = 16  # channels of the 3-D stem
-    stem_kernel: int = 3  # spatio-temporal kernel size; must cover the speed: >= 2*speed+1
+    stem_kernel: int = 3  # spatial kernel of the stem; must cover the speed: >= 2*speed+1
     width: int = 32  # first stage of the 2-D trunk
     dim: int = 128
     stem: str = "conv3d"  # or "difference": frame differences first, then the 3-D stem
+    windows: int = 4  # temporal windows whose motion maps the trunk reads, in order
+    correlator_init: bool = True  # pair filters start as 3x3 correlators (layers.MotionStem); all trainable
+    opponent: bool = True  # instance norm over space after the stem: the clip's dominant motion is the zero
+    full_resolution_stages: int = 3  # trunk stages convolving at full resolution: motion maps are noisy per pixel
 
     def __post_init__(self):
         if self.stem not in EARLY_TEMPORAL_STEMS:
             raise ValueError(f"stem={self.stem!r}: expected one of {list(EARLY_TEMPORAL_STEMS)}")
+        _positive(self, "stem_channels", "stem_kernel", "width", "dim", "windows")
+        _stages(self)
+
+    @property
+    def min_frames(self) -> int:
+        """The stem's temporal kernel 2 needs two frames, or two difference frames (three frames)."""
+        return 3 if self.stem == "difference" else 2
+
+    def check_frames(self, frames: int) -> None:
+        if frames < self.min_frames:
+            raise ValueError(f"clip has {frames} frames: early_temporal with stem={self.stem!r} needs at least "
+                             f"{self.min_frames}")
 
 
 @dataclass
 class TwoStreamConfig:
-    segments: int = 4  # contiguous segments; each needs >= 2 frames (the paper: 12 of 8)
+    segments: int = 2  # contiguous segments, in order; each needs >= 2 frames (the paper: 12 of 8)
     width: int = 16  # first conv stage of both trunks
-    dim: int = 64  # channels of each stream's map; out_dim = 2 * dim
+    dim: int = 64  # channels of each stream's map; out_dim = 2 * dim * segments
     stem_channels: int = 16  # channels of the temporal stream's 3-D stem
     stem_kernel: int = 3  # spatial kernel of the stem; must cover the speed: >= 2*speed+1
+    correlator_init: bool = True  # the temporal stream's stem, as early_temporal's (layers.MotionStem)
+    opponent: bool = True
     full_resolution_stages: int = 3  # both trunks: the same stages give maps of the same size
 
     def __post_init__(self):
-        for name in ("segments", "width", "dim", "stem_channels", "stem_kernel"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r}: expected a positive integer")
-        if not 0 <= self.full_resolution_stages <= 3:
-            raise ValueError(f"full_resolution_stages={self.full_resolution_stages!r}: expected 0..3")
+        _positive(self, "segments", "width", "dim", "stem_channels", "stem_kernel")
+        _stages(self)
+
+    def check_frames(self, frames: int) -> None:
+        """ValueError unless every segment holds a frame pair (the stem's temporal kernel 2)."""
+        if frames < 2 * self.segments:
+            raise ValueError(f"clip has {frames} frames: two_stream with segments={self.segments} needs at least "
+                             f"2 * segments = {2 * self.segments} (a frame pair per segment)")
 
 
 @dataclass
 class MotionEnergyConfig:
     max_speed: float = 1.0  # fastest motion to detect, px/frame: displacements up to ceil(max_speed) + 1 px
     smooth: int = 3  # box filter over the energy, px
-    windows: int = 4  # temporal windows K: the reader's input channels
+    windows: int = 4  # temporal windows K: the front end's output maps
     estimator: str = "pair"  # "pair": each frame pair's own ground step; "sum": the numpy opponent_energy
     ramp: float = 0.4  # normalised energy at which the mask reaches 1 (0.5 at ramp / 2)
     min_correlation: float = 0.1  # floor of the strength that normalises energy: weaker motion is not amplified
-    width: int = 32  # reader: first conv stage
-    dim: int = 128  # reader: output channels (out_dim)
-    full_resolution_stages: int = 1  # reader: masks are smooth, so later stages may stride
+    width: int = 16  # the learned map over the front end's output: first conv stage
+    dim: int = 64  # its output channels (out_dim)
+    full_resolution_stages: int = 1  # front-end maps are smooth, so later stages may stride
 
     def __post_init__(self):
-        def positive_int(name):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r}: expected a positive integer")
-
-        for name in ("smooth", "windows", "width", "dim"):
-            positive_int(name)
+        _positive(self, "smooth", "windows", "width", "dim")
         if isinstance(self.max_speed, bool) or not isinstance(self.max_speed, (int, float)) or not (
                 0 < self.max_speed <= 16):
             raise ValueError(f"max_speed={self.max_speed!r}: expected a speed in (0, 16] px/frame")
@@ -154,13 +199,16 @@ class MotionEnergyConfig:
             raise ValueError(f"ramp={self.ramp!r}: expected a share of the correlation strength in (0, 4]")
         if not 0 < self.min_correlation <= 1:
             raise ValueError(f"min_correlation={self.min_correlation!r}: expected a correlation in (0, 1]")
-        if self.full_resolution_stages not in (0, 1, 2, 3):
-            raise ValueError(f"full_resolution_stages={self.full_resolution_stages!r}: expected 0..3")
+        _stages(self)
 
     @property
     def radius(self) -> int:
         """Largest displacement searched, px (per axis)."""
         return math.ceil(self.max_speed) + 1
+
+    def check_frames(self, frames: int) -> None:
+        if frames < 2:
+            raise ValueError(f"clip has {frames} frames: motion energy needs at least 2")
 
 
 @dataclass(frozen=True)
@@ -204,3 +252,11 @@ def encoder_config(encoder: str, **options):
     if unknown:
         raise ValueError(f"unknown options {unknown} for encoder {encoder!r}; expected some of {sorted(allowed)}")
     return config_cls(**options)
+
+
+def check_frames(cfg, frames: int) -> None:
+    """ValueError unless an encoder with config `cfg` takes clips of `frames` frames (its config's
+    check_frames: one rule for the model at run time and the plan before any job)."""
+    check = getattr(cfg, "check_frames", None)
+    if check is not None:
+        check(frames)

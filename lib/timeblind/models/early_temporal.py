@@ -1,6 +1,7 @@
-"""Early-temporal encoder: a 3-D convolution stem sees neighbouring frames before any
-spatial pooling, so it can correlate a pixel with its displaced neighbour in the next frame
-(a learned motion-energy detector). The motion map is then read by a 2-D CNN.
+"""Early-temporal encoder: a 3-D convolution stem sees neighbouring frames before any spatial
+pooling, so it can correlate a pixel with its displaced neighbour in the next frame (a learned
+motion-energy detector, layers.MotionStem). The motion maps of a few temporal windows, in order,
+are then read by a 2-D CNN.
 
 Two stems:
   * "conv3d": the 3-D convolutions read the frames themselves (temporal kernel 2: frame pairs).
@@ -17,38 +18,23 @@ import torch
 from torch import nn
 
 from timeblind.models.config import EarlyTemporalConfig
-from timeblind.models.layers import SpatialTrunk
-
-
-class FrameDifference(nn.Module):
-    """(B, C, T, H, W) -> (B, C, T-1, H, W): x[t+1] - x[t]; no weights."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, :, 1:] - x[:, :, :-1]
+from timeblind.models.layers import MAP_STRIDE, MotionStem, SpatialTrunk
 
 
 class EarlyTemporalEncoder(nn.Module):
     def __init__(self, cfg: EarlyTemporalConfig):
         super().__init__()
         self.cfg = cfg
-        k, c = cfg.stem_kernel, cfg.stem_channels
-        difference = [FrameDifference()] if cfg.stem == "difference" else []
-        self.stem = nn.Sequential(
-            *difference,
-            nn.Conv3d(1, c, (2, k, k), padding=(0, k // 2, k // 2)), nn.BatchNorm3d(c), nn.GELU(),
-            nn.Conv3d(c, c, (1, k, k), padding=(0, k // 2, k // 2)), nn.BatchNorm3d(c), nn.GELU(),
-        )
-        # the stem's temporal kernel 2 needs two (difference) frames
-        self.min_frames = 3 if cfg.stem == "difference" else 2
-        # The motion map is noisy pixel by pixel: integrate it at full resolution before subsampling.
-        self.trunk = SpatialTrunk(c, cfg.width, cfg.dim, full_resolution_stages=3)
+        self.stem = MotionStem(cfg.stem_channels, cfg.stem_kernel, cfg.windows, cfg.correlator_init, cfg.opponent)
+        # The motion maps are noisy pixel by pixel: integrate them at full resolution before subsampling.
+        self.trunk = SpatialTrunk(self.stem.out_channels, cfg.width, cfg.dim, cfg.full_resolution_stages, MAP_STRIDE)
         self.out_dim = cfg.dim
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         T = video.shape[1]  # video: (B, T, H, W)
-        if T < self.min_frames:
-            raise ValueError(f"clip has {T} frames: early_temporal with stem={self.cfg.stem!r} "
-                             f"needs at least {self.min_frames}")
-        motion = self.stem(video[:, None])  # (B, C, T', H, W): one response per frame pair (T' = T-1, or T-2)
-        motion = motion.mean(dim=2)  # (B, C, H, W): average over time, after the motion is seen
-        return self.trunk(motion)  # (B, D, H/8, W/8)
+        self.cfg.check_frames(T)
+        x = video[:, None]  # (B, 1, T, H, W)
+        if self.cfg.stem == "difference":
+            x = x[:, :, 1:] - x[:, :, :-1]  # (B, 1, T-1, H, W): static content cancels
+        motion = self.stem(x)  # (B, C*K, H, W): motion of K windows, in order
+        return self.trunk(motion)  # (B, D, H/4, W/4)

@@ -13,29 +13,29 @@ import torch
 from torch import nn
 
 from timeblind.models.config import FramewiseConfig
-from timeblind.models.layers import SpatialTrunk, sinusoidal_positions
+from timeblind.models.layers import MAP_STRIDE, SpatialTrunk, sinusoidal_positions, windowed_tokens
 
 
 class FramewiseEncoder(nn.Module):
     def __init__(self, cfg: FramewiseConfig):
         super().__init__()
         self.cfg = cfg
-        self.frame_encoder = SpatialTrunk(1, cfg.width, cfg.dim, cfg.full_resolution_stages)
+        self.frame_encoder = SpatialTrunk(1, cfg.width, cfg.dim, cfg.full_resolution_stages, MAP_STRIDE)
         layer = nn.TransformerEncoderLayer(cfg.dim, cfg.heads, 2 * cfg.dim, dropout=0.0,
                                            batch_first=True, norm_first=True, activation="gelu")
         # 0 layers (allowed by the config schema): no temporal mixing; torch's encoder cannot run empty
         self.temporal = (nn.TransformerEncoder(layer, cfg.temporal_layers, enable_nested_tensor=False)
                          if cfg.temporal_layers else nn.Identity())
         self.register_buffer("positions", sinusoidal_positions(cfg.max_frames, cfg.dim), persistent=False)
-        self.out_dim = cfg.dim
+        self.out_dim = cfg.windows * cfg.dim
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         B, T, H, W = video.shape
-        assert T <= self.cfg.max_frames, f"clip has {T} frames, encoder supports at most {self.cfg.max_frames}"
+        self.cfg.check_frames(T)
         maps = self.frame_encoder(video.reshape(B * T, 1, H, W))  # (B*T, D, h, w): each frame alone
         _, D, h, w = maps.shape
         # one sequence of T frame tokens per map location
         tokens = maps.reshape(B, T, D, h * w).permute(0, 3, 1, 2).reshape(B * h * w, T, D)  # (B*h*w, T, D)
         tokens = self.temporal(tokens + self.positions[:T])  # (B*h*w, T, D)
-        pooled = tokens.mean(dim=1)  # (B*h*w, D)
-        return pooled.reshape(B, h, w, D).permute(0, 3, 1, 2)  # (B, D, h, w)
+        tokens = tokens.reshape(B, h, w, T, D).permute(0, 3, 4, 1, 2)  # (B, T, D, h, w)
+        return windowed_tokens(tokens, self.cfg.windows)  # (B, K*D, h, w)

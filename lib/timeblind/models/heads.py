@@ -1,67 +1,87 @@
 """The heads that answer what a model is asked about a clip, from an encoder's feature map.
 
-One model covers every category of its data set:
-  * a class head for the closed-set categories (shapes, images, videos, pattern kinds), whose
-    answer is restricted to the classes of the clip's category, as a category-specific prompt
-    would restrict a video-language model;
-  * a reading head for words: letters read left to right from the map's columns with CTC, so
-    words never seen in training can be read (scored on held-out words);
-  * pattern heads for the seed's brightness-coded bit sequences: one bit per frame, the sequence
-    length and the next bit.
+Every answer about a figure goes through the figure the encoder recovered:
+  * the figure head turns the feature map (B, D, h, w) into figure logits per temporal window
+    (B, K, H, W) at the clip's full resolution (a 1x1 convolution to K * s * s channels, then a
+    pixel shuffle by the map's stride s), trained against the true figure masks;
+  * the figure reader (models/reader.py) reads the recovered figure, as a picture, for the
+    closed-set classes (shapes, objects, moving figures: the answer restricted to the clip's
+    category, as a category-specific prompt would restrict a video-language model) and, line by
+    line, for text (scored on words never trained on). It sees the figure detached: the answers
+    train the reader, the figure masks train the encoder, so an encoder is judged on how well it
+    recovers the figure and nothing else;
+  * the seed's brightness-coded patterns carry no figure: their kind, bits, length and next bit
+    are read from the encoder's own pooled features.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from timeblind.core.tasks import ALPHABET, TaskSpec, decode_greedy
+from timeblind.core.lines import Band, decode_columns, find_lines
+from timeblind.core.tasks import NOT_TRAINED, TaskSpec
+from timeblind.models.reader import FigureReader, LineReader, crop_bands
+
+CANNOT_ANSWER = ""  # the answer to a category the model was not trained on (id NOT_TRAINED) or has no head for
 
 
-class ReadingHead(nn.Module):
-    """Reads a word left to right: the map's columns, resampled to `steps` positions, through a
-    bidirectional GRU to per-step letter log-probabilities for CTC. The GRU also lets encoders
-    whose map is a single column (late fusion into one vector) spell a word out."""
+class FigureHead(nn.Module):
+    """Feature map (B, D, h, w) -> figure logits (B, K, H, W): each map cell spells out the
+    stride x stride pixels under it, per window (a pixel shuffle). Maps coarser than the clip's
+    stride (late fusion into one vector) are repeated over the cells first, so they can only say
+    the same thing everywhere."""
 
-    def __init__(self, dim: int, steps: int, hidden: int = 64):
+    def __init__(self, dim: int, windows: int, stride: int = 4):
         super().__init__()
-        self.steps = steps
-        self.proj = nn.Linear(dim, hidden)
-        self.rnn = nn.GRU(hidden, hidden, batch_first=True, bidirectional=True)
-        self.out = nn.Linear(2 * hidden, len(ALPHABET) + 1)
+        self.stride, self.windows = stride, windows
+        self.proj = nn.Conv2d(dim, windows * stride * stride, 1)
 
-    def forward(self, fmap: torch.Tensor) -> torch.Tensor:
-        columns = fmap.mean(dim=2)  # (B, D, w): a word is read along the width
-        columns = F.interpolate(columns, size=self.steps, mode="linear", align_corners=False)  # (B, D, S)
-        x, _ = self.rnn(self.proj(columns.transpose(1, 2)))  # (B, S, 2*hidden)
-        return self.out(x).log_softmax(dim=-1)  # (B, S, 27)
+    def forward(self, fmap: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        H, W = size
+        cells = (math.ceil(H / self.stride), math.ceil(W / self.stride))
+        if fmap.shape[-2:] != cells:
+            fmap = F.interpolate(fmap, size=cells, mode="nearest")
+        logits = F.pixel_shuffle(self.proj(fmap), self.stride)  # (B, K, cells * stride)
+        return logits[..., :H, :W]
 
 
 class TaskHeads(nn.Module):
-    """Every head a TaskSpec asks for, on one feature map (B, D, h, w)."""
+    """Every head a TaskSpec asks for, on one feature map (B, D, h, w) of a clip of size (H, W)."""
 
-    def __init__(self, dim: int, spec: TaskSpec):
+    def __init__(self, dim: int, spec: TaskSpec, reader_width: int = 16, reader_dim: int = 64):
         super().__init__()
         self.spec = spec
-        closed = spec.closed
+        K = spec.windows
+        self.figure = FigureHead(dim, K)
+        self.reader = FigureReader(K, reader_width, reader_dim)
         # category id of each closed class, so answers can be restricted to the clip's category
-        self.register_buffer("closed_category", torch.from_numpy(spec.category_index[closed]), persistent=False)
-        self.classify = nn.Linear(dim, len(closed)) if closed else None
-        self.read = ReadingHead(dim, spec.reading_steps) if spec.reads_words else None
+        self.register_buffer("class_category", torch.from_numpy(spec.class_category_index), persistent=False)
+        self.register_buffer("from_figure", torch.from_numpy(spec.figure_classes), persistent=False)
+        n = len(spec.classes)
+        self.classify_figure = nn.Linear(reader_dim, n) if n else None
+        self.classify_frames = nn.Linear(dim, n) if spec.has_patterns else None
+        self.lines = LineReader() if spec.reads_words else None
         if spec.has_patterns:
             T = spec.frames
             self.bits = nn.Linear(dim, T)  # one bit per frame (frames from the length on carry none)
             self.length = nn.Linear(dim, T + 1)  # how many frames carry a bit
             self.next_bit = nn.Linear(dim, 2)  # the bit that would follow the sequence
 
-    def forward(self, fmap: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, fmap: torch.Tensor, size: tuple[int, int]) -> dict[str, torch.Tensor]:
+        figure_logits = self.figure(fmap, size)  # (B, K, H, W)
+        figure = torch.sigmoid(figure_logits).detach()  # what the reader sees: the answers do not train the encoder
         pooled = fmap.mean(dim=(2, 3))  # (B, D)
-        out = {}
-        if self.classify is not None:
-            out["logits"] = self.classify(pooled)  # (B, closed classes)
-        if self.read is not None:
-            out["reading"] = self.read(fmap)  # (B, S, 27)
+        out = {"figure_logits": figure_logits, "figure": figure}
+        if self.classify_figure is not None:
+            logits = self.classify_figure(self.reader(figure))  # (B, classes)
+            if self.classify_frames is not None:  # pattern kinds: from the frames, not a figure
+                logits = torch.where(self.from_figure, logits, self.classify_frames(pooled))
+            out["logits"] = logits
         if self.spec.has_patterns:
             out["bits"] = self.bits(pooled)  # (B, T)
             out["length"] = self.length(pooled)  # (B, T + 1)
@@ -70,22 +90,37 @@ class TaskHeads(nn.Module):
 
     def restricted_logits(self, logits: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
         """Class logits with every class outside the clip's category (B,) masked out."""
-        inside = self.closed_category[None, :] == category[:, None]  # (B, closed classes)
+        inside = self.class_category[None, :] == category[:, None]  # (B, classes)
         return logits.masked_fill(~inside, float("-inf"))
 
+    def read_lines(self, figure: torch.Tensor, bands: list[list[Band]]) -> tuple[torch.Tensor, list[int]]:
+        """Per-column reading log-probabilities of the given text lines of figure maps (B, K, H, W):
+        (L, COLUMNS, classes), and the clip each line belongs to."""
+        crops, owners = crop_bands(figure.mean(dim=1), bands)  # text does not move: the windows' mean
+        return self.lines(crops), owners
+
+    def read(self, figure: torch.Tensor) -> list[str]:
+        """The text on each figure map (B, K, H, W): its lines found, read, joined by a space."""
+        bands = [find_lines(f) for f in figure.mean(dim=1).cpu().numpy()]
+        log_probs, owners = self.read_lines(figure, bands)
+        texts = [[] for _ in bands]
+        for owner, columns in zip(owners, log_probs.argmax(dim=-1).tolist()):
+            texts[owner].append(decode_columns(columns))
+        return [" ".join(t for t in lines if t) for lines in texts]
+
     def answers(self, out: dict[str, torch.Tensor], category: torch.Tensor) -> list[str]:
-        """The text answer per clip: the word read for words, else the class name in its category."""
-        names = [self.spec.classes[k] for k in self.spec.closed]
-        words_id = self.spec.categories.index("words") if self.spec.reads_words else -1
-        read = decode_greedy(out["reading"]) if "reading" in out else None
-        chosen = (self.restricted_logits(out["logits"], category).argmax(dim=-1).tolist()
-                  if "logits" in out else None)
-        texts = []
-        for i, c in enumerate(category.tolist()):
-            if c == words_id:
-                texts.append(read[i])
-            elif chosen is not None and c >= 0:
-                texts.append(names[chosen[i]])
-            else:  # a category this model was not trained on
-                texts.append("")
+        """The text answer per clip: the text read for words, else the class name in its category;
+        CANNOT_ANSWER for a category (id -1) or a head the model does not have."""
+        category = category.to(out["figure"].device)
+        texts = [CANNOT_ANSWER] * len(category)
+        if self.lines is not None:
+            reading = np.flatnonzero((category == self.spec.categories.index("words")).cpu().numpy())
+            for i, text in zip(reading, self.read(out["figure"][reading]) if len(reading) else []):
+                texts[i] = text
+        if "logits" in out:
+            chosen = self.restricted_logits(out["logits"], category).argmax(dim=-1).tolist()
+            has_class = torch.isin(category, self.class_category).tolist()
+            for i, ok in enumerate(has_class):
+                if ok:
+                    texts[i] = self.spec.classes[chosen[i]]
         return texts

@@ -2,10 +2,9 @@
 
 A fixed front end (no parameters) recovers the figure from motion with a correlation
 (Reichardt) detector, the batched torch port of `timeblind.stimuli.motion.opponent_energy`, and a
-learned spatial reader (a SpatialTrunk) reads the recovered masks. The reader can be trained on
-clean figure masks (`masks_to_windows`) and evaluated on noise clips through the front end, so
-everything it knows is spatial: if it reads the figure, the only temporal processing needed was a
-fixed motion-energy computation.
+small learned CNN (a SpatialTrunk) turns the recovered masks into the feature map every encoder
+hands the heads. Everything it learns is spatial: if the model reads the figure, the only
+temporal processing needed was a fixed motion-energy computation.
 
 Front end, per clip (every clip of a batch is handled on its own, all at once):
   1. standardise the clip (zero mean, unit std over all its pixels);
@@ -46,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from timeblind.models.config import MotionEnergyConfig
-from timeblind.models.layers import SpatialTrunk
+from timeblind.models.layers import MAP_STRIDE, SpatialTrunk
 
 
 def displacements(radius: int) -> torch.Tensor:
@@ -70,26 +69,6 @@ def window_weights(pairs: int, windows: int) -> torch.Tensor:
     return A
 
 
-def masks_to_windows(masks: torch.Tensor, windows: int) -> torch.Tensor:
-    """Clean figure masks -> the reader's input, windowed like the front end: (B, K, H, W) float.
-
-    masks: (B, T, H, W) bool/float (a static mask repeated over T, or a moving figure), or
-    (B, H, W) for a static mask. Frame pair t -> t+1 sees the mean of masks t and t+1 (the
-    correlator compares a pixel of frame t+1 with one of frame t), and the pairs are averaged into
-    windows with the front end's `window_weights`; a static mask gives the mask itself in every window.
-    """
-    masks = masks.float()
-    if masks.dim() == 3:
-        masks = masks[:, None]
-    if masks.dim() != 4:
-        raise ValueError(f"masks of shape {tuple(masks.shape)}: expected (B, T, H, W) or (B, H, W)")
-    if masks.shape[1] == 1:
-        return masks.expand(-1, windows, -1, -1).contiguous()
-    pair_masks = 0.5 * (masks[:, 1:] + masks[:, :-1])  # (B, T-1, H, W)
-    A = window_weights(pair_masks.shape[1], windows).to(masks.device)
-    return torch.einsum("kp,bphw->bkhw", A, pair_masks)
-
-
 def _box(x: torch.Tensor, size: int) -> torch.Tensor:
     """Box mean over the last two axes, edges replicated (scipy uniform_filter, mode='nearest')."""
     if size == 1:
@@ -99,27 +78,16 @@ def _box(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class MotionEnergyEncoder(nn.Module):
-    """(B, T, H, W) in [-1, 1] -> feature map (B, dim, h, w): front_end (fixed) then read (learned)."""
+    """(B, T, H, W) in [-1, 1] -> feature map (B, dim, H/4, W/4): front_end (fixed) then a learned map."""
 
     def __init__(self, cfg: MotionEnergyConfig):
         super().__init__()
         self.cfg = cfg
-        self.reader = SpatialTrunk(cfg.windows, cfg.width, cfg.dim, cfg.full_resolution_stages)
+        self.reader = SpatialTrunk(cfg.windows, cfg.width, cfg.dim, cfg.full_resolution_stages, MAP_STRIDE)
         self.out_dim = cfg.dim
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        return self.read(self.front_end(video))
-
-    def read(self, masks: torch.Tensor) -> torch.Tensor:
-        """Masks (B, K, H, W) in [0, 1] (front_end or masks_to_windows) -> (B, dim, h, w)."""
-        if masks.dim() != 4 or masks.shape[1] != self.cfg.windows:
-            raise ValueError(f"masks of shape {tuple(masks.shape)}: expected (B, {self.cfg.windows}, H, W)")
-        return self.reader(masks)
-
-    def read_masks(self, masks: torch.Tensor) -> torch.Tensor:
-        """Clean figure masks (B, T, H, W), windowed like the front end -> (B, dim, h, w): how the
-        reader is trained, so nothing about noise is learned."""
-        return self.read(masks_to_windows(masks, self.cfg.windows))
+        return self.reader(self.front_end(video))  # (B, K, H, W) masks -> (B, dim, H/4, W/4)
 
     # -- the fixed front end ------------------------------------------------------------------
     def pair_energy(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,8 +97,7 @@ class MotionEnergyEncoder(nn.Module):
         if video.dim() != 4:
             raise ValueError(f"video of shape {tuple(video.shape)}: expected (B, T, H, W)")
         B, T, H, W = video.shape
-        if T < 2:
-            raise ValueError(f"clip has {T} frames: motion energy needs at least 2")
+        self.cfg.check_frames(T)
         x = video.float()
         x = (x - x.mean(dim=(1, 2, 3), keepdim=True)) / (x.std(dim=(1, 2, 3), unbiased=False, keepdim=True) + 1e-6)
         shifts = displacements(self.cfg.radius).to(x.device)  # (D, 2)

@@ -35,11 +35,7 @@ class VideoModel(nn.Module):
         self.heads = TaskHeads(encoder.out_dim, tasks)
 
     def forward(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.heads(self.encoder(video))  # the encoder's map (B, D, h, w) -> answers
-
-    def from_masks(self, masks: torch.Tensor) -> dict[str, torch.Tensor]:
-        """For encoders that read clean figure masks (B, T, H, W) (the motion-energy observer)."""
-        return self.heads(self.encoder.read_masks(masks.float()))
+        return self.heads(self.encoder(video), video.shape[-2:])  # the encoder's map (B, D, h, w) -> answers
 
     @torch.no_grad()
     def answer(self, video: torch.Tensor, category: torch.Tensor) -> list[str]:

@@ -5,9 +5,10 @@ standard vision features per frame, projected by Linear(feature_dim, hidden); (2
 position table (base 1000) added to the frame tokens; (3) a TransformerEncoder over time
 (nhead=8, gelu, batch_first); (4) "temporal difference layers" Linear(2*hidden, hidden), each
 applied to the pairs cat(x_t, x_{t+1}) (the last frame paired with itself) and blended into the
-sequence as x = 0.7*x + 0.3*diff. Here the sequence is averaged over time, so the encoder maps
-(B, T, H, W) -> (B, hidden_dim, 1, 1): the feature-map interface of the other encoders in
-timeblind.models, with a 1x1 map because the seed pools each frame to a vector first.
+sequence as x = 0.7*x + 0.3*diff. Here the sequence is averaged within each of K temporal
+windows, in order, so the encoder maps (B, T, H, W) -> (B, K * hidden_dim, 1, 1): the feature-map
+interface of the other encoders in timeblind.models, with a 1x1 map because the seed pools each
+frame to a vector first.
 
 The seed's defects and how they are fixed:
   * The pairs were built with a Python loop over t. They are vectorised: the "next frame" is
@@ -37,7 +38,7 @@ import torch
 from torch import nn
 
 from timeblind.models.config import SeedTemporalConfig
-from timeblind.models.layers import SpatialTrunk, sinusoidal_positions
+from timeblind.models.layers import SpatialTrunk, sinusoidal_positions, windowed_tokens
 
 
 def next_frame_pairs(x: torch.Tensor) -> torch.Tensor:
@@ -62,7 +63,7 @@ class SeedTemporalEncoder(nn.Module):
         self.diff_layers = nn.ModuleList(nn.Linear(2 * cfg.hidden_dim, cfg.hidden_dim) for _ in range(cfg.diff_layers))
         table = sinusoidal_positions(cfg.max_frames, cfg.hidden_dim, cfg.position_base)
         self.register_buffer("positions", table, persistent=False)  # (max_frames, D)
-        self.out_dim = cfg.hidden_dim
+        self.out_dim = cfg.windows * cfg.hidden_dim
 
     def temporal_differences(self, x: torch.Tensor) -> torch.Tensor:
         """The seed's temporal difference layers, vectorised: (B, T, D) -> (B, T, D)."""
@@ -74,7 +75,7 @@ class SeedTemporalEncoder(nn.Module):
     def sequence(self, video: torch.Tensor) -> torch.Tensor:
         """(B, T, H, W) -> (B, T, D): the seed's per-frame output, before pooling over time."""
         B, T, H, W = video.shape
-        assert T <= self.cfg.max_frames, f"clip has {T} frames, encoder supports at most {self.cfg.max_frames}"
+        self.cfg.check_frames(T)
         maps = self.frame_encoder(video.reshape(B * T, 1, H, W))  # (B*T, F, h, w)
         features = maps.mean(dim=(2, 3)).reshape(B, T, -1)  # (B, T, F): the seed's per-frame vectors
         x = self.spatial_encoder(features)  # (B, T, D)
@@ -86,4 +87,4 @@ class SeedTemporalEncoder(nn.Module):
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         # Late fusion into one vector: each frame was pooled before time entered, so there is
         # nothing spatial left to read; the map is 1x1 to fit the (B, D, h, w) interface.
-        return self.sequence(video).mean(dim=1)[:, :, None, None]  # (B, D, 1, 1)
+        return windowed_tokens(self.sequence(video)[..., None, None], self.cfg.windows)  # (B, K*D, 1, 1)

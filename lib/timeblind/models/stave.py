@@ -22,7 +22,8 @@ patch size; or the conv stem below) plus a learned spatial position table (bilin
 for other frame sizes), ``depth`` pre-norm blocks
 ``x += SpatialAttn(LN1 x); x += TemporalAttn(LN3 x); x += MLP(LN2 x)`` (or temporal first),
 temporal attention in every block or only the last ``temporal_blocks``, then a final
-LayerNorm and a mean over frames, which leaves a (dim, H/P, W/P) map of patch tokens. Not
+LayerNorm and a mean over the frames of each of K temporal windows, in order, which leaves a
+(K * dim, H/P, W/P) map of patch tokens. Not
 kept: pretrained weights, LoRA, 2-D spatial RoPE; temporal patches of two frames are an option.
 
 Why it can see motion: the temporal attention works on individual patch tokens, at each patch
@@ -51,6 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from timeblind.models.config import StaveConfig
+from timeblind.models.layers import windowed_tokens
 
 
 # ----------------------------------------------------------------------------- rotary embedding
@@ -187,7 +189,7 @@ class StaveEncoder(nn.Module):
         cos, sin = rotary_tables(cfg.max_frames, D // cfg.heads)
         self.register_buffer("rope_cos", cos, persistent=False)  # (max_frames, hd)
         self.register_buffer("rope_sin", sin, persistent=False)
-        self.out_dim = D
+        self.out_dim = cfg.windows * D
 
     def position_embedding(self, gh: int, gw: int) -> torch.Tensor:
         pos = self.pos_embed
@@ -206,9 +208,7 @@ class StaveEncoder(nn.Module):
         if H < self.cfg.patch_size or W < self.cfg.patch_size:
             raise ValueError(f"frame {H}x{W} is smaller than patch_size={self.cfg.patch_size}")
         tp = self.cfg.temporal_patch
-        if -(-T // tp) > self.cfg.max_frames:
-            raise ValueError(f"clip has {T} frames, encoder supports at most max_frames={self.cfg.max_frames}"
-                             + (f" temporal patches of {tp} frames" if tp > 1 else ""))
+        self.cfg.check_frames(T)
         if T % tp:  # as Qwen2-VL: repeat the last frame up to a whole temporal patch
             video = torch.cat([video, video[:, -1:].expand(B, tp - T % tp, H, W)], dim=1)
         T = video.shape[1] // tp  # token frames
@@ -223,6 +223,6 @@ class StaveEncoder(nn.Module):
         return self.norm(x), (gh, gw)  # (B, T, N, D)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        tokens, (gh, gw) = self.tokens_on_grid(video)
-        tokens = tokens.mean(dim=1)  # (B, N, D): patch tokens averaged over frames
-        return tokens.transpose(1, 2).reshape(len(video), -1, gh, gw)  # (B, D, gh, gw)
+        tokens, (gh, gw) = self.tokens_on_grid(video)  # (B, T, N, D)
+        tokens = tokens.transpose(2, 3).unflatten(3, (gh, gw))  # (B, T, D, gh, gw)
+        return windowed_tokens(tokens, self.cfg.windows)  # (B, K*D, gh, gw): patch tokens per window, in order

@@ -93,6 +93,9 @@ def validate(config: dict) -> None:
     bad = [v for v in g["variants"] if v not in VARIANTS]
     if bad or g["best"] not in VARIANTS:
         raise GroundingError(f"grounding.variants / best: {bad or [g['best']]} unknown; expected some of {list(VARIANTS)}")
+    if g["best"] not in g["variants"]:  # the swapped encoders would run a row the first encoder never ran
+        raise GroundingError(f"grounding.best: {g['best']!r} is not one of grounding.variants {g['variants']}; "
+                             "expected the variant the other encoders are compared on")
     try:
         events = EventConfig.from_dict(g["events"])
         data = data_section(config)

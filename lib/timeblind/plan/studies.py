@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from itertools import product
 
 from timeblind.core import layout
-from timeblind.data.dataset import StimulusConfig, shifted_stimulus
+from timeblind.data.config import StimulusConfig, shifted_stimulus
 from timeblind.models.config import encoder_config
 from timeblind.training.config import TrainConfig
 
@@ -94,6 +94,14 @@ class ModelSpec:
     @property
     def data_dir(self) -> str:
         return layout.DATA if self.table1 else self.data.path
+
+    @property
+    def reader(self) -> str:
+        """The pretrained figure reader its heads start from, one per data set ("" when
+        training.reader.max_steps is 0: the reader then learns with the encoder)."""
+        if (self.training.get("reader") or {}).get("max_steps", 1) == 0:
+            return ""
+        return layout.reader_file(layout.TABLE1_DATA_NAME if self.table1 else self.data.id)
 
 
 @dataclass(frozen=True)

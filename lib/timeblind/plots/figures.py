@@ -20,7 +20,9 @@ def _save(fig, stem: Path) -> list[Path]:
     written = []
     for suffix in (".png", ".svg"):
         final = stem.with_suffix(suffix)
-        with atomic(final) as tmp:
+        # SVG ids would be random per process without a hash salt, and the date changes: neither is kept,
+        # so the same figure is the same bytes in every run
+        with atomic(final) as tmp, plt.rc_context({"svg.hashsalt": "timeblind"}):
             fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata={"Date": None} if suffix == ".svg" else None)
         written.append(final)
     plt.close(fig)
@@ -189,3 +191,18 @@ def study_figure(summary: pd.DataFrame, stem: str | Path, *, title: str, snr_x: 
                fontsize="small", bbox_to_anchor=(0.5, -0.06 - 0.05 * math.ceil((len(series) + 1) / 4)))
     fig.tight_layout()
     return _save(fig, Path(stem))
+
+
+def preview_jpeg(path: str | Path, longest: int = 1200) -> bytes:
+    """A figure scaled down to at most `longest` px a side, as JPEG bytes: what a notebook shows, so its
+    HTML stays small enough for the report to embed (noise panels make PNGs large; the full-size
+    figure is a report item itself)."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(path).convert("RGB")
+    image.thumbnail((longest, longest))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()

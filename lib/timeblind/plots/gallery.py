@@ -2,20 +2,26 @@
 
 For a few test clips per motion-coded category, every model gets a pixel attribution map:
 SmoothGrad (the gradient averaged over noisy copies of the input) of the log-probability of the
-clip's right answer (the class within the clip's category, or for words the CTC log-likelihood of
-the true word), as absolute values summed over frames -> (H, W). The share of that map's mass
-inside the true figure, set against the figure's share of the frame's area, makes the picture a
-number: an encoder that reads the figure puts more mass on it than its area; one that cannot see
-it (frame-wise: every frame alone is noise) spreads its mass like the noise, near the area share.
+clip's right answer, as absolute values summed over frames -> (H, W). A model answers through the
+figure it recovers (models/heads.py): its reader sees that figure detached, so that the answers
+never train the encoder, but the attribution follows the answer back through the figure (the
+sigmoid of the figure logits, not detached) to the video. The right answer's log-probability is
+the reader's log-softmax of the true class among the classes of the clip's category, or for
+words the CTC log-likelihood of the true text of each line, read on the lines of the true figure
+(training/losses.py reads them the same way). The share of a map's mass inside the true figure,
+set against the figure's share of the frame's area, makes the picture a number: an encoder that
+recovers the figure puts more mass on it than its area; one that cannot see it (frame-wise: every
+frame alone is noise) spreads its mass like the noise, near the area share.
 
 Models whose input cannot be differentiated (the motion-energy observer: a fixed front end run
-under torch.no_grad, with thresholds and an argmax) are attributed with respect to the recovered
-masks their learned reader sees; the figure says so.
+under torch.no_grad, with thresholds and an argmax) are attributed with respect to what their
+trainable part sees, the front end's maps (one per temporal window); the figure says so.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from timeblind.core.io import write_csv
-from timeblind.core.tasks import category_ids, targets_for, to_model_input
+from timeblind.core.lines import Band, line_targets
+from timeblind.core.tasks import TaskSpec, category_ids, clip_targets, to_model_input
 from timeblind.data.dataset import StimulusDataset
 from timeblind.io.spookybench import is_correct
 from timeblind.models.checkpoint import load_model
@@ -33,15 +40,41 @@ from timeblind.plots.figures import _save, plt
 
 MOTION_CODED = ("words", "shapes", "images", "videos")  # patterns are brightness-coded: nothing to locate
 CMAP = "viridis"  # perceptually uniform, colour-blind safe
-VIDEO, MASK = "video", "recovered mask"  # what an attribution map is taken with respect to
+VIDEO, MASK = "video", "front-end maps"  # what an attribution map is taken with respect to
 COLUMNS = ["clip", "category", "label", "encoder", "seed", "answer", "correct", "attributed_to",
            "attribution_inside_figure", "figure_area", "model"]
 
 
-def gallery_clips(samples: pd.DataFrame, categories, per_category: int) -> list[int]:
-    """The first `per_category` clips of each motion-coded category, in the data set's category order."""
-    return [int(i) for c in categories if c in MOTION_CODED
-            for i in samples.index[samples["category"] == c][:per_category]]
+def gallery_clips(samples: pd.DataFrame, categories, per_category: int, keep=None) -> list[int]:
+    """The first `per_category` clips of each motion-coded category, in the data set's category
+    order; with keep (clip index -> bool), only clips it keeps."""
+    clips = []
+    for c in categories:
+        if c not in MOTION_CODED:
+            continue
+        chosen = [int(i) for i in samples.index[samples["category"] == c] if keep is None or keep(int(i))]
+        clips += chosen[:per_category]
+    return clips
+
+
+def has_lines(data: StimulusDataset, i: int) -> bool:
+    """Whether clip i's text lines can be told apart on its true figure (always true for a clip
+    without text): a words clip whose lines run together has no right reading to attribute."""
+    if data.samples.at[i, "category"] != "words":
+        return True
+    glyphs = data.samples.at[i, "glyphs"] if "glyphs" in data.samples else ""
+    if not glyphs:
+        return False
+    figure = data.mask(i).astype(np.float32).mean(axis=0) / 255
+    return bool(line_targets(figure, [tuple(g) for g in json.loads(glyphs)]))
+
+
+def sample_targets(tasks: TaskSpec, data: StimulusDataset, i: int) -> dict[str, torch.Tensor]:
+    """The targets of stored clip i (core/tasks.clip_targets on its sample row and figure mask),
+    each with a batch axis of 1."""
+    row = data.samples.loc[i]
+    targets = clip_targets(tasks, row["category"], str(row["label"]), data.mask(i), row.get("glyphs", ""))
+    return {k: torch.as_tensor(v)[None] for k, v in targets.items()}
 
 
 def figure_footprint(layout_mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
@@ -52,21 +85,39 @@ def figure_footprint(layout_mask: np.ndarray | None, shape: tuple[int, int]) -> 
     return mask.any(axis=0) if mask.ndim == 3 else mask
 
 
+def reading_score(heads, figure: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
+    """CTC log-likelihood of the true text per clip (B,): each true line (targets' bands) read off
+    the figure maps (B, K, H, W), its log-likelihood summed over the clip's lines."""
+    bands = [[Band(*row) for row in clip if row[0] >= 0] for clip in targets["line_bands"].tolist()]  # -1: no line
+    if not all(bands):
+        raise ValueError("a words clip without a text line on its true figure: no right reading to attribute")
+    log_probs, owners = heads.read_lines(figure, bands)  # (L, COLUMNS, classes), lines clip by clip
+    present = targets["line_length"] > 0  # (B, MAX_LINES): the lines read_lines returns, in its order
+    steps = torch.full((len(log_probs),), log_probs.shape[1], dtype=torch.long)
+    nll = F.ctc_loss(log_probs.transpose(0, 1), targets["line_text"][present], steps, targets["line_length"][present],
+                     reduction="none", zero_infinity=True)  # (L,)
+    owners = torch.tensor(owners, device=nll.device)
+    return torch.zeros(len(bands), dtype=nll.dtype, device=nll.device).index_add(0, owners, -nll)
+
+
 def answer_score(model, out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Log-probability of the right answer per clip (B,): for words the CTC log-likelihood of the
-    true word, else the log-softmax of the true class among the classes of the clip's category."""
-    if targets["text_length"][0] > 0:
-        if "reading" not in out:
-            raise ValueError("a word clip, but the model has no reading head")
-        log_probs = out["reading"].transpose(0, 1)  # (S, B, 27), CTC's layout
-        S, B = log_probs.shape[:2]
-        steps = torch.full((B,), S, dtype=torch.long)
-        nll = F.ctc_loss(log_probs, targets["text"], steps, targets["text_length"], reduction="none",
-                         zero_infinity=True)  # (B,)
-        return -nll
-    if "logits" not in out:
-        raise ValueError("a class clip, but the model has no class head")
-    logits = model.heads.restricted_logits(out["logits"], targets["category"])  # (B, closed classes)
+    """Log-probability of the right answer per clip (B,), through the figure the model recovered,
+    not detached (torch.sigmoid(out["figure_logits"])): for words the CTC log-likelihood of the
+    true text on the true lines (reading_score), else the reader's log-softmax of the true class
+    among the classes of the clip's category (classes not read off a figure, the pattern kinds:
+    the model's own class logits)."""
+    heads = model.heads
+    figure = torch.sigmoid(out["figure_logits"])  # what the reader sees, with its gradient kept
+    if bool((targets["line_length"].sum(dim=1) > 0).any()):
+        if heads.lines is None:
+            raise ValueError("a words clip, but the model has no line reader")
+        return reading_score(heads, figure, targets)
+    if heads.classify_figure is None or bool((targets["label"] < 0).any()):
+        raise ValueError("a clip without a class the model answers (and no text line to read)")
+    logits = heads.classify_figure(heads.reader(figure))  # (B, classes)
+    if "logits" in out:
+        logits = torch.where(heads.from_figure, logits, out["logits"])
+    logits = heads.restricted_logits(logits, targets["category"])
     return logits.log_softmax(dim=-1).gather(1, targets["label"][:, None])[:, 0]
 
 
@@ -88,7 +139,8 @@ def _smoothgrad(score_of, x: torch.Tensor, samples: int, noise: float, generator
 def attribute(model, video: torch.Tensor, targets: dict[str, torch.Tensor], *, samples: int = 16,
               noise: float = 0.1, seed: int = 0) -> tuple[np.ndarray, str]:
     """Attribution map (H, W) >= 0 of one model input `video` (1, T, H, W) and what it was taken
-    with respect to: the video, or (a non-differentiable front end) the recovered masks (1, K, H, W)."""
+    with respect to: the video, or (a non-differentiable front end) the maps (1, K, H, W) the
+    encoder's trainable part (`reader`) is given by its fixed `front_end`."""
     if video.dim() != 4 or video.shape[0] != 1:
         raise ValueError(f"video of shape {tuple(video.shape)}: expected one clip (1, T, H, W)")
     targets = {k: v.expand(samples, *v.shape[1:]) for k, v in targets.items()}  # one row per noisy copy
@@ -98,15 +150,15 @@ def attribute(model, video: torch.Tensor, targets: dict[str, torch.Tensor], *, s
         to = VIDEO
         if grad is None:
             encoder = model.encoder
-            if not (hasattr(encoder, "front_end") and hasattr(encoder, "read")):
+            if not (hasattr(encoder, "front_end") and hasattr(encoder, "reader")):
                 raise ValueError(f"{type(encoder).__name__}: its answer does not depend differentiably on the video "
-                                 "and it has no front_end/read split to attribute to instead")
-            masks = encoder.front_end(video)  # (1, K, H, W): fixed, so no gradient to the video
-            grad = _smoothgrad(lambda m: answer_score(model, model.heads(encoder.read(m)), targets), masks,
-                               samples, noise, torch.Generator().manual_seed(seed))
+                                 "and it has no front_end/reader split to attribute to instead")
+            maps = encoder.front_end(video)  # (1, K, H, W): fixed, so no gradient to the video
+            grad = _smoothgrad(lambda m: answer_score(model, model.heads(encoder.reader(m), m.shape[-2:]), targets),
+                               maps, samples, noise, torch.Generator().manual_seed(seed))
             to = MASK
             if grad is None:
-                raise ValueError(f"{type(encoder).__name__}: no gradient reaches its recovered masks either")
+                raise ValueError(f"{type(encoder).__name__}: no gradient reaches its front end's maps either")
     return grad.abs().sum(dim=0).numpy(), to  # (H, W): summed over frames (or windows)
 
 
@@ -126,16 +178,16 @@ def attribution_table(models: list, infos: list[dict], data, clips: list[int], *
                       noise: float = 0.1, seed: int = 0) -> tuple[pd.DataFrame, dict]:
     """One row per clip x model (COLUMNS) and the maps {(clip, column): (H, W)}. `data` is a
     StimulusDataset; models and infos come from load_model."""
-    manifest = data.manifest
+    expected = TaskSpec.from_manifest(data.manifest)
     samples_table = data.samples
     names = model_names(infos)
     rows, maps = [], {}
     for model, info, name in zip(models, infos, names):
         spec = model.heads.spec
-        if list(spec.classes) != list(manifest["classes"]):
+        if (spec.classes, spec.categories) != (expected.classes, expected.categories):
             raise ValueError(f"{info.get('path') or name}: trained on other classes than the data set at "
-                             f"{data.root} (its classes {list(spec.classes)[:4]}..., the data set's "
-                             f"{manifest['classes'][:4]}...)")
+                             f"{data.root} (its classes {list(spec.classes)[:4]}... of {list(spec.categories)}, "
+                             f"the data set's {list(expected.classes)[:4]}... of {list(expected.categories)})")
     for i in clips:
         row = samples_table.loc[i]
         video = to_model_input(torch.from_numpy(data.clip(i)))[None]  # (1, T, H, W), as evaluation feeds clips
@@ -143,7 +195,7 @@ def attribution_table(models: list, infos: list[dict], data, clips: list[int], *
         answers = ast.literal_eval(row["answers"])
         for model, info, name in zip(models, infos, names):
             spec = model.heads.spec
-            targets = {k: torch.from_numpy(v) for k, v in targets_for(spec, data.labels[i:i + 1]).items()}
+            targets = sample_targets(spec, data, i)
             text = model.answer(video, category_ids(spec, [row["category"]]))[0]
             amap, to = attribute(model, video, targets, samples=samples, noise=noise, seed=seed + i)
             maps[i, name] = amap
@@ -188,12 +240,13 @@ def gallery_figure(data, table: pd.DataFrame, maps: dict, stem: str | Path, *, s
     for c, header in enumerate(("one frame", "mean of frames", "true figure")):
         axes[0, c].set_title(header, fontsize="x-small")
     notes = [f"Maps: SmoothGrad (n={samples}, noise {noise:.0%} of the input range) of the log-probability of the "
-             "right answer (CTC log-likelihood for words), |gradient| summed over frames, each scaled to its maximum.",
+             "right answer, read off the recovered figure (for words the CTC log-likelihood of the true text on its "
+             "true lines), |gradient| summed over frames, each scaled to its maximum.",
              "White line: true figure. 'in fig.': share of the map's mass inside the figure, against its area share."]
     via_mask = sorted(set(table.loc[table["attributed_to"] == MASK, "encoder"]))
     if via_mask:
         notes.append(f"{', '.join(via_mask)}: fixed, non-differentiable front end (no gradient reaches the video), "
-                     "so attributed to the recovered motion-energy mask its reader sees.")
+                     "so attributed to the motion-energy maps its trainable part sees, summed over windows.")
     fig.text(0.01, 0.0, "\n".join(notes), fontsize="x-small", va="top", ha="left", wrap=True)
     fig.tight_layout()
     return _save(fig, Path(stem))
@@ -211,7 +264,7 @@ def write_gallery(data_dir: str | Path, model_paths: list[str | Path], stem: str
     loaded = [load_model(p) for p in model_paths]
     models = [m for m, _ in loaded]
     infos = [{**info, "path": str(p)} for (_, info), p in zip(loaded, model_paths)]
-    clips = gallery_clips(data.samples, data.manifest["categories"], per_category)
+    clips = gallery_clips(data.samples, data.manifest["categories"], per_category, keep=lambda i: has_lines(data, i))
     frame, maps = attribution_table(models, infos, data, clips, samples=samples, noise=noise, seed=seed)
     paths = gallery_figure(data, frame, maps, stem, samples=samples, noise=noise)
     table = Path(table)

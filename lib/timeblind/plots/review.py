@@ -23,7 +23,7 @@ from PIL import Image
 
 from timeblind.core.io import atomic
 from timeblind.io.resample import resample_clip
-from timeblind.io.spookybench import VideoError, load_video
+from timeblind.io.video import VideoError, load_video
 from timeblind.plots import style
 from timeblind.plots.figures import plt, recovered_view
 

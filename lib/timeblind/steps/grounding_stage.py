@@ -90,7 +90,8 @@ def frame_tokens(encoder_model: Path, splits: dict, frames: int, stride: int, pa
     """Frame tokens of every split from the frozen encoder (its clip length is the window), kept
     at `path` for the later stages."""
     net, payload = load_model(encoder_model)
-    window = int(payload["extra"]["frame_shape"][0])  # the clip length the encoder was trained on
+    shapes = payload["extra"]["frame_shapes"]  # the clip length the encoder was trained on (its figures')
+    window = int(shapes.get("shapes", next(iter(shapes.values())))[0])
     features = {s: video_tokens(net.encoder, videos, window, stride) for s, (videos, _, _) in splits.items()}
     torch.save({"features": features, "window": window, "stride": stride}, path)
     return features, WindowGrid(frames, window, stride)

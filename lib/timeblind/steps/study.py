@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from timeblind import tracking
-from timeblind.analysis.snr import analyze_clips, snr_clips
+from timeblind.analysis.snr_batch import analyze_clips, snr_clips
 from timeblind.core.io import write_csv
 from timeblind.core.layout import RESULTS, resolve
 from timeblind.core.stats import wilson_interval
@@ -22,7 +22,7 @@ from timeblind.evaluation.study import score_sets, summarise_study
 from timeblind.plan.studies import BASE, TRAIN_SIDE, Point, expand, label, lookup, option_value, study_axes
 from timeblind.plots.figures import study_figure
 
-SNR_METRIC = "combined_snr_db"  # the SpookyBench analyzer's headline number
+SNR_METRIC = "combined_snr"  # the SpookyBench analyzer's headline number
 SNR_CLIPS = 16  # clips per motion-coded category measured per test set
 POINT_KEYS = ["encoder", "seed", "train_axis", "train_value", "test_axis", "test_value"]
 

@@ -119,7 +119,7 @@ def draw_events(classes: list[ClassInfo], cfg: EventConfig, rng: np.random.Gener
 
 
 class Scene(Protocol):
-    """What a video needs of a StimulusConfig (data.dataset), without depending on it."""
+    """What a video needs of a StimulusConfig (data.config), without depending on it."""
 
     height: int
     width: int

@@ -90,10 +90,17 @@ def check_fonts(names) -> None:
     if unknown:
         raise ValueError(f"unknown fonts {unknown}; expected names from {sorted(FONTS)} or groups {sorted(FONT_GROUPS)}")
     for name in expand_fonts(names):
-        if not Path(FONTS[name]).exists():
-            pip = _FONT_FILES[name][1]
-            raise ValueError(f"font {name!r} needs the package {pip} (pinned in envs/requirements.txt): {FONTS[name]} "
-                             "is missing")
+        _font_file(name)
+
+
+def _font_file(name: str) -> str:
+    """The file of font `name`; a missing one is named with the package that ships it."""
+    path = FONTS[name]
+    if not Path(path).exists():
+        pip = _FONT_FILES[name][1] if name in _FONT_FILES else "?"
+        raise ValueError(f"font {name!r} needs the package {pip} (pinned in envs/requirements.txt; "
+                         f"pip install -r envs/requirements.txt): {path} is missing")
+    return path
 
 
 def apply_case(word: str, case: str) -> str:
@@ -146,7 +153,7 @@ def _check(lines: tuple[str, ...], font: str, size: float) -> str:
         raise ValueError(f"unknown font {font!r}; expected one of {sorted(FONTS)}")
     if not 0 < size <= 1:
         raise ValueError(f"size {size}: expected a cap height fraction in (0, 1]")
-    return FONTS[font]
+    return _font_file(font)
 
 
 def _fitted(lines: tuple[str, ...], path: str, px: int, room_h: int, room_w: int) -> tuple[int, np.ndarray, tuple]:

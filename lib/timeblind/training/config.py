@@ -163,7 +163,37 @@ class AugmentConfig:
 
 # -- training an encoder ---------------------------------------------------------------------
 
-DEFAULT_TASK_WEIGHTS = {"class": 1.0, "reading": 0.1, "patterns": 1.0}  # the loss's task groups (losses.objective)
+DEFAULT_TASK_WEIGHTS = {"figure": 1.0, "class": 1.0, "reading": 1.0, "patterns": 1.0}  # the loss's task groups
+
+
+@dataclass(frozen=True)
+class ReaderTrainConfig:
+    """How the figure reader is pretrained on clean masks (training/reader.py): the schema's
+    `training.reader` section."""
+
+    max_steps: int = 600  # optimiser steps
+    batch_size: int = 32  # figure masks per step
+    lr: float = 0.003  # AdamW peak learning rate (linear warm-up, cosine decay)
+    weight_decay: float = 0.01
+    val_every: int = 100  # print progress every this many steps
+    words_share: float = 0.4  # share of the steps on text lines, when the data set has words and other categories
+
+    def __post_init__(self):
+        if isinstance(self.words_share, bool) or not isinstance(self.words_share, (int, float)) or not (
+                0 < self.words_share < 1):
+            raise ValueError(f"reader.words_share={self.words_share!r}: expected a share in (0, 1)")
+        for name, low in (("max_steps", 0), ("batch_size", 1), ("val_every", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"reader.{name}={value!r}: expected a whole number, at least {low}")
+        for name in ("lr", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"reader.{name}={value!r}: expected a number >= 0")
+
+    @classmethod
+    def from_dict(cls, d: Mapping | None) -> ReaderTrainConfig:
+        return cls(**_known(cls, d or {}, "training.reader"))
 
 
 @dataclass(frozen=True)
@@ -180,6 +210,7 @@ class TrainConfig:
     devices: int = 1  # more than 1: Lightning DDP in a subprocess (gloo on CPU, NCCL on GPUs)
     task_weights: dict = field(default_factory=lambda: dict(DEFAULT_TASK_WEIGHTS))  # weight of each task group
     augment: dict = field(default_factory=dict)  # the seed's augmentations (AugmentConfig.from_dict); none by default
+    reader: dict = field(default_factory=dict)  # pretraining of the figure reader (ReaderTrainConfig)
 
     def __post_init__(self):
         for name in ("max_steps", "batch_size", "val_every"):
@@ -195,6 +226,11 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"task_weights: unknown group(s) {unknown}; expected some of {list(DEFAULT_TASK_WEIGHTS)}")
         self.augmentations  # noqa: B018  (a bad augmentation is named now, not mid-training)
+        self.reader_config  # noqa: B018
+
+    @property
+    def reader_config(self) -> ReaderTrainConfig:
+        return ReaderTrainConfig.from_dict(self.reader)
 
     @property
     def augmentations(self) -> AugmentConfig:

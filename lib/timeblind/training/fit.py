@@ -18,12 +18,13 @@ from timeblind.training.trainer import train
 
 
 def fit(data_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, *, encoder: str, seed: int,
-        encoder_options: dict | None = None, accelerator: str = "auto", resume_key: str | None = None,
-        tracking=None, log=print) -> dict:
+        encoder_options: dict | None = None, reader: str | None = None, accelerator: str = "auto",
+        resume_key: str | None = None, tracking=None, log=print) -> dict:
     """Train and write out_dir/model.pt (best validation accuracy); returns summary metrics.
 
     encoder: a key of the config's encoders section; encoder_options: its options (with
-    `encoder` naming the registered encoder of a variant). resume_key: continue from
+    `encoder` naming the registered encoder of a variant). reader: the pretrained figure reader
+    the heads start from. resume_key: continue from
     out_dir/checkpoints/last.ckpt if out_dir/resume.json was written under this key (an
     interrupted run of the same training); otherwise, and without a key, start clean.
     tracking: the step's open MLflow run (anything with tracking_uri and run_id)."""
@@ -32,7 +33,8 @@ def fit(data_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, *, encoder:
     run_id = tracking.run_id if tracking is not None else None
     checkpoint = resume.start(out_dir, resume_key, run_id, cfg.max_steps, log)
     job = dict(data_dir=str(Path(data_dir).resolve()), out_dir=str(out_dir), encoder=encoder,
-               encoder_options=encoder_options, seed=seed, accelerator=accelerator,
+               encoder_options=encoder_options, seed=seed, reader=str(reader) if reader else None,
+               accelerator=accelerator,
                checkpoint=str(checkpoint) if checkpoint else None)
     if cfg.devices > 1:
         metrics = launch(cfg, job, tracking, log=log)

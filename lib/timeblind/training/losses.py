@@ -8,7 +8,8 @@ from collections import Counter
 import torch
 import torch.nn.functional as F
 
-from timeblind.core.tasks import IGNORE
+from timeblind.core.lines import Band
+from timeblind.core.tasks import IGNORE, window_means
 from timeblind.models.grounded_decoder import GroundedDecoder
 from timeblind.models.heads import TaskHeads
 from timeblind.training.config import Stage, Variant
@@ -16,22 +17,22 @@ from timeblind.training.config import Stage, Variant
 
 # -- the video model ------------------------------------------------------------------------
 
-TASK_GROUPS = {"class": "class", "reading": "reading", "bits": "patterns", "length": "patterns", "next_bit": "patterns"}
+TASK_GROUPS = {"figure": "figure", "class": "class", "reading": "reading", "bits": "patterns", "length": "patterns",
+               "next_bit": "patterns"}
 TASKS_PER_GROUP = Counter(TASK_GROUPS.values())  # losses a clip of the group carries
+CTC_WEIGHT = 0.5  # reading: the per-column loss, plus CTC on the line's text for lines the columns miss
 
 
 def objective(losses: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
               weights: dict[str, float]) -> torch.Tensor:
     """The training loss: each task's mean loss (task_losses) weighted by the share of the batch's
-    clips that carry it, then by its group's weight (class, reading, patterns: TrainConfig's
+    clips that carry it, then by its group's weight (figure, class, reading, patterns: TrainConfig's
     loss_weights). The three pattern-sequence tasks split their clips' share.
 
     Why shares: a plain sum of task means gives a task the same weight whatever its number of
-    clips, so the words (one CTC loss) and the patterns (three losses) outweigh the clips with a
-    class. Reading is down-weighted by default because CTC's gradients into the shared trunk slow
-    the learning of the classes (README, "Measurements")."""
-    carried = {"class": targets["label"] != IGNORE, "reading": targets["text_length"] > 0,
-               "patterns": targets["length"] != IGNORE}  # (B,) bool each
+    clips, so the words and the patterns (three losses) would outweigh the clips with a class."""
+    carried = {"figure": torch.ones_like(targets["category"], dtype=torch.bool), "class": targets["label"] != IGNORE,
+               "reading": targets["line_length"].sum(dim=1) > 0, "patterns": targets["length"] != IGNORE}
     total = 0.0
     for task, loss in losses.items():
         group = TASK_GROUPS[task]
@@ -40,21 +41,45 @@ def objective(losses: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
     return total
 
 
+def figure_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Per-pixel BCE between figure logits (B, K, H, W) and the true soft masks (B, T, H, W) uint8,
+    averaged over the K temporal windows as the figure head predicts them."""
+    target = window_means(masks.float() / 255, logits.shape[1])
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def true_bands(targets: dict[str, torch.Tensor]) -> list[list[Band]]:
+    """The text lines of each clip as found on its true figure (padding rows are -1)."""
+    return [[Band(*row) for row in clip if row[0] >= 0] for clip in targets["line_bands"].tolist()]
+
+
+def reading_loss(heads: TaskHeads, figure: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """Read the true text lines of the recovered figures: per-column cross-entropy against the
+    glyph labels, plus CTC on each line's text. None when the batch has no text line."""
+    bands = true_bands(targets)
+    if not any(bands):
+        return None
+    log_probs, owners = heads.read_lines(figure, bands)  # (L, COLUMNS, classes)
+    present = targets["line_length"] > 0  # (B, MAX_LINES): lines in the order read_lines returns them
+    labels, text, lengths = targets["line_labels"][present], targets["line_text"][present], targets["line_length"][present]
+    columns = F.nll_loss(log_probs.flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
+    steps = torch.full((len(log_probs),), log_probs.shape[1], dtype=torch.long)
+    ctc = F.ctc_loss(log_probs.transpose(0, 1), text, steps, lengths, zero_infinity=True)
+    return columns + CTC_WEIGHT * ctc
+
+
 def task_losses(heads: TaskHeads, out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict:
     """The loss of each task over the clips that carry it (a task no clip of the batch carries is
     left out, so the sum is always defined)."""
-    losses = {}
+    losses = {"figure": figure_loss(out["figure_logits"], targets["mask"])}
     closed = targets["label"] != IGNORE
-    if "logits" in out and closed.any():  # only rows with a class: a word row has no class left unmasked
+    if "logits" in out and closed.any():
         logits = heads.restricted_logits(out["logits"][closed], targets["category"][closed])
         losses["class"] = F.cross_entropy(logits, targets["label"][closed])
-    if "reading" in out:
-        has_word = targets["text_length"] > 0
-        if has_word.any():
-            log_probs = out["reading"][has_word].transpose(0, 1)  # (S, B', 27), CTC's layout
-            steps = torch.full((log_probs.shape[1],), log_probs.shape[0], dtype=torch.long)
-            losses["reading"] = F.ctc_loss(log_probs, targets["text"][has_word], steps,
-                                           targets["text_length"][has_word], zero_infinity=True)
+    if heads.lines is not None:
+        reading = reading_loss(heads, out["figure"], targets)
+        if reading is not None:
+            losses["reading"] = reading
     if "bits" in out:
         is_pattern = targets["length"] != IGNORE
         if is_pattern.any():

@@ -6,24 +6,35 @@ import lightning as L
 import torch
 import torchmetrics
 
-from timeblind.core.tasks import IGNORE, decode_greedy, letters_of
+from timeblind.core.lines import ALPHABET
+from timeblind.core.tasks import IGNORE
 from timeblind.models.registry import VideoModel
 from timeblind.training.augment import augment
 from timeblind.training.config import TrainConfig
 from timeblind.training.losses import objective, task_losses
 
 
-def answers_correct(net: VideoModel, out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
-    """(B,) bool: the class (within the clip's category) or the word read is right."""
+def true_texts(targets: dict[str, torch.Tensor]) -> list[str]:
+    """The text of each words clip, its lines joined by a space ("" for other clips)."""
+    texts = []
+    for lines, lengths in zip(targets["line_text"].tolist(), targets["line_length"].tolist()):
+        texts.append(" ".join("".join(ALPHABET[k - 1] for k in line[:n]) for line, n in zip(lines, lengths) if n))
+    return texts
+
+
+def answers_correct(net: VideoModel, out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+                    read_words: bool = True) -> torch.Tensor:
+    """(B,) bool: the class (within the clip's category) is right or, with read_words, the text read
+    is the clip's text (its lines found on the recovered figure, as in an answer)."""
     correct = torch.zeros_like(targets["label"], dtype=torch.bool)
     closed = targets["label"] != IGNORE
     if "logits" in out and closed.any():
         logits = net.heads.restricted_logits(out["logits"][closed], targets["category"][closed])
         correct[closed] = logits.argmax(dim=-1) == targets["label"][closed]
-    words = targets["text_length"] > 0
-    if "reading" in out and words.any():
-        read = decode_greedy(out["reading"][words])
-        truth = letters_of(targets["text"][words], targets["text_length"][words])
+    words = targets["line_length"].sum(dim=1) > 0
+    if read_words and net.heads.lines is not None and words.any():
+        read = net.heads.read(out["figure"][words])
+        truth = [t for t, w in zip(true_texts(targets), words.tolist()) if w]
         correct[words] = torch.tensor([r == t for r, t in zip(read, truth)], device=correct.device)
     return correct
 
@@ -34,35 +45,37 @@ class VideoTaskModule(L.LightningModule):
 
     cfg: the optimiser, its schedule, the loss weights and the seed's augmentations
     (training/augment.py), drawn from a generator seeded with `seed` on the training device;
-    validation clips are never augmented. train_on_masks: the model reads clean figure masks in
-    training (the motion-energy observer's spatial reader) and noise clips, through its fixed
-    front end, in validation."""
+    validation clips are never augmented."""
 
-    def __init__(self, net: VideoModel, cfg: TrainConfig, seed: int = 0, train_on_masks: bool = False,
-                 warmup_steps: int = 50):
+    def __init__(self, net: VideoModel, cfg: TrainConfig, seed: int = 0, warmup_steps: int = 50):
         super().__init__()
-        self.net, self.cfg, self.seed = net, cfg, seed
-        self.train_on_masks, self.warmup_steps = train_on_masks, warmup_steps
+        self.net, self.cfg, self.seed, self.warmup_steps = net, cfg, seed, warmup_steps
         self.augment, self.loss_weights = cfg.augmentations, cfg.loss_weights
         self.generator = None
         self.train_acc = torchmetrics.MeanMetric()
         self.val_acc = torchmetrics.MeanMetric()
+        self.clips_seen = 0  # training clips so far (batches of large clips hold fewer), checkpointed
+        self.learning_curve: list[dict] = []  # per validation: step, clips seen, accuracy per category
+        self._val_correct: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def forward(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.net(video)
 
-    def _step(self, batch, from_masks: bool = False, augmented: bool = False):
+    def _step(self, batch, augmented: bool = False, read_words: bool = True):
         video, targets = batch
         if augmented and self.augment.enabled:
             video = augment(video, self.augment, self.generator)
-        out = self.net.from_masks(targets["mask"]) if from_masks else self.net(video)
+        out = self.net(video)
         losses = task_losses(self.net.heads, out, targets)
         loss = objective(losses, targets, self.loss_weights)
-        return loss, losses, answers_correct(self.net, out, targets)
+        return loss, losses, answers_correct(self.net, out, targets, read_words)
 
     def training_step(self, batch, batch_idx):
-        loss, losses, correct = self._step(batch, from_masks=self.train_on_masks, augmented=True)
-        self.train_acc(correct.float())
+        loss, losses, correct = self._step(batch, augmented=True, read_words=False)  # reading is scored in validation
+        classed = batch[1]["label"] != IGNORE
+        if classed.any():
+            self.train_acc(correct[classed].float())
+        self.clips_seen += len(correct) * self.trainer.world_size
         self.log("train/loss", loss, on_step=True, on_epoch=False)
         self.log_dict({f"train/loss_{task}": value for task, value in losses.items()}, on_step=True, on_epoch=False)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
@@ -75,8 +88,33 @@ class VideoTaskModule(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         loss, _, correct = self._step(batch)
         self.val_acc(correct.float())
-        self.log("val/loss", loss, on_epoch=True, sync_dist=True)
+        self._val_correct.append((batch[1]["category"].cpu(), correct.cpu()))
+        self.log("val/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(correct))
         self.log("val/acc", self.val_acc, on_epoch=True)
+
+    def on_validation_epoch_end(self):
+        """One point of the learning curve: validation accuracy per category against clips seen
+        (on rank 0's share of the validation clips under DDP)."""
+        if not self._val_correct:
+            return
+        category, correct = (torch.cat(parts) for parts in zip(*self._val_correct))
+        self._val_correct = []
+        point = {"step": self.global_step, "clips_seen": self.clips_seen}
+        for k, name in enumerate(self.net.heads.spec.categories):
+            chosen = category == k
+            if chosen.any():
+                point[name] = correct[chosen].float().mean().item()
+                self.log(f"val/acc_{name}", point[name], on_epoch=True, rank_zero_only=True)
+        self.log("val/clips_seen", float(self.clips_seen), on_epoch=True, rank_zero_only=True)
+        if not self.trainer.sanity_checking:
+            self.learning_curve.append(point)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["clips_seen"], checkpoint["learning_curve"] = self.clips_seen, self.learning_curve
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.clips_seen = checkpoint.get("clips_seen", 0)
+        self.learning_curve = list(checkpoint.get("learning_curve", []))
 
     def configure_optimizers(self):
         return warmup_cosine(self.parameters(), self.cfg.lr, self.cfg.weight_decay, self.warmup_steps,

@@ -9,35 +9,38 @@ import time
 from pathlib import Path
 
 import lightning as L
+import pandas as pd
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from timeblind.core.layout import LEARNING_CURVE
 from timeblind.core.tasks import TaskSpec
 from timeblind.data.dataset import StimulusConfig, load_manifest
 from timeblind.data.datamodule import ClipDataModule
-from timeblind.data.streaming import StreamingDataModule
-from timeblind.models.checkpoint import save_model
+from timeblind.models.checkpoint import load_reader, save_model
 from timeblind.models.registry import build_model
 from timeblind.training.callbacks import HeadlessProgress, ResumeState, keeps_tracking_uri, run_logger
 from timeblind.training.config import TrainConfig
 from timeblind.training.module import VideoTaskModule
 
 
-def datamodule(data_dir: Path, manifest: dict, cfg: TrainConfig, seed: int, on_masks: bool) -> L.LightningDataModule:
+def datamodule(data_dir: Path, manifest: dict, cfg: TrainConfig, seed: int) -> L.LightningDataModule:
     """Stored clips, or (cfg.stream) fresh clips from the data set's own generator, noise made on
     the device; both draw the global batch by step and give each rank its share."""
     if cfg.stream:
+        from timeblind.data.streaming import StreamingDataModule
+
         return StreamingDataModule(str(data_dir), StimulusConfig.from_dict(manifest["config"]), seed=manifest["seed"],
                                    batch_size=cfg.batch_size)
-    return ClipDataModule(str(data_dir), batch_size=cfg.batch_size, seed=seed, train_masks=on_masks)
+    return ClipDataModule(str(data_dir), batch_size=cfg.batch_size, seed=seed)
 
 
 def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encoder_options: dict | None, seed: int,
-          accelerator: str = "auto", checkpoint: str | None = None, tracking=None, log=print) -> dict | None:
+          reader: str | None = None, accelerator: str = "auto", checkpoint: str | None = None, tracking=None,
+          log=print) -> dict | None:
     """Train and write out_dir/model.pt (the best validated weights). Rank 0 returns the metrics,
-    other ranks None. An encoder that reads masks (the motion-energy observer) is trained on the
-    clean figure masks and validated on the noise clips, through its fixed front end.
-    checkpoint: a last.ckpt to continue from. tracking: the step's MLflow run (anything with
+    other ranks None. reader: the pretrained figure reader (training/reader.py) the heads start
+    from. checkpoint: a last.ckpt to continue from. tracking: the step's MLflow run (anything with
     tracking_uri and run_id), or None."""
     out_dir = Path(out_dir)
     L.seed_everything(seed, workers=True, verbose=False)
@@ -45,10 +48,11 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
     options = dict(encoder_options or {})
     kind = options.pop("encoder", encoder)  # a named variant of a registered encoder, or the encoder itself
     net = build_model(kind, TaskSpec.from_manifest(manifest), **options)
-    on_masks = hasattr(net.encoder, "read_masks")
+    if reader:
+        load_reader(reader, net.heads)
     if cfg.torch_compile:
         net.compile()  # in place: state_dict keys stay those of the plain model
-    module = VideoTaskModule(net, cfg, seed=seed, train_on_masks=on_masks)
+    module = VideoTaskModule(net, cfg, seed=seed)
     best = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val/acc", mode="max")
     # Lightning's save_last writes only when `best` does (a new best); resuming needs every validation.
     # Listed after `best`, so the file holds best's updated state.
@@ -67,8 +71,9 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
         logger=run_logger(tracking if rank0 else None), log_every_n_steps=max(1, cfg.val_every // 4),
         callbacks=[best, latest, resume_state, HeadlessProgress(log)],
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=out_dir,
+        use_distributed_sampler=False,  # training batches and validation shares are already per rank
     )
-    data = datamodule(Path(data_dir), manifest, cfg, seed, on_masks)
+    data = datamodule(Path(data_dir), manifest, cfg, seed)
     start = time.perf_counter()
     with keeps_tracking_uri():
         trainer.fit(module, datamodule=data, ckpt_path=checkpoint)
@@ -78,12 +83,13 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
     for proc in getattr(trainer.strategy.launcher, "procs", []):  # the ranks it started: done before we report
         proc.wait(timeout=120)
     first_step = resume_state.first_step
+    pd.DataFrame(module.learning_curve).to_csv(out_dir / LEARNING_CURVE, index=False)
     state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(state)
     save_model(out_dir / "model.pt", net, kind,
                extra={"name": encoder, "seed": seed, "data_sha256": manifest["content_sha256"],
                       "max_steps": cfg.max_steps, "stream": cfg.stream, "augment": cfg.augment,
-                      "frame_shape": manifest["frame_shape"]})
+                      "frame_shapes": manifest["frame_shapes"], "reader": bool(reader)})
     return {
         "best_val_acc": float(best.best_model_score),
         "train_seconds": train_seconds,

@@ -1,0 +1,159 @@
+"""Pretraining the figure reader on clean figure masks, once, for every encoder.
+
+The reader (models/reader.py) learns what a circle, an anchor or a word looks like from the
+true figure masks of the training split, degraded the way a recovered figure is (blurred,
+faded, speckled), so it can read an imperfect figure. Every encoder then starts from the same
+reader: what separates them is only how well they recover the figure from the noise.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+from timeblind.core.tasks import window_means
+from timeblind.data.samplers import StepBatches
+from timeblind.data.torch_data import ClipDataset, size_batches
+from timeblind.models.heads import TaskHeads
+from timeblind.training.config import ReaderTrainConfig
+from timeblind.training.losses import reading_loss
+
+READER_PARTS = ("reader.", "classify_figure.", "lines.")  # the heads' parameters the pretraining trains
+
+
+def degrade(figure: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Figure maps (B, K, H, W) in [0, 1] made to look recovered: half blurred (3 x 3 box), all
+    faded by a factor in [0.5, 1] and speckled with Gaussian noise of std in [0, 0.3]."""
+    B = figure.shape[0]
+
+    def per_clip(low: float, high: float) -> torch.Tensor:
+        return torch.empty(B, 1, 1, 1).uniform_(low, high, generator=generator)
+
+    blurred = F.avg_pool2d(F.pad(figure, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    figure = torch.where(per_clip(0, 1) < 0.5, blurred, figure)
+    noise = torch.randn(figure.shape, generator=generator) * per_clip(0.0, 0.3)
+    return (figure * per_clip(0.5, 1.0) + noise).clamp(0.0, 1.0)
+
+
+MIRRORED = ("shapes", "images")  # a mirrored shape or object is still itself; a moving figure's direction is not
+
+
+def mirror(figure: torch.Tensor, mirrored: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Figure maps (B, K, H, W) flipped left-right and upside down, each with probability 1/2, where
+    `mirrored` (B,) allows it: more views of each class than the training clips hold."""
+    B = figure.shape[0]
+    for dim in (-1, -2):
+        flip = (torch.rand(B, generator=generator) < 0.5) & mirrored
+        figure = torch.where(flip[:, None, None, None], figure.flip(dim), figure)
+    return figure
+
+
+def figure_class_clips(heads: TaskHeads, label: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: the clip's class is read off a figure (not a pattern kind, not IGNORE)."""
+    if not len(heads.spec.classes):
+        return torch.zeros_like(label, dtype=torch.bool)
+    return (label >= 0) & torch.from_numpy(heads.spec.figure_classes)[label.clamp(min=0)]
+
+
+def reader_losses(heads: TaskHeads, figure: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict:
+    """Class and reading losses of the reader on figure maps (B, K, H, W)."""
+    losses = {}
+    closed = figure_class_clips(heads, targets["label"])
+    if heads.classify_figure is not None and closed.any():
+        logits = heads.classify_figure(heads.reader(figure[closed]))
+        losses["class"] = F.cross_entropy(heads.restricted_logits(logits, targets["category"][closed]),
+                                          targets["label"][closed])
+    if heads.lines is not None:
+        reading = reading_loss(heads, figure, targets)
+        if reading is not None:
+            losses["reading"] = reading
+    return losses
+
+
+@torch.no_grad()
+def reader_accuracy(heads: TaskHeads, data: ClipDataset, batch_size: int) -> dict[str, float]:
+    """Share of each category's clips of a split whose class or text the reader gets right on the
+    clean masks (categories without a figure left out)."""
+    from timeblind.training.module import true_texts
+
+    heads.eval()
+    hits = {c: [] for c in heads.spec.categories}
+    for batch in size_batches(data, batch_size):
+        targets = torch.utils.data.default_collate([data.targets(i) for i in batch])
+        figure = window_means(targets["mask"].float() / 255, heads.spec.windows)
+        names = [heads.spec.categories[k] for k in targets["category"].tolist()]
+        closed = figure_class_clips(heads, targets["label"]).tolist()
+        if heads.classify_figure is not None and any(closed):
+            logits = heads.restricted_logits(heads.classify_figure(heads.reader(figure)), targets["category"])
+            right = (logits.argmax(dim=-1) == targets["label"]).tolist()
+            for name, ok, is_closed in zip(names, right, closed):
+                if is_closed:
+                    hits[name].append(ok)
+        words = targets["line_length"].sum(dim=1) > 0
+        if heads.lines is not None and words.any():
+            read = heads.read(figure[words])
+            truth = [t for t, w in zip(true_texts(targets), words.tolist()) if w]
+            hits["words"] += [r == t for r, t in zip(read, truth)]
+    heads.train()
+    return {c: sum(h) / len(h) for c, h in hits.items() if h}
+
+
+class _TargetsOnly:
+    """A split's targets without its clips: the reader learns from the masks alone."""
+
+    def __init__(self, data: ClipDataset):
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int):
+        return torch.zeros(0), self.data.targets(i)
+
+
+def pretrain_reader(data_dir: str, cfg: ReaderTrainConfig, seed: int, log=print) -> tuple[dict, dict]:
+    """Train the reader parts of the heads on the training split's clean masks; returns their
+    weights (state-dict entries under READER_PARTS) and metrics, validated on the val split."""
+    torch.manual_seed(seed)
+    train, val = ClipDataset(data_dir, "train"), ClipDataset(data_dir, "val")
+    heads = TaskHeads(1, train.tasks)  # the encoder side (dim) is not trained here
+    parameters = [p for name, p in heads.named_parameters() if name.startswith(READER_PARTS)]
+    optimizer = torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    warmup = max(1, cfg.max_steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
+        1 + math.cos(math.pi * min(s, cfg.max_steps) / max(1, cfg.max_steps))))
+    step = 0
+    groups = train.size_groups()
+    reads = [train.rows[g[0]]["category"] == "words" for g in groups]
+    # reading letters takes more steps than telling classes apart: lines get words_share of the steps
+    shares = [cfg.words_share if r else (1 - cfg.words_share) / max(1, len(groups) - sum(reads)) for r in reads]
+    batches = StepBatches(_TargetsOnly(train), cfg.batch_size, seed, lambda: step, groups=groups,
+                          shares=shares if any(reads) and not all(reads) else None)
+    generator = torch.Generator().manual_seed(seed)
+    mirrored_ids = torch.tensor([k for k, c in enumerate(train.tasks.categories) if c in MIRRORED])
+    start, losses, last = time.perf_counter(), {}, {}  # last: each loss at its latest step
+    while step < cfg.max_steps:
+        for _, targets in batches:
+            figure = degrade(window_means(targets["mask"].float() / 255, heads.spec.windows), generator)
+            figure = mirror(figure, torch.isin(targets["category"], mirrored_ids), generator)
+            losses = reader_losses(heads, figure, targets)
+            last.update(losses)
+            loss = sum(losses.values())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            if step % cfg.val_every == 0 or step == cfg.max_steps:
+                log(f"reader step {step}/{cfg.max_steps} · " + " · ".join(f"{k} {v.item():.3f}" for k, v in losses.items())
+                    + f" · {time.perf_counter() - start:.0f} s", flush=True)
+            if step == cfg.max_steps:
+                break
+    accuracy = reader_accuracy(heads, val, cfg.batch_size)
+    metrics = {**{f"val_acc_clean_{c}": a for c, a in accuracy.items()}, "steps": step,
+               "train_seconds": time.perf_counter() - start, **{f"loss_{k}": v.item() for k, v in last.items()}}
+    weights = {k: v.detach().clone() for k, v in heads.state_dict().items() if k.startswith(READER_PARTS)}
+    return weights, metrics
