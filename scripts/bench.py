@@ -3,8 +3,10 @@ value, unit, baseline, baseline_name).
 
 Every value comes with a baseline measured in the same run on the same machine:
 - the per-step overhead of papermill + MLflow against calling the library directly, in wall and CPU
-  seconds, and in its parts;
-- the smoke profile (`make reproduce PROFILE=smoke`) in a fresh working directory against its goal;
+  seconds, and in its parts: as pipeline jobs run (forked from a warm server) and cold (every
+  process fresh, TIMEBLIND_WARM=0);
+- the smoke profile (`make reproduce PROFILE=smoke`) in a fresh working directory against its goal,
+  in wall and CPU seconds;
   planning its finished run (`snakemake -n`) and the default profile's DAG there against Snakemake's
   own start (`snakemake -n` of an empty workflow); a no-op `make reproduce PROFILE=smoke` against
   the first run;
@@ -29,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -82,25 +86,55 @@ GENERATE_SIZES = {"train": 200, "val": 40, "test": 40}
 
 def _papermill_phases(executed: Path) -> dict[str, float]:
     """From papermill's timestamps in an executed notebook: kernel start (papermill's start to the
-    first cell), the cells, and what follows the last cell (kernel shutdown, final write)."""
-    from datetime import datetime
+    first cell), the cells, and what follows the last cell (kernel shutdown, final write); also
+    papermill's start and end as POSIX times."""
+    from datetime import datetime, timezone
 
     nb = json.loads(executed.read_text())
     stamp = datetime.fromisoformat
     meta = nb["metadata"]["papermill"]
     cells = [c["metadata"]["papermill"] for c in nb["cells"] if c["metadata"].get("papermill", {}).get("start_time")]
     first, last = stamp(cells[0]["start_time"]), max(stamp(c["end_time"]) for c in cells)
+    utc = lambda text: stamp(text).replace(tzinfo=timezone.utc).timestamp()  # papermill writes UTC
     return {"papermill": meta["duration"], "kernel_start": (first - stamp(meta["start_time"])).total_seconds(),
-            "cells": sum(c["duration"] for c in cells), "after_last_cell": (stamp(meta["end_time"]) - last).total_seconds()}
+            "cells": sum(c["duration"] for c in cells), "after_last_cell": (stamp(meta["end_time"]) - last).total_seconds(),
+            "start": utc(meta["start_time"]), "end": utc(meta["end_time"])}
 
 
-def step_overhead(workdir: Path) -> None:
+def _kernel_folder() -> Path:
+    """A private folder for warm servers (steps/warm.py), short enough for a socket's path."""
+    return Path(tempfile.mkdtemp(prefix="tb-bench-", dir="/tmp"))
+
+
+def _server_ready(env: dict, timeout: float = 300) -> int:
+    """The pid of the warm server of `env`'s folder once it serves."""
+    from timeblind.steps import warm
+
+    folder = Path(env["TIMEBLIND_WARM_DIR"])
+    deadline = time.monotonic() + timeout
+    while not (list(folder.glob("*.sock")) and warm.servers(folder)):
+        if time.monotonic() > deadline:
+            raise RuntimeError("no warm server: " + "".join(p.read_text() for p in folder.glob("*.log")))
+        time.sleep(0.5)
+    return next(iter(warm.servers(folder)))
+
+
+def step_overhead(workdir: Path, repeats: int = 3) -> None:
     """The generate step on a small data set: the notebook (runner, kernel, MLflow run, HTML copy)
     against the same library work (data set and preview figure) done directly in a fresh
-    interpreter, without papermill or MLflow; wall and CPU seconds. Then the overhead in parts:
-    from papermill's own timestamps (kernel start, after the last cell) and from each part run
-    alone in a fresh interpreter (the runner's imports, MLflow's run with the step's logging once
-    the step's modules are loaded, the HTML copy); `other` is what those leave unexplained."""
+    interpreter, without papermill or MLflow; wall and CPU seconds.
+
+    As a pipeline job runs it (warm: the command and the kernel forked from a warm server that is
+    already up, as for every job but a run's first, steps/warm.py), with its CPU time counted in the
+    server's, and in parts from papermill's timestamps: the runner before the kernel starts, the
+    kernel's start, the cells against the direct call (the step's own work, MLflow's run), after the
+    last cell, and the runner after papermill (HTML copy, notebook attached to the run). Then cold
+    (TIMEBLIND_WARM=0: every process fresh, as before warm servers), in parts from papermill's
+    timestamps and from each part run alone in a fresh interpreter (the runner's imports, MLflow's
+    import and store, its run with the step's logging, the HTML copy); `other` is what those leave
+    unexplained. Wall and CPU seconds are medians of `repeats` runs; the parts are the last run's."""
+    from timeblind.steps import warm
+
     workdir.mkdir(parents=True, exist_ok=True)
     params = dict(seed=0, **{f"{k}_size": v for k, v in GENERATE_SIZES.items()}, stimulus=GENERATE_STIMULUS,
                   workers=1)
@@ -111,18 +145,62 @@ from timeblind.steps.generate import build_dataset
 cfg = StimulusConfig.from_pipeline({GENERATE_STIMULUS!r})
 build_dataset(Path("{workdir}/direct"), Path("{workdir}/direct/preview"), cfg, 0, {GENERATE_SIZES!r})
 """
-    direct_wall, direct_cpu = _timed_cpu([sys.executable, "-c", direct])
+    direct_runs = [_timed_cpu([sys.executable, "-c", direct]) for _ in range(repeats)]
+    direct_wall, direct_cpu = _median([w for w, _ in direct_runs]), _median([c for _, c in direct_runs])
     nb_params = {**params, "out_dir": f"{workdir}/nb", "preview": f"{workdir}/nb/preview", "results_dir": str(workdir)}
-    _timed([sys.executable, "-m", "timeblind", "init-tracking", "--results-dir", str(workdir)])
-    executed = workdir / "generate.ipynb"
-    notebook_wall, notebook_cpu = _timed_cpu([
-        sys.executable, "-m", "timeblind", "run-notebook", str(REPO / "notebooks/01_generate.ipynb"), str(executed),
-        "--html", f"{workdir}/generate.html", "--params", json.dumps(nb_params), "--cwd", str(workdir)])
-    emit("step_seconds_notebook_mlflow", notebook_wall, "s", direct_wall, "step_seconds_direct_call")
-    emit("step_cpu_seconds_notebook_mlflow", notebook_cpu, "s", direct_cpu, "step_cpu_seconds_direct_call")
+    cold_env = {**os.environ, warm.SWITCH: "0"}
+    _timed([sys.executable, "-m", "timeblind", "init-tracking", "--results-dir", str(workdir)], env=cold_env)
+
+    def run(executed: Path, env: dict) -> tuple[float, float, float, float]:
+        """wall, CPU (this process's children), start and end (POSIX) of one run of the notebook."""
+        start = time.time()
+        wall, cpu = _timed_cpu([
+            sys.executable, "-m", "timeblind", "run-notebook", str(REPO / "notebooks/01_generate.ipynb"), str(executed),
+            "--html", f"{workdir}/generate.html", "--params", json.dumps(nb_params), "--cwd", str(workdir)], env=env)
+        return wall, cpu, start, time.time()
+
+    # Warm, as in a pipeline run: a first run starts the server, a second one is served by it.
+    folder = _kernel_folder()
+    warm_env = {**os.environ, "TIMEBLIND_WARM_DIR": str(folder)}
+    warm_env.pop(warm.SWITCH, None)
+    try:
+        run(workdir / "first.ipynb", warm_env)
+        server = _server_ready(warm_env)
+        run(workdir / "second.ipynb", warm_env)
+        walls, cpus = [], []
+        executed = workdir / "generate.ipynb"
+        for _ in range(repeats):
+            time.sleep(1.5)  # the server collects its ended children every second
+            before = warm.cpu_seconds(server)
+            wall, client_cpu, start, end = run(executed, warm_env)
+            time.sleep(1.5)
+            walls.append(wall)
+            cpus.append(client_cpu + warm.cpu_seconds(server) - before)
+        wall, cpu = _median(walls), _median(cpus)
+    finally:
+        warm.stop_servers(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+    emit("step_seconds_notebook_mlflow", wall, "s", direct_wall, "step_seconds_direct_call", warm_server=True)
+    emit("step_cpu_seconds_notebook_mlflow", cpu, "s", direct_cpu, "step_cpu_seconds_direct_call", warm_server=True)
+    overhead = wall - direct_wall
+    emit("step_overhead_seconds", overhead, "s", STEP_OVERHEAD_GOAL_SECONDS, "goal", warm_server=True)
+    emit("step_overhead_cpu_seconds", cpu - direct_cpu, "s", STEP_OVERHEAD_GOAL_SECONDS, "goal", warm_server=True)
+    phases = _papermill_phases(executed)
+    parts = {"runner_before_kernel": phases["start"] - start, "kernel_start": phases["kernel_start"],
+             "cells_against_direct_call": phases["cells"] - direct_wall, "after_last_cell": phases["after_last_cell"],
+             "runner_after_papermill": end - phases["end"]}
+    for name, seconds in parts.items():
+        emit(f"step_overhead_part.{name}", seconds, "s", overhead, "step_overhead_seconds", warm_server=True)
+
+    # Cold: every process fresh.
+    executed = workdir / "generate_cold.ipynb"
+    cold = [run(executed, cold_env)[:2] for _ in range(repeats)]
+    notebook_wall, notebook_cpu = _median([w for w, _ in cold]), _median([c for _, c in cold])
+    emit("step_seconds_notebook_mlflow_cold", notebook_wall, "s", direct_wall, "step_seconds_direct_call")
+    emit("step_cpu_seconds_notebook_mlflow_cold", notebook_cpu, "s", direct_cpu, "step_cpu_seconds_direct_call")
     overhead = notebook_wall - direct_wall
-    emit("step_overhead_seconds", overhead, "s", STEP_OVERHEAD_GOAL_SECONDS, "goal")
-    emit("step_overhead_cpu_seconds", notebook_cpu - direct_cpu, "s", STEP_OVERHEAD_GOAL_SECONDS, "goal")
+    emit("step_overhead_seconds_cold", overhead, "s", STEP_OVERHEAD_GOAL_SECONDS, "goal")
+    emit("step_overhead_cpu_seconds_cold", notebook_cpu - direct_cpu, "s", STEP_OVERHEAD_GOAL_SECONDS, "goal")
 
     phases = _papermill_phases(executed)
     (runner_imports,) = _python_seconds("start()\nimport timeblind.steps.runner, papermill\nstop()")
@@ -154,7 +232,7 @@ stop()
     parts["other"] = overhead - sum(parts.values())
     for name, seconds in parts.items():
         cpu = {"cpu_seconds": round(alone[name][1], 4)} if name in alone else {}
-        emit(f"step_overhead_part.{name}", seconds, "s", overhead, "step_overhead_seconds", **cpu)
+        emit(f"step_overhead_part_cold.{name}", seconds, "s", overhead, "step_overhead_seconds_cold", **cpu)
 
 
 def _linked_checkout(workdir: Path) -> Path:
@@ -175,28 +253,43 @@ def pipeline(workdir: Path, repeats: int = 3) -> None:
     never reinstalled), then what the issue of a light pipeline asks about it: planning the
     finished run (`snakemake -n`) and a no-op `make reproduce PROFILE=smoke`, medians of `repeats`.
     Baselines: Snakemake's own start (`snakemake -n` on an empty workflow), the first run."""
+    from timeblind.steps import warm
+
     checkout = _linked_checkout(workdir / "checkout")
     venv = Path(sys.executable).parent.parent
     make = ["make", "--no-print-directory", "-C", str(checkout), "-o", str(venv / ".installed"), "reproduce",
             "PROFILE=smoke", "CORES=2", f"VENV={venv}"]
-    first = _timed(make)
+    folder = _kernel_folder()  # no warm server yet, as on a machine that never ran the pipeline
+    env = {**os.environ, "TIMEBLIND_WARM_DIR": str(folder)}
+    try:
+        first, cpu = _timed_cpu(make, env=env)
+        cpu += sum(warm.cpu_seconds(pid) for pid in warm.servers(folder))  # the warm server and its children
+    finally:
+        warm.stop_servers(folder)
+        shutil.rmtree(folder, ignore_errors=True)
     emit("smoke_profile_seconds", first, "s", SMOKE_GOAL_SECONDS, "goal", cores=2,
          command="make reproduce PROFILE=smoke (fresh working directory, the report included)")
+    emit("smoke_profile_cpu_seconds", cpu, "s", 2 * SMOKE_GOAL_SECONDS, "goal_times_cores", cores=2)
     empty = workdir / "empty"
     empty.mkdir()
     (empty / "Snakefile").write_text("rule all:\n    input: []\n")
     snakemake = [sys.executable, "-m", "snakemake", "--dry-run", "--quiet"]
-    floor = _median([_timed(snakemake, cwd=empty) for _ in range(repeats)])
-    planning = _median([_timed([*snakemake, "--configfile", "config/smoke.yaml"], cwd=checkout)
-                        for _ in range(repeats)])
-    emit("planning_seconds", planning, "s", floor, "snakemake_start_seconds_empty_workflow",
+    floor = [_timed_cpu(snakemake, cwd=empty) for _ in range(repeats)]
+    planning = [_timed_cpu([*snakemake, "--configfile", "config/smoke.yaml"], cwd=checkout) for _ in range(repeats)]
+    emit("planning_seconds", _median([w for w, _ in planning]), "s", _median([w for w, _ in floor]),
+         "snakemake_start_seconds_empty_workflow",
          command="snakemake -n --configfile config/smoke.yaml on the finished smoke run")
+    # CPU seconds: what the wall time would be on an idle machine (one process, no waiting)
+    emit("planning_cpu_seconds", _median([c for _, c in planning]), "s", _median([c for _, c in floor]),
+         "snakemake_start_cpu_seconds_empty_workflow")
+    floor = _median([w for w, _ in floor])
     default = _median([_timed(snakemake, cwd=checkout) for _ in range(repeats)])
     emit("planning_seconds_default_profile", default, "s", floor, "snakemake_start_seconds_empty_workflow",
          command="snakemake -n with the default profile in the same directory (its whole DAG still to run)")
-    noop = _median([_timed(make) for _ in range(repeats)])
-    emit("noop_make_reproduce_seconds", noop, "s", first, "smoke_profile_seconds",
+    noop = [_timed_cpu(make) for _ in range(repeats)]
+    emit("noop_make_reproduce_seconds", _median([w for w, _ in noop]), "s", first, "smoke_profile_seconds",
          command="make reproduce PROFILE=smoke again on the finished run")
+    emit("noop_make_reproduce_cpu_seconds", _median([c for _, c in noop]), "s", cpu, "smoke_profile_cpu_seconds")
 
 
 def _rate(make_clip, frames: int, seconds: float, repeats: int = 5, warmup: int = 1) -> float:

@@ -1,5 +1,7 @@
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,24 @@ sys.path.insert(0, str(REPO / "scripts"))  # the developer tools (bench, probe) 
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_servers():
+    """The warm servers (timeblind.steps.warm) that the tests' pipeline jobs start live in a folder of
+    this session's (short: a socket's path has a length limit) and are stopped at its end."""
+    folder = Path(tempfile.mkdtemp(prefix="tb-tests-", dir="/tmp"))
+    before = os.environ.get("TIMEBLIND_WARM_DIR")
+    os.environ["TIMEBLIND_WARM_DIR"] = str(folder)
+    yield folder
+    from timeblind.steps import warm
+
+    warm.stop_servers(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    if before is None:
+        os.environ.pop("TIMEBLIND_WARM_DIR", None)
+    else:
+        os.environ["TIMEBLIND_WARM_DIR"] = before
 
 
 @pytest.fixture

@@ -87,8 +87,9 @@ def test_smoke_profile_runs_every_rule_end_to_end(tmp_path, env, logged_runs):
     for name in ("accuracy.png", "accuracy.svg", "learning_curves.png", "learning_curves.svg", "stimuli.png",
                  "stimuli.svg", "gallery.png", "gallery.svg"):
         assert (results / "figures" / name).stat().st_size > 1000
-    gallery = pd.read_csv(results / "tables/gallery.csv")  # 2 clips per motion-coded category, every model
-    assert len(gallery) == 2 * len(motion_coded) * len(encoders) and set(gallery.encoder) == set(encoders)
+    gallery = pd.read_csv(results / "tables/gallery.csv")  # clips of each motion-coded category, every model
+    assert len(gallery) == config["gallery"]["per_category"] * len(motion_coded) * len(encoders)
+    assert set(gallery.encoder) == set(encoders)
     for step in ("generate", "snr", "evaluate", "plot", *(f"train_{e}_seed{s}" for e in encoders for s in seeds)):
         assert "<html" in (results / f"notebooks/{step}.html").read_text()[:2000].lower()
         assert (results / f"logs/{step}.ipynb").exists()

@@ -10,8 +10,17 @@ from pathlib import Path
 
 from timeblind.core.layout import RESULTS, TABLES, resolve
 
+COMMANDS_DELEGATED = ("run-notebook", "init-tracking")  # timeblind.steps.warm: the pipeline jobs' commands
+
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] and argv[0] in COMMANDS_DELEGATED and not os.environ.get("TIMEBLIND_WARM_SERVER"):
+        from timeblind.steps import warm  # a pipeline job's command runs forked from the warm server
+
+        status = warm.delegate(argv)
+        if status is not None:
+            return status
     parser = Parser(prog="timeblind", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 

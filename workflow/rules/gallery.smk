@@ -12,10 +12,11 @@ rule gallery:
     params:
         nb=lambda wildcards, input: nb_params(data_dir=layout.DATA, models=list(input.models),
                                               figure=f"{FIGURES}/gallery", table=f"{TABLES}/gallery.csv",
-                                              split="test", per_category=2, samples=16, noise=0.1),
+                                              split="test", **PIPELINE.gallery),
     log:
         **job_logs("gallery"),
     threads: 1
+    priority: 1  # among the longest jobs once Table 1's models exist: started late, it ends the run alone
     conda:
         "../../envs/timeblind.yaml"
     shell:

@@ -55,12 +55,13 @@ class PipelineConfig:
     export: dict  # the official-format export: shift, test_size, seed, scale
     studies: dict  # the ablation studies (plan/studies.py)
     grounding: dict  # the grounding table (plan/grounding.py)
+    gallery: dict  # the attribution gallery: per_category, samples, noise
 
     @classmethod
     def from_config(cls, config: dict) -> PipelineConfig:
         training = {k: v for k, v in config["training"].items() if k != "seeds"}
         return cls(config["data"], TrainConfig.from_dict(training), tuple(config["training"]["seeds"]),
-                   config["encoders"], config["export"], config["studies"], config["grounding"])
+                   config["encoders"], config["export"], config["studies"], config["grounding"], config["gallery"])
 
 
 def read_config_file(path: str | Path) -> dict:

@@ -90,15 +90,18 @@ def to_html(notebook: str | Path, html: str | Path, exporter=None) -> None:
 
 
 def kernel_manager_class():
-    """Jupyter's kernel manager, its kernel listening on Unix sockets of its own: over TCP, two kernels
-    started at the same moment by parallel jobs can be handed the same free port, and one never answers.
-    (Jupyter's default socket name, kernel-ipc-N in the working folder, is shared by kernels there.)"""
+    """Jupyter's kernel manager, its kernel listening on Unix sockets of its own, and started through
+    timeblind.steps.warm (forked from the warm server) where warm processes are on. Over TCP, two kernels
+    started at the same moment by parallel jobs can be handed the same free port, and one never answers;
+    Jupyter's default socket name, kernel-ipc-N in the working folder, is shared by kernels there."""
     import uuid
 
     from jupyter_client import AsyncKernelManager
     from traitlets import CaselessStrEnum, default
 
-    if os.name == "nt":  # no Unix sockets
+    from timeblind.steps import warm
+
+    if os.name == "nt":  # neither Unix sockets nor fork
         return AsyncKernelManager
 
     class SocketKernelManager(AsyncKernelManager):
@@ -108,7 +111,14 @@ def kernel_manager_class():
         def _unique_socket_prefix(self) -> str:
             return str(Path(tempfile.gettempdir()) / f"timeblind-kernel-{uuid.uuid4().hex[:16]}")
 
-    return SocketKernelManager
+    if not warm.enabled():
+        return SocketKernelManager
+
+    class WarmKernelManager(SocketKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            return warm.command(super().format_kernel_cmd(extra_arguments))
+
+    return WarmKernelManager
 
 
 def _attach_to_run(record: Path, files: list[Path]) -> None:
