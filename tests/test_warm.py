@@ -145,14 +145,12 @@ def test_a_warm_kernel_ends_with_its_launcher(kernels, tmp_path):
 
 @pytest.mark.parametrize("setting", [{warm.SWITCH: "0"}, {"SLURM_JOB_ID": "1"}])
 def test_warm_processes_can_be_turned_off_and_are_off_in_slurm_jobs(monkeypatch, setting):
-    from jupyter_client import AsyncKernelManager
-
     monkeypatch.delenv(warm.SWITCH, raising=False)
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
-    assert kernel_manager_class() is not AsyncKernelManager
+    assert kernel_manager_class().__name__ == "WarmKernelManager"
     for key, value in setting.items():
         monkeypatch.setenv(key, value)
-    assert kernel_manager_class() is AsyncKernelManager
+    assert kernel_manager_class().__name__ == "SocketKernelManager"  # a fresh kernel, on sockets of its own
 
 
 def test_a_server_that_refused_is_not_started_again(kernels, tmp_path):
