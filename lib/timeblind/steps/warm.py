@@ -384,6 +384,8 @@ def _become(server: socket.socket, conn: socket.socket, request: dict, fds: list
             del sys.path[0]
         else:
             sys.path[0] = request["cwd"]
+    # An empty PYTHONPATH entry stands for the working folder, which was the server's (/) when it started.
+    sys.path[:] = [request["cwd"] if entry == "/" else entry for entry in sys.path]
     for name in [m for m in sys.modules if m == "timeblind" or m.startswith("timeblind.")]:
         del sys.modules[name]  # imported afresh from the sources as they are now
     _reseed_and_set_threads()
@@ -410,9 +412,10 @@ def _become(server: socket.socket, conn: socket.socket, request: dict, fds: list
     threading.Thread(target=watch, name="caller-watch", daemon=True).start()
     sys.argv = ["timeblind", *request["argv"]]
     try:
-        from timeblind.cli import main
+        import runpy
 
-        status = main(request["argv"])
+        runpy.run_module("timeblind", run_name="__main__", alter_sys=True)  # as `python -m timeblind` runs it
+        status = 0
     except SystemExit as stop:
         status = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     except BaseException:
