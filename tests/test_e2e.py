@@ -71,6 +71,7 @@ def test_smoke_profile_runs_every_rule_end_to_end(tmp_path, env, logged_runs):
     assert ((summary["ci_low"] <= summary["accuracy"]) & (summary["accuracy"] <= summary["ci_high"])).all()
     per_model = pd.read_csv(results / "tables/accuracy_by_model.csv")
     assert (per_model["n"] == data["test_size"] // len(categories)).all()  # the test split, even per category
+    assert per_model["model"].str.startswith("results/models/").all()  # relative: the same wherever cloned
     table1 = pd.read_csv(results / "tables/table1.csv")
     assert list(table1.columns) == ["encoder", *categories] and list(table1["encoder"]) == [*encoders, "chance"]
     # The same on an official-format export at other settings.
@@ -89,7 +90,7 @@ def test_smoke_profile_runs_every_rule_end_to_end(tmp_path, env, logged_runs):
         assert (results / "figures" / name).stat().st_size > 1000
     gallery = pd.read_csv(results / "tables/gallery.csv")  # clips of each motion-coded category, every model
     assert len(gallery) == config["gallery"]["per_category"] * len(motion_coded) * len(encoders)
-    assert set(gallery.encoder) == set(encoders)
+    assert set(gallery.encoder) == set(encoders) and gallery["model"].str.startswith("results/models/").all()
     for step in ("generate", "snr", "evaluate", "plot", *(f"train_{e}_seed{s}" for e in encoders for s in seeds)):
         assert "<html" in (results / f"notebooks/{step}.html").read_text()[:2000].lower()
         assert (results / f"logs/{step}.ipynb").exists()

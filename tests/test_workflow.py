@@ -67,6 +67,23 @@ def test_runner_rejects_unknown_parameters_before_running(tmp_path, env):
     assert not (tmp_path / "out.ipynb").exists()
 
 
+def test_a_notebook_run_twice_gives_the_same_html(tmp_path, env):
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("n = 1", metadata={"tags": ["parameters"]}),
+                                               nbformat.v4.new_code_cell("print(n * 2)")])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "in.ipynb")
+    pages = []
+    for run in ("a", "b"):
+        out = subprocess.run([sys.executable, "-m", "timeblind", "run-notebook", str(tmp_path / "in.ipynb"),
+                              str(tmp_path / f"{run}.ipynb"), "--html", str(tmp_path / f"{run}.html"),
+                              "--params", '{"n": 3}'], env=env, capture_output=True, text=True, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-2000:]
+        pages.append((tmp_path / f"{run}.html").read_bytes())
+    assert b"6" in pages[0] and pages[0] == pages[1]  # papermill's injected cell has a random id otherwise
+
+
 def test_kernels_started_side_by_side_never_share_sockets(tmp_path):
     # Parallel jobs start kernels in the same folder at the same moment: their sockets must differ.
     managers = [kernel_manager_class()(kernel_name="python3") for _ in range(2)]

@@ -100,3 +100,13 @@ def project_dir() -> Path:
 def resolve(path: str | os.PathLike) -> Path:
     path = Path(path)
     return path if path.is_absolute() else project_dir() / path
+
+
+def project_relative(path: str | os.PathLike) -> str:
+    """A path as tables record it: relative to the project when inside it, so that a results folder
+    reads the same wherever the project was cloned."""
+    path = resolve(path)
+    try:
+        return path.relative_to(project_dir()).as_posix()
+    except ValueError:
+        return str(path)

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from timeblind.data.torch_data import ClipDataset, size_batches
+from timeblind.core.layout import project_relative
 from timeblind.core.stats import t_interval, wilson_interval
 from timeblind.core.tasks import IGNORE, category_ids
 from timeblind.io.spookybench import is_correct
@@ -106,13 +107,13 @@ def score_models(model_paths: list[str | Path], data_dir: str | Path, split: str
         texts, patterns, pattern_targets = predict(model, dataset)
         correct = np.array([is_correct(t, a) for t, a in zip(texts, answers)])
         meta = {"encoder": info["extra"].get("name", info["encoder"]), "seed": info["extra"].get("seed"),
-                "model": str(path)}
+                "model": project_relative(path)}
         for category in manifest["categories"]:
             chosen = (samples["category"] == category).to_numpy()
             rows.append(_row(correct[chosen], **meta, category=category, task=ANSWER, chance=chance[category]))
         for task in pattern_rows(patterns, pattern_targets):
             rows.append(_row(task.pop("correct"), **meta, category="patterns", **task))
-        mine = [r for r in rows if r["model"] == str(path) and r["task"] == ANSWER]
+        mine = [r for r in rows if r["model"] == project_relative(path) and r["task"] == ANSWER]
         log(f"{meta['encoder']} seed {meta['seed']}: " + ", ".join(
             f"{r['category']} {100 * r['accuracy']:.1f}% [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]"
             for r in mine) + f" ({split}, {len(dataset)} clips)")

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from timeblind.core.layout import project_relative
 from timeblind.core.stats import t_interval
 from timeblind.evaluation.evaluate import ANSWER, score_models
 
@@ -17,8 +18,9 @@ def score_sets(folders: dict[str, Path], models: dict[str, list[str]], log=print
     scores = {}
     for tid, folder in folders.items():
         per_model = score_models(models[tid], folder, "test", log=log)
+        given = {project_relative(m): str(m) for m in models[tid]}  # the table records project-relative paths
         for r in per_model[per_model.task == ANSWER].itertuples():
-            scores.setdefault((tid, r.model), []).append(r)
+            scores.setdefault((tid, given[r.model]), []).append(r)
     return scores
 
 

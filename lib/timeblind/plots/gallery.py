@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from timeblind.core.io import write_csv
+from timeblind.core.layout import project_relative
 from timeblind.core.lines import line_targets
 from timeblind.core.tasks import TaskSpec, category_ids, clip_targets, to_model_input, true_bands
 from timeblind.data.dataset import StimulusDataset
@@ -202,7 +203,7 @@ def attribution_table(models: list, infos: list[dict], data, clips: list[int], *
             rows.append({"clip": i, "category": row["category"], "label": row["label"], "encoder": name,
                          "seed": info["extra"].get("seed"), "answer": text, "correct": is_correct(text, answers),
                          "attributed_to": to, "attribution_inside_figure": inside_share(amap, footprint),
-                         "figure_area": float(footprint.mean()), "model": info.get("path", "")})
+                         "figure_area": float(footprint.mean()), "model": project_relative(info["path"]) if info.get("path") else ""})
     return pd.DataFrame(rows, columns=COLUMNS), maps
 
 

@@ -139,6 +139,18 @@ def _attach_to_run(record: Path, files: list[Path]) -> None:
         tracking.with_retries(client.log_artifact, info["run_id"], str(path), "notebook")
 
 
+def _name_injected_cell(notebook: Path) -> None:
+    """papermill gives the parameters cell it injects a random id, which the HTML copy shows: the same
+    run would not give the same bytes twice."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.id = "injected-parameters"
+    nbformat.write(nb, str(notebook))
+
+
 def run_notebook(notebook: str | Path, output: str | Path, params: dict, html: str | Path | None = None,
                  cwd: str | Path = ".") -> None:
     """Execute `notebook` into `output` with `params` (also saved as <output>.params.yaml)."""
@@ -175,6 +187,7 @@ def run_notebook(notebook: str | Path, output: str | Path, params: dict, html: s
             else:
                 os.environ[k] = v
     warm_up.shutdown()
+    _name_injected_cell(output)
     html = Path(html) if html and failure is None else output.with_suffix(".html")
     html.parent.mkdir(parents=True, exist_ok=True)
     to_html(output, html, exporter.result())
