@@ -139,15 +139,18 @@ def _attach_to_run(record: Path, files: list[Path]) -> None:
         tracking.with_retries(client.log_artifact, info["run_id"], str(path), "notebook")
 
 
-def _name_injected_cell(notebook: Path) -> None:
-    """papermill gives the parameters cell it injects a random id, which the HTML copy shows: the same
-    run would not give the same bytes twice."""
+def _settle_outputs(notebook: Path) -> None:
+    """What the same run would otherwise write differently: papermill gives the parameters cell it
+    injects a random id (the HTML copy shows it), and a cell's printing is split into as many stream
+    outputs as the kernel happened to flush."""
     import nbformat
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
     nb = nbformat.read(str(notebook), as_version=4)
     for cell in nb.cells:
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell.id = "injected-parameters"
+    nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
     nbformat.write(nb, str(notebook))
 
 
@@ -187,7 +190,7 @@ def run_notebook(notebook: str | Path, output: str | Path, params: dict, html: s
             else:
                 os.environ[k] = v
     warm_up.shutdown()
-    _name_injected_cell(output)
+    _settle_outputs(output)
     html = Path(html) if html and failure is None else output.with_suffix(".html")
     html.parent.mkdir(parents=True, exist_ok=True)
     to_html(output, html, exporter.result())

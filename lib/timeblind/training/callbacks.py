@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from contextlib import contextmanager
 
 import torch
@@ -13,6 +14,15 @@ from lightning.pytorch.callbacks import Callback
 
 # Lightning advertises a hosted logger on every fit; keep logs to what the run did.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda record: "litlogger" not in record.getMessage())
+
+
+def quiet_lightning() -> None:
+    """Lightning's start-up notes (devices, 'fit stopped') and a deprecation warning from its own
+    code, off: HeadlessProgress and the step's metrics say the same, and these lines would reach
+    the notebook or only the job's log depending on whether the kernel imported Lightning itself
+    or was forked from the warm server that had, so the same run would not give the same notebook."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 class HeadlessProgress(Callback):

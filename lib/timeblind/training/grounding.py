@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from timeblind.data.question_set import QuestionSet
 from timeblind.models.grounded_decoder import GroundedDecoder
-from timeblind.training.callbacks import HeadlessProgress, keeps_tracking_uri, run_logger
+from timeblind.training.callbacks import HeadlessProgress, keeps_tracking_uri, quiet_lightning, run_logger
 from timeblind.training.config import GroundingTrainConfig, Stage, Variant
 from timeblind.training.losses import grounding_losses
 from timeblind.training.module import warmup_cosine
@@ -58,6 +58,7 @@ def fit_stage(net: GroundedDecoder, train: QuestionSet, val: QuestionSet, cfg: G
     L.seed_everything(seed, workers=True, verbose=False)
     module = GroundingModule(net.train(), cfg, variant, stage)
     on_gpu = torch.cuda.is_available()
+    quiet_lightning()
     trainer = L.Trainer(max_steps=cfg.max_steps, accelerator="auto", devices=1, deterministic=not on_gpu,
                         precision="bf16-mixed" if on_gpu else "32-true",
                         val_check_interval=min(cfg.val_every, cfg.max_steps), check_val_every_n_epoch=None,

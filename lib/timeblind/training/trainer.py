@@ -19,7 +19,7 @@ from timeblind.data.dataset import StimulusConfig, load_manifest
 from timeblind.data.datamodule import ClipDataModule
 from timeblind.models.checkpoint import load_reader, save_model
 from timeblind.models.registry import build_model
-from timeblind.training.callbacks import HeadlessProgress, ResumeState, keeps_tracking_uri, run_logger
+from timeblind.training.callbacks import HeadlessProgress, ResumeState, keeps_tracking_uri, quiet_lightning, run_logger
 from timeblind.training.config import TrainConfig
 from timeblind.training.module import VideoTaskModule
 
@@ -61,6 +61,7 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
     # Lightning's launcher sets LOCAL_RANK in the ranks it starts; only rank 0 writes to MLflow.
     rank0 = int(os.environ.get("LOCAL_RANK", "0")) == 0
     on_gpu = accelerator != "cpu" and torch.cuda.is_available()
+    quiet_lightning()
     trainer = L.Trainer(
         max_steps=cfg.max_steps, accelerator=accelerator, devices=cfg.devices,
         strategy="ddp" if cfg.devices > 1 else "auto",  # gloo on CPU, NCCL on GPUs
