@@ -407,7 +407,9 @@ def _become(server: socket.socket, conn: socket.socket, request: dict, fds: list
         from ipykernel.kernelapp import IPKernelApp
 
         sys.argv = [importlib.util.find_spec("ipykernel_launcher").origin, *request["argv"]]  # as a cold kernel's
-        IPKernelApp.launch_instance(argv=[*request["argv"], "--IPKernelApp.parent_handle=0"])
+        # The caller-watch thread ends this kernel with its caller, not ipykernel's parent poller; a handle
+        # of 1 turns that poller off without the connection banner a handle of 0 prints to the job's log.
+        IPKernelApp.launch_instance(argv=[*request["argv"], "--IPKernelApp.parent_handle=1"])
         os._exit(0)
     threading.Thread(target=watch, name="caller-watch", daemon=True).start()
     sys.argv = ["timeblind", *request["argv"]]
