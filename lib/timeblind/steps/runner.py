@@ -177,9 +177,12 @@ def run_notebook(notebook: str | Path, output: str | Path, params: dict, html: s
     exporter = warm_up.submit(html_exporter, notebook)
     try:
         # Every cell has finished and its outputs are in; a graceful shutdown would only wait for the
-        # kernel's interpreter to tear down torch, pandas and matplotlib.
+        # kernel's interpreter to tear down torch, pandas and matplotlib. The cells' printing goes to this
+        # process's streams as it arrives, as printed (papermill's log_output would add a line break
+        # wherever the kernel happened to flush).
         pm.execute_notebook(str(notebook), str(output), parameters=yaml.safe_load(params_file.read_text()),
-                            kernel_name="python3", cwd=str(cwd), log_output=True, progress_bar=False,
+                            kernel_name="python3", cwd=str(cwd), progress_bar=False,
+                            stdout_file=sys.stdout, stderr_file=sys.stderr,
                             shutdown_kernel="immediate", kernel_manager_class=kernel_manager_class())
     except pm.PapermillExecutionError as err:
         failure = err
