@@ -188,10 +188,10 @@ def test_main_runs_all_parts_by_default_or_the_ones_named(monkeypatch):
 
 
 def test_sample_efficiency_counts_clips_to_the_first_validation_at_90_percent(tmp_path):
-    from sample_efficiency import clips_to_target
+    from sample_efficiency import best_accuracy, clips_to_target
 
     curve = tmp_path / "learning_curve.csv"
     curve.write_text("step,clips_seen,shapes\n25,800,0.5\n50,1600,0.92\n75,2400,0.85\n100,3200,0.97\n")
     assert clips_to_target(curve) == 1600
     curve.write_text("step,clips_seen,shapes\n25,800,0.5\n50,1600,0.89\n")
-    assert clips_to_target(curve) is None  # never reached within the cap
+    assert clips_to_target(curve) is None and best_accuracy(curve) == 0.89  # never reached within the cap
