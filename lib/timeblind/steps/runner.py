@@ -111,6 +111,12 @@ def kernel_manager_class():
         def _unique_socket_prefix(self) -> str:
             return str(Path(tempfile.gettempdir()) / f"timeblind-kernel-{uuid.uuid4().hex[:16]}")
 
+        async def _async_interrupt_kernel(self) -> None:
+            # Jupyter interrupts a kernel it is about to kill; the kernel logged a KeyboardInterrupt to the
+            # job's log, or not, depending on which came first.
+            if not self.shutting_down:
+                await super()._async_interrupt_kernel()
+
     if not warm.enabled():
         return SocketKernelManager
 
