@@ -169,6 +169,14 @@ FOLDERS = [
 ]
 
 
+MANIFESTS = [  # a generated data set's manifest.json, broken: (name, its bytes, words of the line)
+    ("not_json", b"{not json", "is not a data set manifest"),
+    ("binary", RANDOM.randbytes(512), "is not a data set manifest"),
+    ("a_list", b"[1, 2]", "has format 'list'"),
+    ("other_format", b'{"format": "timeblind.stimuli/1"}', "has format 'timeblind.stimuli/1'"),
+]
+
+
 def code_pickle(path: Path) -> None:
     """A model file that would run code when unpickled without weights_only."""
 

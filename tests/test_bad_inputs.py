@@ -13,7 +13,7 @@ import torch
 import yaml
 from snakemake.utils import update_config
 
-from bad_inputs import CONFIGS, FLAGS, FOLDERS, MODELS, ROWS, SCORE
+from bad_inputs import CONFIGS, FLAGS, FOLDERS, MANIFESTS, MODELS, ROWS, SCORE
 from timeblind.core.tasks import TaskSpec
 from timeblind.data.dataset import StimulusConfig, write_dataset
 from timeblind.models.checkpoint import save_model
@@ -118,6 +118,22 @@ def test_a_folder_broken_as_a_whole_is_one_line_and_exit_2(good, tmp_path, name,
     line = one_line("\n".join(lines))
     assert item.reason in line and str(dataset) in line, line
     assert not written(name, tmp_path) and not (tmp_path / "results").exists()  # not even an MLflow store
+
+
+@pytest.mark.parametrize("item", MANIFESTS, ids=[m[0] for m in MANIFESTS])
+@pytest.mark.parametrize("name", ["snr", "export-spookybench"])
+def test_a_broken_generated_data_set_is_one_line_naming_its_manifest(good, tmp_path, name, item):
+    _, content, reason = item
+    data = tmp_path / "data"
+    shutil.copytree(good / "data", data)
+    (data / "manifest.json").write_bytes(content)
+    args = [data, "--table", tmp_path / "snr.csv", "--results-dir", tmp_path / "results"] if name == "snr" \
+        else [data, tmp_path / "export"]
+    out = timeblind(name, *args, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    line = one_line("\n".join(said(out.stderr)))
+    assert reason in line and str(data / "manifest.json") in line, line
+    assert not (tmp_path / "snr.csv").exists() and not (tmp_path / "export").exists()
 
 
 @pytest.mark.parametrize("item", MODELS, ids=[m[0] for m in MODELS])

@@ -24,9 +24,13 @@ def load_manifest(data_dir: str | Path) -> dict:
     path = Path(data_dir) / "manifest.json"
     if not path.exists():
         raise FileNotFoundError(f"no data set at {data_dir}: {path} is missing (run the generate step first)")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path} has format {manifest.get('format')!r}, expected {FORMAT!r}: regenerate the data set")
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not a data set manifest ({err}): regenerate the data set") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise ValueError(f"{path} has format {found!r}, expected {FORMAT!r}: regenerate the data set")
     return manifest
 
 
