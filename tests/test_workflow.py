@@ -67,6 +67,21 @@ def test_runner_rejects_unknown_parameters_before_running(tmp_path, env):
     assert not (tmp_path / "out.ipynb").exists()
 
 
+@pytest.mark.parametrize("content, reason", [
+    (None, "no such notebook file"), (b"junk", "not a readable notebook"),
+    (b'{"cells": 3}', "not a readable notebook"), (bytes(range(256)), "not a readable notebook")])
+def test_runner_names_a_missing_or_unreadable_notebook_in_one_line(tmp_path, env, content, reason):
+    notebook = tmp_path / "in.ipynb"
+    if content is not None:
+        notebook.write_bytes(content)
+    out = subprocess.run([sys.executable, "-m", "timeblind", "run-notebook", str(notebook), str(tmp_path / "out.ipynb"),
+                          "--params", "{}"], env=env, capture_output=True, text=True)
+    assert out.returncode == 2, out.stderr
+    said = [line for line in out.stderr.splitlines() if not line.startswith("Input Notebook:")]
+    assert len(said) == 1 and reason in said[0] and str(notebook) in said[0], out.stderr
+    assert not (tmp_path / "out.ipynb").exists()
+
+
 def test_a_notebook_run_twice_gives_the_same_html(tmp_path, env):
     import nbformat
 

@@ -52,7 +52,12 @@ class NotebookFailed(RuntimeError):
 def notebook_parameters(notebook: str | Path) -> dict[str, dict]:
     import papermill as pm
 
-    return pm.inspect_notebook(str(notebook))
+    if not Path(notebook).is_file():
+        raise NotebookParameterError(f"{notebook}: no such notebook file")
+    try:
+        return pm.inspect_notebook(str(notebook))
+    except Exception as err:  # nbformat's readers raise whatever the malformed JSON trips them into
+        raise NotebookParameterError(f"{notebook}: not a readable notebook ({str(err).splitlines()[0][:200]})") from None
 
 
 def check_parameters(notebook: str | Path, params: dict) -> None:
