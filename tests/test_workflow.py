@@ -82,6 +82,16 @@ def test_runner_names_a_missing_or_unreadable_notebook_in_one_line(tmp_path, env
     assert not (tmp_path / "out.ipynb").exists()
 
 
+@pytest.mark.parametrize("where, reason", [("a_file", "is a file; expected a folder"),
+                                           ("a_file/below", "cannot create the store")])
+def test_init_tracking_names_a_results_folder_it_cannot_use(tmp_path, env, where, reason):
+    (tmp_path / "a_file").write_text("")
+    out = subprocess.run([sys.executable, "-m", "timeblind", "init-tracking", "--results-dir", where], cwd=tmp_path,
+                         env=env, capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and reason in out.stderr and where in out.stderr, \
+        out.stderr
+
+
 def test_a_notebook_run_twice_gives_the_same_html(tmp_path, env):
     import nbformat
 

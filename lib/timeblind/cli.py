@@ -127,7 +127,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "init-tracking":
         from timeblind.steps.runner import init_tracking
 
-        print(json.dumps(init_tracking(args.results_dir, args.output), indent=2))
+        results = Path(args.results_dir)
+        if results.exists() and not results.is_dir():
+            print(f"timeblind init-tracking: --results-dir {results} is a file; expected a folder", file=sys.stderr)
+            return 2
+        try:
+            print(json.dumps(init_tracking(args.results_dir, args.output), indent=2))
+        except OSError as err:
+            print(f"timeblind init-tracking: cannot create the store in {results}: {err.strerror}", file=sys.stderr)
+            return 2
         return 0
 
     import logging
