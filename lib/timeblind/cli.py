@@ -15,7 +15,7 @@ COMMANDS_DELEGATED = ("run-notebook", "init-tracking")  # timeblind.steps.warm: 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] and argv[0] in COMMANDS_DELEGATED and not os.environ.get("TIMEBLIND_WARM_SERVER"):
+    if argv[:1] and argv[0] in COMMANDS_DELEGATED:
         from timeblind.steps import warm  # a pipeline job's command runs forked from the warm server
 
         status = warm.delegate(argv)
