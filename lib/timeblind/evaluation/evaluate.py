@@ -113,7 +113,7 @@ def score_models(model_paths: list[str | Path], data_dir: str | Path, split: str
             rows.append(_row(correct[chosen], **meta, category=category, task=ANSWER, chance=chance[category]))
         for task in pattern_rows(patterns, pattern_targets):
             rows.append(_row(task.pop("correct"), **meta, category="patterns", **task))
-        mine = [r for r in rows if r["model"] == project_relative(path) and r["task"] == ANSWER]
+        mine = [r for r in rows if r["model"] == meta["model"] and r["task"] == ANSWER]
         log(f"{meta['encoder']} seed {meta['seed']}: " + ", ".join(
             f"{r['category']} {100 * r['accuracy']:.1f}% [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]"
             for r in mine) + f" ({split}, {len(dataset)} clips)")

@@ -203,7 +203,8 @@ def attribution_table(models: list, infos: list[dict], data, clips: list[int], *
             rows.append({"clip": i, "category": row["category"], "label": row["label"], "encoder": name,
                          "seed": info["extra"].get("seed"), "answer": text, "correct": is_correct(text, answers),
                          "attributed_to": to, "attribution_inside_figure": inside_share(amap, footprint),
-                         "figure_area": float(footprint.mean()), "model": project_relative(info["path"]) if info.get("path") else ""})
+                         "figure_area": float(footprint.mean()),
+                         "model": project_relative(info["path"]) if info.get("path") else ""})
     return pd.DataFrame(rows, columns=COLUMNS), maps
 
 

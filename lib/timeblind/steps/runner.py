@@ -57,7 +57,8 @@ def notebook_parameters(notebook: str | Path) -> dict[str, dict]:
     try:
         return pm.inspect_notebook(str(notebook))
     except Exception as err:  # nbformat's readers raise whatever the malformed JSON trips them into
-        raise NotebookParameterError(f"{notebook}: not a readable notebook ({str(err).splitlines()[0][:200]})") from None
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise NotebookParameterError(f"{notebook}: not a readable notebook ({reason})") from None
 
 
 def check_parameters(notebook: str | Path, params: dict) -> None:
@@ -87,10 +88,12 @@ def html_exporter(warm_with: str | Path | None = None):
     return exporter
 
 
-def to_html(notebook: str | Path, html: str | Path, exporter=None) -> None:
+def to_html(notebook, html: str | Path, exporter=None) -> None:
+    """`notebook`: a path, or a notebook already read."""
     import nbformat
 
-    body, _ = (exporter or html_exporter()).from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    node = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(str(notebook), as_version=4)
+    body, _ = (exporter or html_exporter()).from_notebook_node(node)
     write_text(html, body)
 
 
@@ -150,10 +153,10 @@ def _attach_to_run(record: Path, files: list[Path]) -> None:
         tracking.with_retries(client.log_artifact, info["run_id"], str(path), "notebook")
 
 
-def _settle_outputs(notebook: Path) -> None:
+def _settle_outputs(notebook: Path):
     """What the same run would otherwise write differently: papermill gives the parameters cell it
     injects a random id (the HTML copy shows it), and a cell's printing is split into as many stream
-    outputs as the kernel happened to flush."""
+    outputs as the kernel happened to flush. Returns the notebook as written."""
     import nbformat
     from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
@@ -163,6 +166,7 @@ def _settle_outputs(notebook: Path) -> None:
             cell.id = "injected-parameters"
     nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
     nbformat.write(nb, str(notebook))
+    return nb
 
 
 def run_notebook(notebook: str | Path, output: str | Path, params: dict, html: str | Path | None = None,
@@ -204,10 +208,10 @@ def run_notebook(notebook: str | Path, output: str | Path, params: dict, html: s
             else:
                 os.environ[k] = v
     warm_up.shutdown()
-    _settle_outputs(output)
+    executed = _settle_outputs(output)
     html = Path(html) if html and failure is None else output.with_suffix(".html")
     html.parent.mkdir(parents=True, exist_ok=True)
-    to_html(output, html, exporter.result())
+    to_html(executed, html, exporter.result())
     _attach_to_run(record, [output, html])
     record.unlink(missing_ok=True)
     if failure is not None:
