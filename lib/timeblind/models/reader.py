@@ -19,8 +19,13 @@ from timeblind.core.lines import ALPHABET, BAND_HEIGHT, BAND_WIDTH, Band
 from timeblind.models.layers import SpatialTrunk
 
 
+READ_HEIGHT = 32  # px: larger figure maps are area-averaged to about this height before a class is read
+
+
 class FigureReader(nn.Module):
-    """Figure maps (B, K, H, W) in [0, 1], one per temporal window -> feature vector (B, dim)."""
+    """Figure maps (B, K, H, W) in [0, 1], one per temporal window -> feature vector (B, dim).
+    A class reads at 32 px as well as at 64 (a filled shape, an object's silhouette), so maps of
+    twice that height or more are averaged down first: the reader costs the same at any clip size."""
 
     def __init__(self, windows: int, width: int = 16, dim: int = 64):
         super().__init__()
@@ -28,6 +33,9 @@ class FigureReader(nn.Module):
         self.dim = dim
 
     def forward(self, figure: torch.Tensor) -> torch.Tensor:
+        factor = figure.shape[-2] // READ_HEIGHT
+        if factor > 1:
+            figure = F.avg_pool2d(figure, factor, ceil_mode=True)  # (B, K, ~READ_HEIGHT, W / factor)
         return self.trunk(figure).mean(dim=(2, 3))  # (B, dim)
 
 
