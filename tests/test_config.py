@@ -121,17 +121,20 @@ def refusal(config) -> str:
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"encoders": {"two_stream": {"segments": 5}}},
-     "data.frames=8: encoders.two_stream: clip has 8 frames: two_stream with segments=5 needs at least "
-     "2 * segments = 10"),
+    ({"encoders": {"two_stream": {"segments": 5}}},  # the patterns' 8 frames (data.sizes), not data.frames=12
+     "data.sizes.patterns.frames=8: encoders.two_stream: clip has 8 frames: two_stream with segments=5 needs at "
+     "least 2 * segments = 10"),
+    ({"encoders": {"two_stream": {"segments": 7}}},
+     "data.frames=12: encoders.two_stream: clip has 12 frames: two_stream with segments=7 needs at least "
+     "2 * segments = 14"),
     ({"encoders": {"framewise": {"max_frames": 6}}},
-     "data.frames=8: encoders.framewise: clip has 8 frames, encoder supports at most max_frames=6"),
+     "data.frames=12: encoders.framewise: clip has 12 frames, encoder supports at most max_frames=6"),
     ({"encoders": {"long_seed": {"encoder": "seed_temporal", "max_frames": 4}}},
-     "data.frames=8: encoders.long_seed (seed_temporal): clip has 8 frames, encoder supports at most max_frames=4"),
+     "data.frames=12: encoders.long_seed (seed_temporal): clip has 12 frames, encoder supports at most max_frames=4"),
     ({"encoders": {"stave": {"max_frames": 3, "temporal_patch": 2}}},
-     "encoders.stave: clip has 8 frames, encoder supports at most max_frames=3 temporal patches of 2"),
+     "encoders.stave: clip has 12 frames, encoder supports at most max_frames=3 temporal patches of 2"),
     ({"export": {"shift": {"frames": 6}}},
-     "export.shift.frames=6: fewer than the 8 frames every Table 1 model takes (data.frames)"),
+     "export.shift.frames=6: fewer than the 12 frames every Table 1 model takes (data.frames)"),
     ({"studies": {"context": {"encoders": ["two_stream"], "train": {"frames": [6]}}},
       "encoders": {"two_stream": {"segments": 4}}},
      "studies.context.train.frames=6: encoders.two_stream: clip has 6 frames: two_stream with segments=4"),

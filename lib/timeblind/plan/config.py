@@ -250,6 +250,9 @@ def check_frame_limits(config: dict) -> None:
     frames = config["data"]["frames"]
     for encoder, options in config["encoders"].items():
         lines += _frame_limit(f"data.frames={frames}", encoder, options, frames)
+        for category, size in (config["data"].get("sizes") or {}).items():
+            if "frames" in size and category in config["data"]["categories"]:
+                lines += _frame_limit(f"data.sizes.{category}.frames={size['frames']}", encoder, options, size["frames"])
     shifted = config["export"]["shift"].get("frames", frames)
     if shifted < frames:
         lines.append(f"export.shift.frames={shifted}: fewer than the {frames} frames every Table 1 model takes "
