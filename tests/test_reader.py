@@ -122,3 +122,15 @@ def test_pretraining_a_reader_of_words_alone(tmp_path):
     weights, metrics = pretrain_reader(str(tmp_path), ReaderTrainConfig(max_steps=1, batch_size=4, val_every=1),
                                        seed=0, **QUIET)
     assert "loss_reading" in metrics and not any(k.startswith("classify_figure.") for k in weights)
+
+
+def test_pretraining_passes_over_a_frame_size_that_holds_only_bit_patterns(tmp_path):
+    """The seed's bit patterns at a frame size of their own carry no figure to read: their batches
+    would give the reader no loss at all."""
+    cfg = StimulusConfig(height=16, width=16, motion=MotionConfig(frames=4), categories=("shapes", "patterns"),
+                         shapes=("circle", "star"), sizes=(("patterns", (6, 8, 8)),))
+    write_dataset(tmp_path, cfg, 0, {"train": 32, "val": 8}, log=lambda *_: None)
+    assert len(ClipDataset(str(tmp_path), "train").size_groups()) == 2
+    weights, metrics = pretrain_reader(str(tmp_path), ReaderTrainConfig(max_steps=6, batch_size=4, val_every=6),
+                                       seed=0, **QUIET)
+    assert metrics["steps"] == 6 and metrics["loss_class"] > 0 and set(metrics) >= {"val_acc_clean_shapes"}
