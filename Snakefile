@@ -25,6 +25,7 @@ include: "workflow/rules/export.smk"
 include: "workflow/rules/studies.smk"
 include: "workflow/rules/grounding.smk"
 include: "workflow/rules/gallery.smk"
+include: "workflow/rules/probe.smk"
 include: "workflow/rules/report.smk"
 
 

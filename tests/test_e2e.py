@@ -38,7 +38,7 @@ def planned_jobs(workdir, env, configfiles=SMOKE) -> set[str]:
     out = snakemake(workdir, env, "--dry-run", "--quiet", "rules", configfiles=configfiles)
     assert out.returncode == 0, out.stderr[-3000:]
     rules = {"init_tracking", "generate", "snr", "train", "evaluate", "plot", "spookybench_export", "gallery",
-             "study_data", "study_train", "study", "grounding_data", "grounding_align", "grounding_stage",
+             "stave_probe", "study_data", "study_train", "study", "grounding_data", "grounding_align", "grounding_stage",
              "grounding_table", "all"}
     return {line.split()[0] for line in out.stdout.splitlines() if line.split() and line.split()[0] in rules}
 
@@ -86,8 +86,11 @@ def test_smoke_profile_runs_every_rule_end_to_end(tmp_path, env, logged_runs):
     assert set(exported.category) <= set(categories) and (exported.skipped == 0).all()
     assert exported.n.sum() == len(encoders) * len(seeds) * config["export"]["test_size"]
     for name in ("accuracy.png", "accuracy.svg", "learning_curves.png", "learning_curves.svg", "stimuli.png",
-                 "stimuli.svg", "gallery.png", "gallery.svg"):
+                 "stimuli.svg", "gallery.png", "gallery.svg", "stave_probe.png", "stave_probe.svg"):
         assert (results / "figures" / name).stat().st_size > 1000
+    probe = pd.read_csv(results / "tables/stave_probe.csv")  # every stage of the STAVE model, in order
+    assert probe["stage"].tolist() == ["input", "stem", "stem pairs", *[f"{part} {k}" for k in range(
+        1, config["encoders"]["stave"]["depth"] + 1) for part in ("attention", "block")], "pooled", "figure"]
     gallery = pd.read_csv(results / "tables/gallery.csv")  # clips of each motion-coded category, every model
     assert len(gallery) == config["gallery"]["per_category"] * len(motion_coded) * len(encoders)
     assert set(gallery.encoder) == set(encoders) and gallery["model"].str.startswith("results/models/").all()
@@ -109,7 +112,7 @@ def test_smoke_profile_runs_every_rule_end_to_end(tmp_path, env, logged_runs):
         ("time", grounding_plan.time_recipe(r.variant), r.encoder, r.seed) for r in grounding_runs} | {
         ("instruct", r.variant, r.encoder, r.seed) for r in grounding_runs}
     assert sorted(r.data.tags["step"] for r in runs) == sorted([
-        "evaluate", "gallery", *["generate"] * (1 + len(study_data)), "plot", "snr", "spookybench_export",
+        "evaluate", "gallery", "stave_probe", *["generate"] * (1 + len(study_data)), "plot", "snr", "spookybench_export",
         *["study"] * len(studies), *["train"] * (len(encoders) * len(seeds) + len(study_models)), "grounding_data",
         *["grounding_stage"] * len(stages), "grounding_table",
         *["pretrain_reader"] * (1 + len({m.data.id for m in study_models.values() if not m.table1}))])
@@ -180,8 +183,8 @@ def test_smoke_profile_runs_every_rule_end_to_end(tmp_path, env, logged_runs):
     # (study models, the grounding encoders among them, start from the Table 1 training section, so they
     # retrain too; the test-only snr study scores the Table 1 models)
     assert planned_jobs(tmp_path, env, [SMOKE[0], changed_file]) == {
-        "train", "evaluate", "plot", "spookybench_export", "gallery", "study_train", "study", "grounding_align",
-        "grounding_stage", "grounding_table", "all"}
+        "train", "evaluate", "plot", "spookybench_export", "gallery", "stave_probe", "study_train", "study",
+        "grounding_align", "grounding_stage", "grounding_table", "all"}
     check_report(tmp_path, env)  # what a reader sees in the report, rendered in headless Chromium
 
 

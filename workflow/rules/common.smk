@@ -114,6 +114,7 @@ def final_outputs():
         *(f"{FIGURES}/study_{name}.png" for name in STUDIES),
         *([f"{FIGURES}/grounding.png"] if GROUNDING_RUNS else []),
         f"{FIGURES}/gallery.png",
+        *([f"{FIGURES}/stave_probe.png"] if STAVE_PROBED else []),
         layout.CONFIG_RECORD,
     ]
 
