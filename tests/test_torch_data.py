@@ -77,3 +77,30 @@ def test_evaluation_answers_every_clip_in_batches_of_one_size(sized):
     is_pattern = np.array(categories) == "patterns"
     assert (targets["length"][is_pattern] == [row["length"] for row in data.rows if row["category"] == "patterns"]).all()
     assert (targets["length"][~is_pattern] == IGNORE).all() and predicted["bits"].shape == (len(data), 4)
+
+
+def test_words_step_shares_give_the_words_their_share_and_the_rest_by_clips():
+    from timeblind.data.samplers import words_step_shares
+
+    shares = words_step_shares([False, True, False], [300, 100, 100], 0.4)
+    assert shares == pytest.approx([0.45, 0.4, 0.15]) and sum(shares) == pytest.approx(1.0)
+    assert words_step_shares([False, True], [300, 100], None) is None  # by clips, StepBatches' default
+    assert words_step_shares([True], [100], 0.4) is None and words_step_shares([False], [100], 0.4) is None
+
+
+def test_the_data_module_spends_words_share_of_the_steps_on_words(sized):
+    from types import SimpleNamespace
+
+    from timeblind.data.datamodule import ClipDataModule
+
+    steps = {}
+    for share in (None, 0.5):
+        module = ClipDataModule(str(sized), batch_size=1, words_share=share)
+        module.setup()
+        module.trainer = SimpleNamespace(global_step=0, global_rank=0, world_size=1)
+        batches = module.train_dataloader()
+        words = sum(module.train_set.rows[int(batch[0])]["category"] == "words"
+                    for batch in (batches._batch(0, slot) for slot in range(len(batches))))
+        steps[share] = words / len(batches)
+    assert steps[None] == pytest.approx(1 / 3, abs=0.05)  # 4 of the 12 training clips are words
+    assert steps[0.5] == pytest.approx(0.5, abs=0.05)

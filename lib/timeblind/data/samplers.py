@@ -36,6 +36,19 @@ def interleave(counts: Sequence[int]) -> list[int]:
     return order
 
 
+def words_step_shares(holds_words: Sequence[bool], clips: Sequence[int], words_share: float | None
+                      ) -> list[float] | None:
+    """Each frame-size group's share of the steps: `words_share` for the groups that hold words, the
+    rest for the others, each split in proportion to the groups' clips. None (every group by its
+    clips, StepBatches' default) without a words_share, or when every group or none holds words."""
+    if words_share is None or all(holds_words) or not any(holds_words):
+        return None
+    words_clips = sum(n for n, w in zip(clips, holds_words) if w)
+    other_clips = sum(n for n, w in zip(clips, holds_words) if not w)
+    return [words_share * n / words_clips if w else (1 - words_share) * n / other_clips
+            for n, w in zip(clips, holds_words)]
+
+
 class StepBatches:
     """Batches of a stored split. groups: the clip indices of each frame size (default: one group
     of every clip). In epoch e each group is permuted (seeded by the training seed, e and the

@@ -206,6 +206,7 @@ class TrainConfig:
     weight_decay: float = 0.05  # AdamW weight decay
     val_every: int = 100  # validate, checkpoint and print progress every this many steps
     stream: bool = False  # fresh clips every step, their noise rendered on the training device
+    words_share: float | None = None  # share of the steps on the words' own frame size (None: by their clips)
     torch_compile: bool = False  # compile the model with torch.compile (`make bench` says where it pays)
     devices: int = 1  # more than 1: Lightning DDP in a subprocess (gloo on CPU, NCCL on GPUs)
     task_weights: dict = field(default_factory=lambda: dict(DEFAULT_TASK_WEIGHTS))  # weight of each task group
@@ -225,6 +226,9 @@ class TrainConfig:
         unknown = sorted(set(self.task_weights) - set(DEFAULT_TASK_WEIGHTS))
         if unknown:
             raise ValueError(f"task_weights: unknown group(s) {unknown}; expected some of {list(DEFAULT_TASK_WEIGHTS)}")
+        if self.words_share is not None and (isinstance(self.words_share, bool) or not isinstance(
+                self.words_share, (int, float)) or not 0 < self.words_share < 1):
+            raise ValueError(f"words_share={self.words_share!r}: expected a share in (0, 1), or null")
         self.augmentations  # noqa: B018  (a bad augmentation is named now, not mid-training)
         self.reader_config  # noqa: B018
 

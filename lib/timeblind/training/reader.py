@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from timeblind.core.tasks import true_texts, window_means
-from timeblind.data.samplers import StepBatches
+from timeblind.data.samplers import StepBatches, words_step_shares
 from timeblind.data.torch_data import ClipDataset, size_batches
 from timeblind.models.heads import TaskHeads
 from timeblind.training.config import ReaderTrainConfig
@@ -126,11 +126,10 @@ def pretrain_reader(data_dir: str, cfg: ReaderTrainConfig, seed: int, log=print)
     step = 0
     # the reader learns from figures: a frame size holding only the seed's bit patterns has none
     groups = [g for g in train.size_groups() if any(train.rows[i]["category"] != "patterns" for i in g)]
-    reads = [train.rows[g[0]]["category"] == "words" for g in groups]
     # reading letters takes more steps than telling classes apart: lines get words_share of the steps
-    shares = [cfg.words_share if r else (1 - cfg.words_share) / max(1, len(groups) - sum(reads)) for r in reads]
-    batches = StepBatches(_TargetsOnly(train), cfg.batch_size, seed, lambda: step, groups=groups,
-                          shares=shares if any(reads) and not all(reads) else None)
+    shares = words_step_shares([train.rows[g[0]]["category"] == "words" for g in groups], [len(g) for g in groups],
+                               cfg.words_share)
+    batches = StepBatches(_TargetsOnly(train), cfg.batch_size, seed, lambda: step, groups=groups, shares=shares)
     generator = torch.Generator().manual_seed(seed)
     mirrored_ids = torch.tensor([k for k, c in enumerate(train.tasks.categories) if c in MIRRORED])
     start, losses, last = time.perf_counter(), {}, {}  # last: each loss at its latest step

@@ -32,7 +32,7 @@ def datamodule(data_dir: Path, manifest: dict, cfg: TrainConfig, seed: int) -> L
 
         return StreamingDataModule(str(data_dir), StimulusConfig.from_dict(manifest["config"]), seed=manifest["seed"],
                                    batch_size=cfg.batch_size)
-    return ClipDataModule(str(data_dir), batch_size=cfg.batch_size, seed=seed)
+    return ClipDataModule(str(data_dir), batch_size=cfg.batch_size, seed=seed, words_share=cfg.words_share)
 
 
 def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encoder_options: dict | None, seed: int,
