@@ -78,10 +78,10 @@ def test_pretraining_teaches_the_reader_to_read_clean_masks(tiny_shapes):
     val = ClipDataset(str(data), "val")
     torch.manual_seed(0)
     untrained = reader_accuracy(TaskHeads(1, val.tasks), val, 16)["shapes"]
-    cfg = ReaderTrainConfig(max_steps=40, batch_size=16, lr=0.003, val_every=40)
+    cfg = ReaderTrainConfig(max_steps=80, batch_size=16, lr=0.003, val_every=80)
     weights, metrics = pretrain_reader(str(data), cfg, seed=0, **QUIET)
-    assert metrics["steps"] == 40 and metrics["loss_class"] < 0.5
-    assert metrics["val_acc_clean_shapes"] >= 0.85 and metrics["val_acc_clean_shapes"] > untrained + 0.3  # chance: 1/3
+    assert metrics["steps"] == 80 and metrics["loss_class"] < 1.0  # chance: ln 3 = 1.1
+    assert metrics["val_acc_clean_shapes"] >= 0.75 and metrics["val_acc_clean_shapes"] > untrained + 0.3  # chance: 1/3
     heads = TaskHeads(1, val.tasks)
     heads.load_state_dict(weights, strict=False)
     assert reader_accuracy(heads, val, 16)["shapes"] == metrics["val_acc_clean_shapes"]  # the weights are the trained reader
@@ -134,3 +134,16 @@ def test_pretraining_passes_over_a_frame_size_that_holds_only_bit_patterns(tmp_p
     weights, metrics = pretrain_reader(str(tmp_path), ReaderTrainConfig(max_steps=6, batch_size=4, val_every=6),
                                        seed=0, **QUIET)
     assert metrics["steps"] == 6 and metrics["loss_class"] > 0 and set(metrics) >= {"val_acc_clean_shapes"}
+
+
+def test_zoom_out_shrinks_about_half_the_figures_it_may_and_no_other():
+    from timeblind.training.reader import zoom_out
+
+    figure = torch.zeros(64, 2, 32, 48)
+    figure[..., 8:24, 16:32] = 1.0
+    allowed = torch.arange(64) < 48
+    shrunk = zoom_out(figure, allowed, torch.Generator().manual_seed(0))
+    area = shrunk.sum(dim=(1, 2, 3)) / figure.sum(dim=(1, 2, 3))
+    changed = (shrunk != figure).flatten(1).any(dim=1)
+    assert 12 <= changed[allowed].sum() <= 36 and not changed[~allowed].any()
+    assert ((area[changed] > 0.2) & (area[changed] < 0.99)).all()  # a factor in [0.5, 1] per side

@@ -207,6 +207,7 @@ class TrainConfig:
     val_every: int = 100  # validate, checkpoint and print progress every this many steps
     stream: bool = False  # fresh clips every step, their noise rendered on the training device
     words_share: float | None = None  # share of the steps on the words' own frame size (None: by their clips)
+    train_reader: bool = False  # true: the answers also train the pretrained reader on the recovered figures
     torch_compile: bool = False  # compile the model with torch.compile (`make bench` says where it pays)
     devices: int = 1  # more than 1: Lightning DDP in a subprocess (gloo on CPU, NCCL on GPUs)
     task_weights: dict = field(default_factory=lambda: dict(DEFAULT_TASK_WEIGHTS))  # weight of each task group

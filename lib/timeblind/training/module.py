@@ -38,9 +38,13 @@ class VideoTaskModule(L.LightningModule):
     (training/augment.py), drawn from a generator seeded with `seed` on the training device;
     validation clips are never augmented."""
 
-    def __init__(self, net: VideoModel, cfg: TrainConfig, seed: int = 0, warmup_steps: int = 50):
+    def __init__(self, net: VideoModel, cfg: TrainConfig, seed: int = 0, warmup_steps: int = 50,
+                 frozen: tuple[str, ...] = ()):
         super().__init__()
         self.net, self.cfg, self.seed, self.warmup_steps = net, cfg, seed, warmup_steps
+        self.frozen = [getattr(net.heads, name) for name in frozen]  # heads' parts kept as they are (the reader)
+        for part in self.frozen:
+            part.requires_grad_(False)
         self.augment, self.loss_weights = cfg.augmentations, cfg.loss_weights
         self.generator = None
         self.train_acc = torchmetrics.MeanMetric()
@@ -71,6 +75,10 @@ class VideoTaskModule(L.LightningModule):
         self.log_dict({f"train/loss_{task}": value for task, value in losses.items()}, on_step=True, on_epoch=False)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
+
+    def on_train_batch_start(self, batch, batch_idx):
+        for part in self.frozen:  # Lightning puts the whole model in training mode; batch norms stay put
+            part.eval()
 
     def on_train_start(self):
         self.val_acc.reset()  # the sanity check must not leak into the first epoch

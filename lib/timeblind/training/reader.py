@@ -51,6 +51,25 @@ def mirror(figure: torch.Tensor, mirrored: torch.Tensor, generator: torch.Genera
     return figure
 
 
+ZOOM = (0.5, 1.0)  # half the class figures are also shown this many times their size: the release's are smaller
+
+
+def zoom_out(figure: torch.Tensor, zoomed: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Figure maps (B, K, H, W), each that `zoomed` (B,) allows shrunk with probability 1/2 by a
+    factor drawn from ZOOM and moved by up to the margin that frees: a shape is a shape at any size."""
+    B = figure.shape[0]
+    zoomed = zoomed & (torch.rand(B, generator=generator) < 0.5)
+    factor = torch.empty(B).uniform_(*ZOOM, generator=generator)
+    factor = torch.where(zoomed, factor, torch.ones(B))
+    shift = (torch.rand(B, 2, generator=generator) * 2 - 1) * (1 - factor)[:, None]  # in [-1, 1] grid units
+    theta = torch.zeros(B, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / factor
+    theta[:, :, 2] = -shift / factor[:, None]
+    grid = F.affine_grid(theta, list(figure.shape), align_corners=False)
+    shrunk = F.grid_sample(figure, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return torch.where(zoomed[:, None, None, None], shrunk, figure)
+
+
 def figure_class_clips(heads: TaskHeads, label: torch.Tensor) -> torch.Tensor:
     """(B,) bool: the clip's class is read off a figure (not a pattern kind, not IGNORE)."""
     if not len(heads.spec.classes):
@@ -137,6 +156,7 @@ def pretrain_reader(data_dir: str, cfg: ReaderTrainConfig, seed: int, log=print)
         for _, targets in batches:
             figure = degrade(window_means(targets["mask"].float() / 255, heads.spec.windows), generator)
             figure = mirror(figure, torch.isin(targets["category"], mirrored_ids), generator)
+            figure = zoom_out(figure, figure_class_clips(heads, targets["label"]), generator)
             losses = reader_losses(heads, figure, targets)
             if not losses:  # no figure class and no readable line in this batch (text lines run together)
                 continue

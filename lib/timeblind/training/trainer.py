@@ -18,6 +18,7 @@ from timeblind.core.tasks import TaskSpec
 from timeblind.data.dataset import StimulusConfig, load_manifest
 from timeblind.data.datamodule import ClipDataModule
 from timeblind.models.checkpoint import load_reader, save_model
+from timeblind.training.reader import READER_PARTS
 from timeblind.models.registry import build_model
 from timeblind.training.callbacks import HeadlessProgress, ResumeState, keeps_tracking_uri, quiet_lightning, run_logger
 from timeblind.training.config import TrainConfig
@@ -48,11 +49,14 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
     options = dict(encoder_options or {})
     kind = options.pop("encoder", encoder)  # a named variant of a registered encoder, or the encoder itself
     net = build_model(kind, TaskSpec.from_manifest(manifest), **options)
+    frozen = ()
     if reader:
         load_reader(reader, net.heads)
+        if not cfg.train_reader:  # every encoder is read by the same reader: it judges, it does not adapt
+            frozen = tuple(p.rstrip(".") for p in READER_PARTS if getattr(net.heads, p.rstrip("."), None) is not None)
     if cfg.torch_compile:
         net.compile()  # in place: state_dict keys stay those of the plain model
-    module = VideoTaskModule(net, cfg, seed=seed)
+    module = VideoTaskModule(net, cfg, seed=seed, frozen=frozen)
     best = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val/acc", mode="max")
     # Lightning's save_last writes only when `best` does (a new best); resuming needs every validation.
     # Listed after `best`, so the file holds best's updated state.
