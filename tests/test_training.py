@@ -87,6 +87,16 @@ def test_training_starts_from_the_pretrained_reader(tiny_data, tmp_path):
     state = model.heads.state_dict()
     learned = [k for k in weights if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
     assert learned and all(torch.equal(state[k], weights[k]) for k in learned)
+    # with a learning rate, the reader stays as pretrained, batch-norm statistics included, unless
+    # train_reader asks the answers to train it too
+    for train_reader in (False, True):
+        trained = dataclasses.replace(cfg, lr=0.01, train_reader=train_reader)
+        out = tmp_path / f"me_{train_reader}"
+        fit(tiny_data, out, trained, encoder="motion_energy", seed=0, encoder_options=SMALL,
+            reader=str(tmp_path / "reader.pt"), **QUIET)
+        state = load_model(out / "model.pt")[0].heads.state_dict()
+        same = all(torch.equal(state[k], weights[k]) for k in weights if not k.endswith("num_batches_tracked"))
+        assert same is not train_reader, train_reader
 
 
 @pytest.mark.slow
