@@ -7,9 +7,9 @@ Every answer about a figure goes through the figure the encoder recovered:
   * the figure reader (models/reader.py) reads the recovered figure, as a picture, for the
     closed-set classes (shapes, objects, moving figures: the answer restricted to the clip's
     category, as a category-specific prompt would restrict a video-language model) and, line by
-    line, for text (scored on words never trained on). It sees the figure detached: the answers
-    train the reader, the figure masks train the encoder, so an encoder is judged on how well it
-    recovers the figure and nothing else;
+    line, for text (scored on words never trained on). It sees the figure detached: the figure
+    masks train the encoder, the reader is pretrained (and kept as it is, unless training's
+    train_reader), so an encoder is judged on how well it recovers the figure and nothing else;
   * the seed's brightness-coded patterns carry no figure: their kind, bits, length and next bit
     are read from the encoder's own pooled features.
 """

@@ -2,8 +2,9 @@
 
 The reader (models/reader.py) learns what a circle, an anchor or a word looks like from the
 true figure masks of the training split, degraded the way a recovered figure is (blurred,
-faded, speckled), so it can read an imperfect figure. Every encoder then starts from the same
-reader: what separates them is only how well they recover the figure from the noise.
+faded, speckled) and at smaller sizes, so it can read an imperfect figure. Every encoder is then
+read by the same reader: what separates them is only how well they recover the figure from the
+noise.
 """
 
 from __future__ import annotations
