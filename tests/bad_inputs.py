@@ -293,10 +293,10 @@ CONFIGS = [  # (a change to the quick profile, words of its one line)
     ({"data": {"speed": "fast"}}, "data.speed: 'fast' is not of type 'number'"),
     ({"training": {"lr": 0}}, "training.lr: 0 is less than or equal to the minimum of 0"),
     ({"training": {"max_step": 5}}, "training: unknown key(s) ['max_step']"),
-    ({"encoders": {"two_stream": {"segments": 6}}}, "data.frames=8: encoders.two_stream: clip has 8 frames"),
-    ({"encoders": {"framewise": {"max_frames": 4}}}, "encoders.framewise: clip has 8 frames, encoder supports at "
-     "most max_frames=4"),
-    ({"export": {"shift": {"frames": 7}}}, "export.shift.frames=7: fewer than the 8 frames"),
+    ({"encoders": {"two_stream": {"segments": 6}}}, "data.sizes.patterns.frames=8: encoders.two_stream: clip has 8 frames"),
+    ({"encoders": {"framewise": {"max_frames": 14}}}, "data.sizes.words.frames=16: encoders.framewise: clip has 16 "
+     "frames, encoder supports at most max_frames=14"),
+    ({"export": {"shift": {"frames": 7}}}, "export.shift.frames=7: fewer than the 12 frames"),
     ({"export": {"shift": {"fram": 4}}}, "export.shift: unknown key(s) ['fram']; allowed:"),
     ({"export": {"shift": {"shapes": ["circle"]}}}, "export.shift changes ['shapes']"),
     ({"studies": {"base": {"data": {"heigth": 32}}}}, "studies.base.data: unknown key(s) ['heigth']"),
