@@ -238,3 +238,23 @@ def test_wrong_files_get_clear_messages(tmp_path):
     torch.save(argparse.Namespace(encoder="framewise"), tmp_path / "code.pt")
     with pytest.raises(ValueError, match="code.pt is refused: it is not a plain-tensor timeblind model file"):
         load_model(tmp_path / "code.pt")
+
+
+def test_early_temporal_window_trunk_keeps_each_window_to_its_own_frames():
+    """With window_trunk, frames of the last window change only the last window's channels: the
+    12 frames give 11 pairs, split 3/3/3/2, so frames 10-11 enter pairs 9-10, the last window."""
+    torch.manual_seed(0)
+    net = EarlyTemporalEncoder(EarlyTemporalConfig(width=4, dim=16, window_trunk=True)).eval()
+    video = torch.randn(1, 12, 16, 16)
+    changed = video.clone()
+    changed[:, 10:] = torch.randn(1, 2, 16, 16)
+    with torch.no_grad():
+        a, b = net(video), net(changed)  # (1, 16, 4, 4): 4 channels per window, in order
+    assert a.shape == (1, 16, 4, 4)
+    assert torch.allclose(a[:, :12], b[:, :12])
+    assert not torch.allclose(a[:, 12:], b[:, 12:])
+
+
+def test_early_temporal_window_trunk_needs_dim_a_multiple_of_windows():
+    with pytest.raises(ValueError, match="dim=18 with window_trunk.*windows=4"):
+        EarlyTemporalConfig(dim=18, window_trunk=True)

@@ -35,7 +35,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from timeblind.core.tasks import to_model_input
+from timeblind.core.tasks import to_model_input, window_means
 from timeblind.models.config import MotionEnergyConfig
 from timeblind.models.motion_energy import MotionEnergyEncoder
 from timeblind.models.stave import StaveEncoder, apply_rotary
@@ -118,8 +118,7 @@ def attention_scores(attn, qkv: torch.Tensor, encoder: StaveEncoder, T: int) -> 
 
 def _windows(x: torch.Tensor, windows: int) -> torch.Tensor:
     """Tokens (B, T, N, D) -> (B, N, windows * D): the mean of each stretch of frames, in order."""
-    parts = [part.mean(dim=1) for part in torch.tensor_split(x, min(windows, x.shape[1]), dim=1)]
-    return torch.cat(parts, dim=-1)
+    return window_means(x, windows, dim=1).permute(0, 2, 1, 3).flatten(2)  # (B, N, K*D)
 
 
 def probe_stave(model, clips: np.ndarray, masks: np.ndarray, batch_size: int = 16) -> pd.DataFrame:

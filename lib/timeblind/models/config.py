@@ -136,12 +136,16 @@ class EarlyTemporalConfig:
     correlator_init: bool = True  # pair filters start as 3x3 correlators (layers.MotionStem); all trainable
     opponent: bool = True  # instance norm over space after the stem: the clip's dominant motion is the zero
     full_resolution_stages: int = 3  # trunk stages convolving at full resolution: motion maps are noisy per pixel
+    window_trunk: bool = False  # one trunk (shared weights) per window: each window's map from its own motion only
 
     def __post_init__(self):
         if self.stem not in EARLY_TEMPORAL_STEMS:
             raise ValueError(f"stem={self.stem!r}: expected one of {list(EARLY_TEMPORAL_STEMS)}")
         _positive(self, "stem_channels", "stem_kernel", "width", "dim", "windows")
         _stages(self)
+        if self.window_trunk and self.dim % self.windows:
+            raise ValueError(f"dim={self.dim} with window_trunk: expected a multiple of windows={self.windows} "
+                             "(each window's trunk gives dim / windows channels)")
 
     @property
     def min_frames(self) -> int:

@@ -27,7 +27,12 @@ class EarlyTemporalEncoder(nn.Module):
         self.cfg = cfg
         self.stem = MotionStem(cfg.stem_channels, cfg.stem_kernel, cfg.windows, cfg.correlator_init, cfg.opponent)
         # The motion maps are noisy pixel by pixel: integrate them at full resolution before subsampling.
-        self.trunk = SpatialTrunk(self.stem.out_channels, cfg.width, cfg.dim, cfg.full_resolution_stages, MAP_STRIDE)
+        if cfg.window_trunk:  # each window alone, shared weights: its channels are that window's figure
+            self.trunk = SpatialTrunk(cfg.stem_channels, cfg.width, cfg.dim // cfg.windows,
+                                      cfg.full_resolution_stages, MAP_STRIDE)
+        else:
+            self.trunk = SpatialTrunk(self.stem.out_channels, cfg.width, cfg.dim, cfg.full_resolution_stages,
+                                      MAP_STRIDE)
         self.out_dim = cfg.dim
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
@@ -37,4 +42,10 @@ class EarlyTemporalEncoder(nn.Module):
         if self.cfg.stem == "difference":
             x = x[:, :, 1:] - x[:, :, :-1]  # (B, 1, T-1, H, W): static content cancels
         motion = self.stem(x)  # (B, C*K, H, W): motion of K windows, in order
-        return self.trunk(motion)  # (B, D, H/4, W/4)
+        if not self.cfg.window_trunk:
+            return self.trunk(motion)  # (B, D, H/4, W/4)
+        B, _, H, W = motion.shape
+        K = self.cfg.windows
+        per_window = motion.reshape(B, -1, K, H, W).transpose(1, 2).reshape(B * K, -1, H, W)  # (B*K, C, H, W)
+        maps = self.trunk(per_window)  # (B*K, D/K, H/4, W/4)
+        return maps.reshape(B, -1, *maps.shape[-2:])  # (B, D, H/4, W/4): windows in order

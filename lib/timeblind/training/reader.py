@@ -25,6 +25,12 @@ from timeblind.training.losses import reading_loss
 READER_PARTS = ("reader.", "classify_figure.", "lines.")  # the heads' parameters the pretraining trains
 
 
+def reader_modules(heads: TaskHeads) -> tuple[str, ...]:
+    """The names of the heads' modules that READER_PARTS covers and these heads have."""
+    names = (part.rstrip(".") for part in READER_PARTS)
+    return tuple(name for name in names if getattr(heads, name, None) is not None)
+
+
 def degrade(figure: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Figure maps (B, K, H, W) in [0, 1] made to look recovered: half blurred (3 x 3 box), all
     faded by a factor in [0.5, 1] and speckled with Gaussian noise of std in [0, 0.3]."""

@@ -18,11 +18,11 @@ from timeblind.core.tasks import TaskSpec
 from timeblind.data.dataset import StimulusConfig, load_manifest
 from timeblind.data.datamodule import ClipDataModule
 from timeblind.models.checkpoint import load_reader, save_model
-from timeblind.training.reader import READER_PARTS
 from timeblind.models.registry import build_model
 from timeblind.training.callbacks import HeadlessProgress, ResumeState, keeps_tracking_uri, quiet_lightning, run_logger
 from timeblind.training.config import TrainConfig
 from timeblind.training.module import VideoTaskModule
+from timeblind.training.reader import reader_modules
 
 
 def datamodule(data_dir: Path, manifest: dict, cfg: TrainConfig, seed: int) -> L.LightningDataModule:
@@ -53,7 +53,7 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
     if reader:
         load_reader(reader, net.heads)
         if not cfg.train_reader:  # every encoder is read by the same reader: it judges, it does not adapt
-            frozen = tuple(p.rstrip(".") for p in READER_PARTS if getattr(net.heads, p.rstrip("."), None) is not None)
+            frozen = reader_modules(net.heads)
     if cfg.torch_compile:
         net.compile()  # in place: state_dict keys stay those of the plain model
     module = VideoTaskModule(net, cfg, seed=seed, frozen=frozen)
