@@ -27,12 +27,10 @@ class EarlyTemporalEncoder(nn.Module):
         self.cfg = cfg
         self.stem = MotionStem(cfg.stem_channels, cfg.stem_kernel, cfg.windows, cfg.correlator_init, cfg.opponent)
         # The motion maps are noisy pixel by pixel: integrate them at full resolution before subsampling.
-        if cfg.window_trunk:  # each window alone, shared weights: its channels are that window's figure
-            self.trunk = SpatialTrunk(cfg.stem_channels, cfg.width, cfg.dim // cfg.windows,
-                                      cfg.full_resolution_stages, MAP_STRIDE)
-        else:
-            self.trunk = SpatialTrunk(self.stem.out_channels, cfg.width, cfg.dim, cfg.full_resolution_stages,
-                                      MAP_STRIDE)
+        # window_trunk: each window alone, shared weights, so its channels are that window's figure
+        channels, dim = ((cfg.stem_channels, cfg.dim // cfg.windows) if cfg.window_trunk
+                         else (self.stem.out_channels, cfg.dim))
+        self.trunk = SpatialTrunk(channels, cfg.width, dim, cfg.full_resolution_stages, MAP_STRIDE)
         self.out_dim = cfg.dim
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
