@@ -1,8 +1,8 @@
 """Pretraining the figure reader on clean figure masks, once, for every encoder.
 
 The reader (models/reader.py) learns what a circle, an anchor or a word looks like from the
-true figure masks of the training split, degraded the way a recovered figure is (blurred,
-faded, speckled) and at smaller sizes, so it can read an imperfect figure. Every encoder is then
+true figure masks of the training split, degraded the way a recovered figure is (blocky,
+blurred, ragged, faded, speckled) and at smaller sizes, so it can read an imperfect figure. Every encoder is then
 read by the same reader: what separates them is only how well they recover the figure from the
 noise.
 """
@@ -31,18 +31,46 @@ def reader_modules(heads: TaskHeads) -> tuple[str, ...]:
     return tuple(name for name in names if getattr(heads, name, None) is not None)
 
 
+def _per_clip(B: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
+    return torch.empty(B, 1, 1, 1).uniform_(low, high, generator=generator)
+
+
+def _choose(options: list[torch.Tensor], generator: torch.Generator) -> torch.Tensor:
+    """Per clip, one of the same-shaped (B, K, H, W) options, drawn uniformly."""
+    pick = torch.randint(len(options), (options[0].shape[0],), generator=generator)
+    return torch.stack(options)[pick, torch.arange(len(pick))]
+
+
+def recovered_look(figure: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Figure maps (B, K, H, W) in [0, 1] drawn the way an encoder's figure head draws them: averaged
+    over cells of 1, 2 or 4 px and interpolated back (a map at stride 4 spells out its cells), blurred
+    by 0 to 3 passes of a 3 x 3 box, and, for 60% of them, outlines made ragged by a smooth random
+    field and re-sharpened by a sigmoid of random slope around 0.5 (rounded corners, blobby limbs)."""
+    B, _, H, W = figure.shape
+    cells = [figure] + [F.interpolate(F.avg_pool2d(figure, s, ceil_mode=True), size=(H, W), mode="bilinear",
+                                      align_corners=False) for s in (2, 4)]
+    figure = _choose(cells, generator)
+    blurs = [figure]
+    for _ in range(3):
+        blurs.append(F.avg_pool2d(F.pad(blurs[-1], (1, 1, 1, 1), mode="replicate"), 3, stride=1))
+    figure = _choose(blurs, generator)
+    field = torch.randn(B, 1, max(2, H // 4), max(2, W // 4), generator=generator)
+    field = F.interpolate(field, size=(H, W), mode="bilinear", align_corners=False)  # (B, 1, H, W), smooth
+    ragged = torch.sigmoid(_per_clip(B, 4, 20, generator) * (figure + field * _per_clip(B, 0, 0.25, generator) - 0.5))
+    return torch.where(_per_clip(B, 0, 1, generator) < 0.6, ragged, figure)
+
+
 def degrade(figure: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Figure maps (B, K, H, W) in [0, 1] made to look recovered: half blurred (3 x 3 box), all
-    faded by a factor in [0.5, 1] and speckled with Gaussian noise of std in [0, 0.3]."""
+    """Figure maps (B, K, H, W) in [0, 1] made to look recovered: half of them drawn as an encoder
+    draws them (recovered_look), then half of all blurred (3 x 3 box), all faded by a factor in
+    [0.5, 1] and speckled with Gaussian noise of std in [0, 0.3]."""
     B = figure.shape[0]
-
-    def per_clip(low: float, high: float) -> torch.Tensor:
-        return torch.empty(B, 1, 1, 1).uniform_(low, high, generator=generator)
-
+    drawn = (torch.rand(B, generator=generator) < 0.5).nonzero().squeeze(1)
+    figure = figure.index_copy(0, drawn, recovered_look(figure[drawn], generator)) if len(drawn) else figure
     blurred = F.avg_pool2d(F.pad(figure, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
-    figure = torch.where(per_clip(0, 1) < 0.5, blurred, figure)
-    noise = torch.randn(figure.shape, generator=generator) * per_clip(0.0, 0.3)
-    return (figure * per_clip(0.5, 1.0) + noise).clamp(0.0, 1.0)
+    figure = torch.where(_per_clip(B, 0, 1, generator) < 0.5, blurred, figure)
+    noise = torch.randn(figure.shape, generator=generator) * _per_clip(B, 0.0, 0.3, generator)
+    return (figure * _per_clip(B, 0.5, 1.0, generator) + noise).clamp(0.0, 1.0)
 
 
 MIRRORED = ("shapes", "images")  # a mirrored shape or object is still itself; a moving figure's direction is not
