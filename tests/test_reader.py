@@ -12,7 +12,7 @@ from timeblind.models.registry import build_model
 from timeblind.stimuli import MotionConfig
 from timeblind.stimuli.categories import WordOptions
 from timeblind.training.config import ReaderTrainConfig
-from timeblind.training.reader import READER_PARTS, degrade, pretrain_reader, reader_accuracy
+from timeblind.training.reader import READER_PARTS, degrade, pretrain_reader, reader_accuracy, recovered_look
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -35,6 +35,19 @@ def test_degrade_keeps_the_shape_and_range_and_is_seeded():
     assert not torch.equal(a, figure)
     inside, outside = a[..., 4:12, 6:18].mean(), a[..., :3, :].mean()
     assert inside > 0.4 > outside  # faded (by at most half) and speckled, still the figure
+
+
+def test_recovered_look_rounds_corners_and_keeps_the_figure():
+    figure = torch.zeros(64, 1, 24, 32)
+    figure[..., 6:18, 8:24] = 1.0  # a square: sharp corners a figure head rarely draws
+    a = recovered_look(figure, torch.Generator().manual_seed(0))
+    assert torch.equal(a, recovered_look(figure, torch.Generator().manual_seed(0)))
+    assert a.shape == figure.shape and a.min() >= 0 and a.max() <= 1
+    corner, centre = a[..., 6, 8], a[..., 12, 16]
+    assert corner.mean() < 0.9 and centre.mean() > 0.9  # corners soften, the inside stays
+    assert (a[..., :3, :] < 0.5).float().mean() > 0.95  # the ground stays ground
+    changed = (a - figure).abs().flatten(1).amax(dim=1) > 0.05
+    assert 0.3 < changed.float().mean() < 1.0  # clips differ: some untouched (cells of 1 px, no blur, no ragging)
 
 
 def test_reader_file_round_trip_fills_only_the_reader(tmp_path):
