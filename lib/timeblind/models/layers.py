@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from timeblind.core.tasks import window_means
 
 MAP_STRIDE = 4  # every encoder's feature map has one cell per 4 x 4 px: fine enough to spell the figure out
+
+
+def box_mean(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Box mean over the last two axes, edges replicated (scipy uniform_filter, mode='nearest')."""
+    if size == 1:
+        return x
+    lo, hi = size // 2, size - 1 - size // 2
+    return F.avg_pool2d(F.pad(x, (lo, hi, lo, hi), mode="replicate"), size, stride=1)
 
 
 class SpatialTrunk(nn.Module):

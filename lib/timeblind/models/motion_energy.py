@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from timeblind.models.config import MotionEnergyConfig
-from timeblind.models.layers import MAP_STRIDE, SpatialTrunk
+from timeblind.models.layers import MAP_STRIDE, SpatialTrunk, box_mean
 
 
 def displacements(radius: int) -> torch.Tensor:
@@ -67,14 +67,6 @@ def window_weights(pairs: int, windows: int) -> torch.Tensor:
     else:
         A[torch.arange(windows), torch.arange(windows) * pairs // windows] = 1.0
     return A
-
-
-def _box(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Box mean over the last two axes, edges replicated (scipy uniform_filter, mode='nearest')."""
-    if size == 1:
-        return x
-    lo, hi = size // 2, size - 1 - size // 2
-    return F.avg_pool2d(F.pad(x, (lo, hi, lo, hi), mode="replicate"), size, stride=1)
 
 
 class MotionEnergyEncoder(nn.Module):
@@ -153,6 +145,6 @@ class MotionEnergyEncoder(nn.Module):
         temporal window. No parameters; each clip's result depends on that clip alone."""
         energy, strength = self.pair_energy(video)
         A = window_weights(energy.shape[1], self.cfg.windows).to(energy.device)
-        energy = _box(torch.einsum("kp,bphw->bkhw", A, energy), self.cfg.smooth)  # (B, K, H, W)
+        energy = box_mean(torch.einsum("kp,bphw->bkhw", A, energy), self.cfg.smooth)  # (B, K, H, W)
         strength = torch.einsum("kp,bp->bk", A, strength).clamp(min=self.cfg.min_correlation)  # (B, K)
         return (energy / (self.cfg.ramp * strength[..., None, None])).clamp(0.0, 1.0)

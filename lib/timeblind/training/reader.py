@@ -2,9 +2,9 @@
 
 The reader (models/reader.py) learns what a circle, an anchor or a word looks like from the
 true figure masks of the training split, degraded the way a recovered figure is (blocky,
-blurred, ragged, faded, speckled) and at smaller sizes, so it can read an imperfect figure. Every encoder is then
-read by the same reader: what separates them is only how well they recover the figure from the
-noise.
+blurred, ragged, faded, speckled) and at smaller sizes, so it can read an imperfect figure. Every
+encoder is then read by the same reader: what separates them is only how well they recover the
+figure from the noise.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from timeblind.core.tasks import true_texts, window_means
 from timeblind.data.samplers import StepBatches, words_step_shares
 from timeblind.data.torch_data import ClipDataset, size_batches
 from timeblind.models.heads import TaskHeads
+from timeblind.models.layers import box_mean
 from timeblind.training.config import ReaderTrainConfig
 from timeblind.training.losses import reading_loss
 
@@ -52,7 +53,7 @@ def recovered_look(figure: torch.Tensor, generator: torch.Generator) -> torch.Te
     figure = _choose(cells, generator)
     blurs = [figure]
     for _ in range(3):
-        blurs.append(F.avg_pool2d(F.pad(blurs[-1], (1, 1, 1, 1), mode="replicate"), 3, stride=1))
+        blurs.append(box_mean(blurs[-1], 3))
     figure = _choose(blurs, generator)
     field = torch.randn(B, 1, max(2, H // 4), max(2, W // 4), generator=generator)
     field = F.interpolate(field, size=(H, W), mode="bilinear", align_corners=False)  # (B, 1, H, W), smooth
@@ -67,8 +68,7 @@ def degrade(figure: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     B = figure.shape[0]
     drawn = (torch.rand(B, generator=generator) < 0.5).nonzero().squeeze(1)
     figure = figure.index_copy(0, drawn, recovered_look(figure[drawn], generator)) if len(drawn) else figure
-    blurred = F.avg_pool2d(F.pad(figure, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
-    figure = torch.where(_per_clip(B, 0, 1, generator) < 0.5, blurred, figure)
+    figure = torch.where(_per_clip(B, 0, 1, generator) < 0.5, box_mean(figure, 3), figure)
     noise = torch.randn(figure.shape, generator=generator) * _per_clip(B, 0.0, 0.3, generator)
     return (figure * _per_clip(B, 0.5, 1.0, generator) + noise).clamp(0.0, 1.0)
 
