@@ -93,9 +93,10 @@ def _left_edge_change(encoder: torch.nn.Module) -> tuple[torch.Tensor, torch.Ten
 def test_map_columns_keep_horizontal_layout(name):
     """Convolutional encoders keep the left-to-right layout the figure head spells out: changing the
     left edge of every frame changes the left columns of the map and leaves the far right alone
-    (the motion stems' opponent norm, a statistic over the whole map, is left out here)."""
+    (the motion stems' opponent norm and framewise's whole-frame token, statistics over the whole
+    map, are left out here)."""
     torch.manual_seed(0)
-    local = {} if name == "framewise" else {"opponent": False}
+    local = {"frame_token": False} if name == "framewise" else {"opponent": False}
     change = _left_edge_change(small_encoder(name, **local).eval())
     assert change[0] > 1e-5
     assert change[8:].max() <= 1e-6
@@ -128,7 +129,7 @@ def test_framewise_without_temporal_layers_is_a_frame_average():
     """temporal_layers=0 (the schema allows it): the per-frame maps averaged over each temporal
     window, the windows in order as channels (K * D)."""
     torch.manual_seed(0)
-    net = FramewiseEncoder(FramewiseConfig(width=4, dim=16, temporal_layers=0, windows=2)).eval()
+    net = FramewiseEncoder(FramewiseConfig(width=4, dim=16, temporal_layers=0, windows=2, frame_token=False)).eval()
     video = torch.randn(2, 5, 16, 24)
     with torch.no_grad():
         maps = net.frame_encoder(video.reshape(10, 1, 16, 24)).reshape(2, 5, 16, 4, 6)  # (B, T, D, h, w)
@@ -141,7 +142,8 @@ def test_framewise_without_temporal_layers_is_a_frame_average():
 
 def test_framewise_time_mixes_only_at_the_same_map_location():
     """The transformer over frames runs per location: every location sees all frames (frame order
-    matters through the positions), and a frame change reaches only the locations it touches."""
+    matters through the positions), and a frame change reaches only the locations it touches (in
+    the location channels; the whole-frame channels see the whole frame)."""
     torch.manual_seed(0)
     net = FramewiseEncoder(FramewiseConfig(width=4, dim=16)).eval()
     video = torch.randn(1, 6, 16, 128)
@@ -149,9 +151,28 @@ def test_framewise_time_mixes_only_at_the_same_map_location():
         assert not torch.allclose(net(video), net(video.flip(1)), atol=1e-4)
         changed = video.clone()
         changed[:, 2, :, :8] = torch.randn(16, 8)  # one frame, left edge only
-        a, b = net(video), net(changed)
+        a, b = net(video)[:, :4 * 16], net(changed)[:, :4 * 16]  # the K * D location channels
     assert not torch.allclose(a[..., 0], b[..., 0])
     assert torch.allclose(a[..., 8:], b[..., 8:], atol=1e-6)
+
+
+def test_framewise_frame_token_follows_whole_frame_brightness_in_time():
+    """The whole-frame channels are the same at every location and follow how frames differ as a
+    whole: flipping a brightness code (the seed's patterns) moves them far more than a brightness
+    offset shared by every frame (the clip's overall look), which the standardisation over frames
+    removes."""
+    torch.manual_seed(0)
+    net = FramewiseEncoder(FramewiseConfig(width=4, dim=16)).eval()
+    noise = 0.5 + 0.2 * torch.randn(1, 8, 32, 48)
+    code = torch.tensor([1, 0, 1, 1, 0, 0, 1, 0]).float()[None, :, None, None]  # (1, T, 1, 1)
+    coded = noise * (1 + 0.05 * (2 * code - 1))
+    with torch.no_grad():
+        whole = lambda video: net(video)[:, 4 * 16:]  # (B, K*D, h, w): the whole-frame channels
+        a = whole(coded)
+        flipped = whole(noise * (1 + 0.05 * (1 - 2 * code)))
+        offset = whole(coded + 0.025)  # as large as the code
+    assert torch.allclose(a, a[..., :1, :1].expand_as(a))
+    assert (a - flipped).abs().mean() > 5 * (a - offset).abs().mean()
 
 
 @pytest.mark.parametrize("stem", ["conv3d", "difference"])

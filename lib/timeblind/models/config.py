@@ -35,6 +35,7 @@ class FramewiseConfig:
     max_frames: int = 256
     full_resolution_stages: int = 1  # later stages stride: T times the images makes full resolution costly
     windows: int = 4  # temporal windows of the output map (frame tokens averaged per window, in order)
+    frame_token: bool = True  # one more token per frame, its map's mean (a ViT's class token), over time too
 
     def check_frames(self, frames: int) -> None:
         """ValueError unless a clip of `frames` frames fits: the frame-index table holds max_frames."""
