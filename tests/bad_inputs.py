@@ -296,7 +296,8 @@ CONFIGS = [  # (a change to the quick profile, words of its one line)
     ({"encoders": {"two_stream": {"segments": 6}}}, "data.sizes.patterns.frames=8: encoders.two_stream: clip has 8 frames"),
     ({"encoders": {"framewise": {"max_frames": 14}}}, "data.sizes.words.frames=16: encoders.framewise: clip has 16 "
      "frames, encoder supports at most max_frames=14"),
-    ({"encoders": {"framewise": {"frame_token": "yes"}}}, "encoders.framewise.frame_token: 'yes' is not of type 'boolean'"),
+    ({"encoders": {"framewise": {"frame_token": "yes"}}},
+     "encoders.framewise.frame_token: 'yes' is not of type 'boolean'"),
     ({"export": {"shift": {"frames": 7}}}, "export.shift.frames=7: fewer than the 12 frames"),
     ({"export": {"shift": {"fram": 4}}}, "export.shift: unknown key(s) ['fram']; allowed:"),
     ({"export": {"shift": {"shapes": ["circle"]}}}, "export.shift changes ['shapes']"),

@@ -47,7 +47,8 @@ class FramewiseEncoder(nn.Module):
         whole = maps.mean(dim=(2, 3)).reshape(B, T, D)  # (B, T, D): one token per frame
         # each channel standardised over the clip's frames: how a frame differs from the others
         # stands out, not the clip's overall look (which varies far more between clips)
-        whole = (whole - whole.mean(dim=1, keepdim=True)) / (whole.std(dim=1, keepdim=True, correction=0) + 1e-3)  # (B, T, D)
+        spread = whole.std(dim=1, keepdim=True, correction=0) + 1e-3  # (B, 1, D)
+        whole = (whole - whole.mean(dim=1, keepdim=True)) / spread  # (B, T, D)
         whole = self.temporal(whole + self.positions[:T])  # (B, T, D)
         whole = windowed_tokens(whole[..., None, None], self.cfg.windows)  # (B, K*D, 1, 1)
         return torch.cat([out, whole.expand(-1, -1, h, w)], dim=1)  # (B, 2*K*D, h, w)
