@@ -151,7 +151,8 @@ def test_framewise_time_mixes_only_at_the_same_map_location():
         assert not torch.allclose(net(video), net(video.flip(1)), atol=1e-4)
         changed = video.clone()
         changed[:, 2, :, :8] = torch.randn(16, 8)  # one frame, left edge only
-        a, b = net(video)[:, :4 * 16], net(changed)[:, :4 * 16]  # the K * D location channels
+        local = net.cfg.windows * net.cfg.dim  # the first K * D channels: the locations'
+        a, b = net(video)[:, :local], net(changed)[:, :local]
     assert not torch.allclose(a[..., 0], b[..., 0])
     assert torch.allclose(a[..., 8:], b[..., 8:], atol=1e-6)
 
@@ -167,7 +168,7 @@ def test_framewise_frame_token_follows_whole_frame_brightness_in_time():
     code = torch.tensor([1, 0, 1, 1, 0, 0, 1, 0]).float()[None, :, None, None]  # (1, T, 1, 1)
     coded = noise * (1 + 0.05 * (2 * code - 1))
     with torch.no_grad():
-        whole = lambda video: net(video)[:, 4 * 16:]  # (B, K*D, h, w): the whole-frame channels
+        whole = lambda video: net(video)[:, net.cfg.windows * net.cfg.dim:]  # (B, K*D, h, w): the whole-frame channels
         a = whole(coded)
         flipped = whole(noise * (1 + 0.05 * (1 - 2 * code)))
         offset = whole(coded + 0.025)  # as large as the code
