@@ -186,12 +186,17 @@ def pretrain_reader(data_dir: str, cfg: ReaderTrainConfig, seed: int, log=print)
     batches = StepBatches(_TargetsOnly(train), cfg.batch_size, seed, lambda: step, groups=groups, shares=shares)
     generator = torch.Generator().manual_seed(seed)
     mirrored_ids = torch.tensor([k for k, c in enumerate(train.tasks.categories) if c in MIRRORED])
+    words_id = train.tasks.categories.index("words") if train.tasks.reads_words else -1
     start, losses, last = time.perf_counter(), {}, {}  # last: each loss at its latest step
     while step < cfg.max_steps:
         for _, targets in batches:
-            figure = degrade(window_means(targets["mask"].float() / 255, heads.spec.windows), generator)
-            figure = mirror(figure, torch.isin(targets["category"], mirrored_ids), generator)
-            figure = zoom_out(figure, figure_class_clips(heads, targets["label"]), generator)
+            masks = targets["mask"].float() / 255
+            if (targets["category"] == words_id).all():  # text does not move: read from one window, the mean
+                figure = degrade(window_means(masks, 1), generator)
+            else:
+                figure = degrade(window_means(masks, heads.spec.windows), generator)
+                figure = mirror(figure, torch.isin(targets["category"], mirrored_ids), generator)
+                figure = zoom_out(figure, figure_class_clips(heads, targets["label"]), generator)
             losses = reader_losses(heads, figure, targets)
             if not losses:  # no figure class and no readable line in this batch (text lines run together)
                 continue
