@@ -53,6 +53,12 @@ def test_batches_hold_clips_of_one_size(sized):
     assert sorted(i for b in batches for i in b) == list(range(len(data)))
 
 
+def test_batches_of_larger_clips_hold_fewer_clips(sized, monkeypatch):
+    data = ClipDataset(str(sized), "val")
+    monkeypatch.setattr(data, "group_batch_sizes", lambda batch_size: [batch_size, 1, 2])  # size_groups' order
+    assert [len(b) for b in size_batches(data, 3)] == [3, 1, 1, 1, 2, 1]
+
+
 def test_the_data_module_validates_in_batches_of_one_size(sized):
     from timeblind.data.datamodule import ClipDataModule
 

@@ -56,8 +56,10 @@ class ClipDataset(Dataset):
 
 
 def size_batches(dataset: ClipDataset, batch_size: int) -> list[list[int]]:
-    """Fixed batches of at most batch_size clips of one frame size, in index order within a size."""
-    return [group[a:a + batch_size] for group in dataset.size_groups() for a in range(0, len(group), batch_size)]
+    """Fixed batches of clips of one frame size, in index order within a size: batch_size clips of
+    the smallest size, fewer of larger ones (group_batch_sizes), so memory stays about the same."""
+    return [group[a:a + size] for group, size in zip(dataset.size_groups(), dataset.group_batch_sizes(batch_size))
+            for a in range(0, len(group), size)]
 
 
 def rank_batches(dataset: ClipDataset, batch_size: int, trainer=None) -> list[list[int]]:
