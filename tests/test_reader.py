@@ -160,3 +160,24 @@ def test_zoom_out_shrinks_about_half_the_figures_it_may_and_no_other():
     changed = (shrunk != figure).flatten(1).any(dim=1)
     assert 12 <= changed[allowed].sum() <= 36 and not changed[~allowed].any()
     assert ((area[changed] > 0.2) & (area[changed] < 0.99)).all()  # a factor in [0.5, 1] per side
+
+
+def test_the_reader_is_shown_each_mask_as_window_means_and_words_alone_as_one(tmp_path):
+    from timeblind.training.reader import _ReaderInputs
+
+    cfg = StimulusConfig.from_dict({"height": 16, "width": 16, "categories": ["shapes", "words"],
+                                    "shapes": ["circle", "star"], "motion": {"frames": 4},
+                                    "words": {"vocabulary": 4, "held_out": 0}, "sizes": {"words": {"width": 40}}})
+    write_dataset(tmp_path, cfg, 0, {"train": 8}, log=lambda *_: None)
+    data = ClipDataset(str(tmp_path), "train")
+    inputs = _ReaderInputs(data, data.size_groups(), windows=2)
+    for i in range(len(data)):
+        mask = data.targets(i)["mask"].float() / 255  # (T, H, W)
+        shown = inputs[i][1]["mask"].float()
+        if data.rows[i]["category"] == "words":  # a frame size of words alone: one window
+            assert torch.allclose(shown, mask.mean(dim=0, keepdim=True), atol=1e-3)
+        else:
+            assert torch.allclose(shown, torch.stack([mask[:2].mean(0), mask[2:].mean(0)]), atol=1e-3)
+        assert inputs[i][1] is inputs[i][1]  # kept, not loaded again
+    mixed = _ReaderInputs(data, [list(range(len(data)))], windows=2)  # words beside shapes: the figures' windows
+    assert all(mixed[i][1]["mask"].shape[0] == 2 for i in range(len(data)))

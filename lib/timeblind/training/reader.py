@@ -153,17 +153,26 @@ def reader_accuracy(heads: TaskHeads, data: ClipDataset, batch_size: int) -> dic
     return {c: sum(h) / len(h) for c, h in hits.items() if h}
 
 
-class _TargetsOnly:
-    """A split's targets without its clips: the reader learns from the masks alone."""
+class _ReaderInputs:
+    """A split's targets without its clips, each figure mask reduced once to the windows the reader
+    is shown (their means over frames) and kept in memory (float16): the reader sees each clip many
+    times, and loading a mask costs more than a step. A frame size holding only words gets one
+    window, the mean: text does not move."""
 
-    def __init__(self, data: ClipDataset):
-        self.data = data
+    def __init__(self, data: ClipDataset, groups: list[list[int]], windows: int):
+        self.data, self.kept = data, {}
+        self.windows = {i: 1 if all(data.rows[j]["category"] == "words" for j in g) else windows
+                        for g in groups for i in g}
 
     def __len__(self) -> int:
         return len(self.data)
 
     def __getitem__(self, i: int):
-        return torch.zeros(0), self.data.targets(i)
+        if i not in self.kept:
+            targets = self.data.targets(i)
+            targets["mask"] = window_means(targets["mask"][None].float() / 255, self.windows[i])[0].half()  # (K, H, W)
+            self.kept[i] = targets
+        return torch.zeros(0), self.kept[i]
 
 
 def pretrain_reader(data_dir: str, cfg: ReaderTrainConfig, seed: int, log=print) -> tuple[dict, dict]:
@@ -183,20 +192,19 @@ def pretrain_reader(data_dir: str, cfg: ReaderTrainConfig, seed: int, log=print)
     # reading letters takes more steps than telling classes apart: lines get words_share of the steps
     shares = words_step_shares([train.rows[g[0]]["category"] == "words" for g in groups], [len(g) for g in groups],
                                cfg.words_share)
-    batches = StepBatches(_TargetsOnly(train), cfg.batch_size, seed, lambda: step, groups=groups, shares=shares)
+    batches = StepBatches(_ReaderInputs(train, groups, heads.spec.windows), cfg.batch_size, seed, lambda: step,
+                          groups=groups, shares=shares)
     generator = torch.Generator().manual_seed(seed)
     mirrored_ids = torch.tensor([k for k, c in enumerate(train.tasks.categories) if c in MIRRORED])
-    words_id = train.tasks.categories.index("words") if train.tasks.reads_words else -1
     start, losses, last = time.perf_counter(), {}, {}  # last: each loss at its latest step
     while step < cfg.max_steps:
         for _, targets in batches:
-            masks = targets["mask"].float() / 255
-            if (targets["category"] == words_id).all():  # text does not move: read from one window, the mean
-                figure = degrade(window_means(masks, 1), generator)
-            else:
-                figure = degrade(window_means(masks, heads.spec.windows), generator)
-                figure = mirror(figure, torch.isin(targets["category"], mirrored_ids), generator)
-                figure = zoom_out(figure, figure_class_clips(heads, targets["label"]), generator)
+            figure = degrade(targets["mask"].float(), generator)  # (B, K, H, W)
+            mirrored, zoomed = torch.isin(targets["category"], mirrored_ids), figure_class_clips(heads, targets["label"])
+            if mirrored.any():  # words never are: a batch of them skips the work
+                figure = mirror(figure, mirrored, generator)
+            if zoomed.any():
+                figure = zoom_out(figure, zoomed, generator)
             losses = reader_losses(heads, figure, targets)
             if not losses:  # no figure class and no readable line in this batch (text lines run together)
                 continue
