@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from timeblind.models.config import StaveConfig
-from timeblind.models.stave import StaveEncoder, apply_rotary, rotary_tables
+from timeblind.models.stave import SpatialAttention, StaveEncoder, apply_rotary, rotary_tables
 
 
 def _randomise_temporal_out(model: StaveEncoder) -> None:
@@ -225,3 +225,85 @@ def test_too_many_temporal_patches_is_named():
     model(torch.randn(1, 4, 8, 8))  # two pairs fit
     with pytest.raises(ValueError, match="5 frames.*max_frames=2 temporal patches of 2"):
         model(torch.randn(1, 5, 8, 8))
+
+
+# ----------------------------------------------------------------------------- spatial window attention
+
+def test_spatial_window_covering_the_grid_is_global_attention():
+    """A window at least the size of the patch grid (per axis) is one unpadded window: the same
+    computation as global spatial attention, so the same weights give the same outputs."""
+    torch.manual_seed(0)
+    base = dict(dim=16, depth=2, heads=2, image_size=16)
+    global_model = StaveEncoder(StaveConfig(**base)).eval()
+    _randomise_temporal_out(global_model)
+    video = torch.randn(2, 3, 16, 24)  # a 4x6 patch grid
+    with torch.no_grad():
+        expected = global_model(video)
+        for window in ([8, 8], (4, 100), [4, 6]):
+            windowed = StaveEncoder(StaveConfig(**base, spatial_window=window)).eval()
+            windowed.load_state_dict(global_model.state_dict())
+            assert torch.equal(windowed(video), expected), window
+        # a window smaller than the grid does change the outputs
+        split = StaveEncoder(StaveConfig(**base, spatial_window=[2, 3])).eval()
+        split.load_state_dict(global_model.state_dict())
+        assert not torch.allclose(split(video), expected, atol=1e-4)
+
+
+def _window_attention(grid=(5, 7), window=(3, 4)) -> SpatialAttention:
+    torch.manual_seed(0)
+    attn = SpatialAttention(16, 2, window).eval()
+    torch.nn.init.normal_(attn.attn.qkv.bias, std=1.0)  # padded (zero) tokens would give keys of weight
+    return attn
+
+
+def test_spatial_window_attention_stays_inside_its_window():
+    """Grid 5x7, window 3x4: windows rows {0-2, 3-4} x columns {0-3, 4-6} (the last ones padded).
+    Perturbing the patches of one window changes that window's outputs and no other's."""
+    attn = _window_attention()
+    x = torch.randn(2, 3, 35, 16)  # (B, T, N, D)
+    rows, cols = torch.arange(35) // 7, torch.arange(35) % 7
+    window_of = (rows >= 3) * 2 + (cols >= 4)  # 0..3, row-major
+    with torch.no_grad():
+        out = attn(x, (5, 7))
+        for w in range(4):
+            inside = window_of == w
+            x2 = x.clone()
+            x2[:, :, inside] += torch.randn_like(x2[:, :, inside])
+            out2 = attn(x2, (5, 7))
+            assert torch.equal(out2[:, :, ~inside], out[:, :, ~inside]), w
+            assert (out2[:, :, inside] - out[:, :, inside]).norm(dim=-1).gt(1e-3).all(), w  # every token
+
+
+def test_padded_spatial_windows_equal_plain_attention_on_each_window():
+    """Each window's outputs are plain attention over its real patches only: the padding tokens of
+    the bottom and right windows are never attended to."""
+    attn = _window_attention()
+    x = torch.randn(2, 3, 35, 16)
+    grid = x.reshape(6, 5, 7, 16)  # (B*T, gh, gw, D)
+    with torch.no_grad():
+        out = attn(x, (5, 7)).reshape(6, 5, 7, 16)
+        for r0, r1 in [(0, 3), (3, 5)]:
+            for c0, c1 in [(0, 4), (4, 7)]:
+                tokens = grid[:, r0:r1, c0:c1].reshape(6, -1, 16)  # the window's real patches, row-major
+                expected = attn.attn(tokens).reshape(6, r1 - r0, c1 - c0, 16)
+                assert torch.allclose(out[:, r0:r1, c0:c1], expected, atol=1e-6), (r0, c0)
+
+
+def test_spatial_window_runs_through_the_encoder_and_trains():
+    torch.manual_seed(0)
+    model = StaveEncoder(StaveConfig(dim=16, depth=2, heads=2, image_size=16, spatial_window=[3, 4]))
+    out = model(torch.randn(2, 3, 20, 28))  # a 5x7 patch grid: padded windows
+    assert out.shape == (2, 4 * 16, 5, 7) and torch.isfinite(out).all()
+    out.pow(2).sum().backward()
+    assert model.blocks[0].spatial.attn.qkv.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("window", [[0, 4], [4], "x", [4, 2.5], [4, 4, 4], [True, 4], 4])
+def test_bad_spatial_window_is_named(window):
+    with pytest.raises(ValueError, match=r"spatial_window=.*expected None or two positive integers"):
+        StaveConfig(spatial_window=window)
+
+
+def test_spatial_window_accepts_a_tuple_or_a_list():
+    assert StaveConfig(spatial_window=(12, 18)).spatial_window == StaveConfig(spatial_window=[12, 18]).spatial_window
+    assert StaveConfig().spatial_window is None

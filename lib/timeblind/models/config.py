@@ -81,6 +81,7 @@ class StaveConfig:
     image_size: int = 32  # frame size the position table is built for (others: bilinear resize)
     time_embedding: bool = False  # learned frame-index embedding on every token (see stave.py)
     windows: int = 4  # temporal windows of the output map (patch tokens averaged per window, in order)
+    spatial_window: list[int] | None = None  # None: spatial attention over the whole frame; [wh, ww]: within windows
 
     def __post_init__(self):
         if self.stem not in STAVE_STEMS:
@@ -110,6 +111,13 @@ class StaveConfig:
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size={self.image_size} is not a multiple of patch_size="
                              f"{self.patch_size}: expected image_size % patch_size == 0")
+        if self.spatial_window is not None:
+            window = self.spatial_window
+            if not (isinstance(window, (list, tuple)) and len(window) == 2
+                    and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in window)):
+                raise ValueError(f"spatial_window={window!r}: expected None or two positive integers "
+                                 f"[rows, columns] of patches")
+            self.spatial_window = list(window)  # YAML gives a list, code may give a tuple
 
     @property
     def temporal_heads(self) -> int:

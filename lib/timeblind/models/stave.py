@@ -21,7 +21,9 @@ What this small version keeps: per-frame patch embedding (a linear patch project
 patch size; or the conv stem below) plus a learned spatial position table (bilinearly resized
 for other frame sizes), ``depth`` pre-norm blocks
 ``x += SpatialAttn(LN1 x); x += TemporalAttn(LN3 x); x += MLP(LN2 x)`` (or temporal first),
-temporal attention in every block or only the last ``temporal_blocks``, then a final
+temporal attention in every block or only the last ``temporal_blocks``, spatial attention over each
+frame's whole patch grid or, with ``spatial_window``, within windows of patches (as Qwen2.5-VL's ViT
+in most of its layers: linear instead of quadratic in the frame's patches), then a final
 LayerNorm and a mean over the frames of each of K temporal windows, in order, which leaves a
 (K * dim, H/P, W/P) map of patch tokens. Not
 kept: pretrained weights, LoRA, 2-D spatial RoPE; temporal patches of two frames are an option.
@@ -87,14 +89,15 @@ class Attention(nn.Module):
             nn.init.zeros_(self.proj.weight)
             nn.init.zeros_(self.proj.bias)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
         S, L, _ = x.shape  # (S sequences, L tokens, D)
         qkv = self.qkv(x).reshape(S, L, 3, self.heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (S, h, L, hd)
         if rope is not None:
             cos, sin = rope  # (L, hd)
             q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        out = F.scaled_dot_product_attention(q, k, v)  # (S, h, L, hd)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (S, h, L, hd); mask True = may attend
         out = out.transpose(1, 2).reshape(S, L, self.heads * self.head_dim)  # (S, L, h*hd)
         return self.proj(out)  # (S, L, D)
 
@@ -117,37 +120,62 @@ class TemporalAttention(nn.Module):
 
 
 class SpatialAttention(nn.Module):
-    """Attention among the patches of each frame separately."""
+    """Attention among the patches of each frame separately: over the whole patch grid, or, with
+    ``window=(wh, ww)``, within each non-overlapping wh x ww window of the grid (row-major from the
+    top-left), as Qwen2.5-VL's ViT: cost linear in the frame's patches instead of quadratic."""
 
-    def __init__(self, dim: int, heads: int):
+    def __init__(self, dim: int, heads: int, window: tuple[int, int] | None = None):
         super().__init__()
         self.attn = Attention(dim, heads, dim // heads)
+        self.window = None if window is None else tuple(window)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, N, D = x.shape
-        out = self.attn(x.reshape(B * T, N, D))  # (B*T, N, D)
-        return out.reshape(B, T, N, D)
+    def forward(self, x: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:
+        B, T, N, D = x.shape  # N = gh * gw patches, row-major
+        if self.window is None:
+            return self.attn(x.reshape(B * T, N, D)).reshape(B, T, N, D)
+        if grid is None:
+            raise ValueError("window attention needs the patch grid (gh, gw) of the N tokens")
+        gh, gw = grid
+        # a window no larger than the grid: a grid that fits in one window is plain global attention
+        wh, ww = min(self.window[0], gh), min(self.window[1], gw)
+        if (wh, ww) == (gh, gw):
+            return self.attn(x.reshape(B * T, N, D)).reshape(B, T, N, D)
+        ph, pw = -gh % wh, -gw % ww  # bottom / right padding up to whole windows
+        nh, nw = (gh + ph) // wh, (gw + pw) // ww
+        x = F.pad(x.reshape(B * T, gh, gw, D), (0, 0, 0, pw, 0, ph))  # (B*T, gh+ph, gw+pw, D)
+        x = x.reshape(B * T, nh, wh, nw, ww, D).transpose(2, 3).reshape(B * T * nh * nw, wh * ww, D)
+        mask = None
+        if ph or pw:  # padded keys are masked out; without padding, SDPA keeps its unmasked fast kernel
+            valid = F.pad(x.new_ones(gh, gw, dtype=torch.bool), (0, pw, 0, ph))  # (gh+ph, gw+pw)
+            valid = valid.reshape(nh, wh, nw, ww).transpose(1, 2).reshape(nh * nw, wh * ww)  # per window
+            # every window keeps >= 1 real key (padding < window per axis), so no row is all masked
+            mask = valid.expand(B * T, -1, -1).reshape(B * T * nh * nw, 1, 1, wh * ww)  # (S, 1, 1, L): keys
+        out = self.attn(x, mask=mask)  # (B*T*nh*nw, wh*ww, D)
+        out = out.reshape(B * T, nh, nw, wh, ww, D).transpose(2, 3).reshape(B * T, gh + ph, gw + pw, D)
+        return out[:, :gh, :gw].reshape(B, T, N, D)  # padded tokens dropped
 
 
 class StaveBlock(nn.Module):
     """Pre-norm block: spatial attention, temporal attention (optional), MLP; each residual."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float, temporal_heads: int | None, order: str):
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, temporal_heads: int | None, order: str,
+                 spatial_window: tuple[int, int] | None = None):
         super().__init__()
         self.order = order
         self.norm1 = nn.LayerNorm(dim)
-        self.spatial = SpatialAttention(dim, heads)
+        self.spatial = SpatialAttention(dim, heads, spatial_window)
         self.norm3 = nn.LayerNorm(dim) if temporal_heads else None
         self.temporal = TemporalAttention(dim, temporal_heads, dim // heads) if temporal_heads else None
         self.norm2 = nn.LayerNorm(dim)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        # x: (B, T, N, D)
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
+                grid: tuple[int, int] | None = None) -> torch.Tensor:
+        # x: (B, T, N, D) on the patch grid (gh, gw), N = gh * gw; the grid is needed by window attention only
         if self.temporal is not None and self.order == "temporal_first":
             x = x + self.temporal(self.norm3(x), rope)
-        x = x + self.spatial(self.norm1(x))
+        x = x + self.spatial(self.norm1(x), grid)
         if self.temporal is not None and self.order == "spatial_first":
             x = x + self.temporal(self.norm3(x), rope)
         return x + self.mlp(self.norm2(x))  # (B, T, N, D)
@@ -182,7 +210,8 @@ class StaveEncoder(nn.Module):
         self.time_embed = nn.Parameter(torch.randn(cfg.max_frames, D) * 0.02) if cfg.time_embedding else None
         first_temporal = cfg.depth - cfg.n_temporal_blocks
         self.blocks = nn.ModuleList(
-            StaveBlock(D, cfg.heads, cfg.mlp_ratio, cfg.temporal_heads if i >= first_temporal else None, cfg.order)
+            StaveBlock(D, cfg.heads, cfg.mlp_ratio, cfg.temporal_heads if i >= first_temporal else None, cfg.order,
+                       cfg.spatial_window)
             for i in range(cfg.depth)
         )
         self.norm = nn.LayerNorm(D)
@@ -219,7 +248,7 @@ class StaveEncoder(nn.Module):
             x = x + self.time_embed[:T, None, :]  # (T, 1, D): which frame each token comes from
         rope = (self.rope_cos[:T], self.rope_sin[:T])  # (T, hd) each
         for block in self.blocks:
-            x = block(x, rope)
+            x = block(x, rope, (gh, gw))
         return self.norm(x), (gh, gw)  # (B, T, N, D)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
