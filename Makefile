@@ -53,8 +53,9 @@ reproduce: $(VENV)/.installed
 test-system-packages:
 	@$(SYSTEM_PACKAGES) chromium postgresql curl
 
+# one pytest worker per core; a test file stays on one worker, so its module fixtures are built once
 test: test-system-packages $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(CORES) --dist loadfile
 
 lab: $(VENV)/.installed
 	$(BIN)/jupyter lab --notebook-dir=. notebooks
