@@ -12,9 +12,10 @@ rule pretrain_reader:
                                               reader=PIPELINE.training.reader, seed=0),
     log:
         **job_logs(f"readers/{layout.TABLE1_DATA_NAME}"),
-    # Half the cores: the studies do not wait for it and start beside it. Every Table 1 encoder waits
-    # for it, but on 2 cores a second thread speeds it up 1.35x, less than the core it takes.
-    threads: max(1, workflow.cores // 2)
+    # One core: the studies do not wait for it and start beside it. Every Table 1 encoder waits for
+    # it, but a second thread speeds it up less than twice, and on 2 cores it takes the studies' core.
+    # (Not a share of workflow.cores: `snakemake --report` runs without --cores.)
+    threads: 1
     priority: 3
     conda:
         "../../envs/timeblind.yaml"
