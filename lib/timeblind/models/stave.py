@@ -131,13 +131,11 @@ class SpatialAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:
         B, T, N, D = x.shape  # N = gh * gw patches, row-major
-        if self.window is None:
-            return self.attn(x.reshape(B * T, N, D)).reshape(B, T, N, D)
-        if grid is None:
+        if self.window is not None and grid is None:
             raise ValueError("window attention needs the patch grid (gh, gw) of the N tokens")
-        gh, gw = grid
         # a window no larger than the grid: a grid that fits in one window is plain global attention
-        wh, ww = min(self.window[0], gh), min(self.window[1], gw)
+        gh, gw = grid if grid is not None else (N, 1)
+        wh, ww = (gh, gw) if self.window is None else (min(self.window[0], gh), min(self.window[1], gw))
         if (wh, ww) == (gh, gw):
             return self.attn(x.reshape(B * T, N, D)).reshape(B, T, N, D)
         ph, pw = -gh % wh, -gw % ww  # bottom / right padding up to whole windows
