@@ -8,6 +8,7 @@ import pytest
 from matplotlib.ft2font import FT2Font
 from matplotlib.path import Path
 from scipy import ndimage
+from timeblind.stimuli.categories import VideoOptions
 from timeblind.stimuli.dynamics import (
     MOTIONS,
     SYMMETRY,
@@ -256,6 +257,23 @@ def test_dynamic_masks_move_as_labelled_and_stay_inside(motion):
                 steps = (np.diff(angles) + 90) % 180 - 90  # modulo the axis' 180 degrees
                 sign = 1 if direction == "clockwise" else -1  # clockwise on screen: the angle grows (y down)
                 assert 80 < sign * steps.sum() < 190 and np.all(sign * steps > -1), (what, seed, steps)
+
+
+@pytest.mark.parametrize("travel", [(0.12, 0.25), (0.4, 0.5)])
+def test_moving_figures_cross_the_share_of_the_frame_travel_asks_for(travel):
+    for seed in range(5):
+        clip = dynamic_masks("heart", "moving right", 48, 72, 12, np.random.default_rng(seed), scale=0.25,
+                             travel=travel)
+        shift = centroid(clip[-1]) - centroid(clip[0])  # x, y
+        assert travel[0] * 72 - 1.5 < shift[0] < travel[1] * 72 + 1.5, (seed, shift)
+        assert all(frame.any() and not touches_border(frame) for frame in clip), seed
+
+
+def test_a_travel_the_frame_leaves_no_room_for_is_refused():
+    with pytest.raises(ValueError, match="leaves room to move only"):
+        dynamic_masks("square", "moving up", 48, 72, 12, np.random.default_rng(0), scale=0.4, travel=(0.9, 1.0))
+    with pytest.raises(ValueError, match=r"videos.travel=\(0.5, 0.2\)"):
+        VideoOptions(travel=(0.5, 0.2))
 
 
 def test_every_observable_pair_renders_inside_the_frame():

@@ -92,6 +92,12 @@ class VideoOptions:
     what: tuple[str, ...] = ("circle", "square", "triangle", "star")  # shapes or objects that move
     motions: tuple[str, ...] = ()  # empty = every motion in dynamics.MOTIONS
     scale: float = 0.3
+    travel: tuple[float, float] = (0.3, 0.5)  # share of the frame side a moving figure crosses over the clip
+
+    def __post_init__(self):
+        if not _pair_ok(self.travel, 1e-9, 1.0):
+            raise ValueError(f"videos.travel={self.travel}: expected [low, high] shares of the frame side, "
+                             "0 < low <= high <= 1")
 
 
 @dataclass(frozen=True)
@@ -256,7 +262,8 @@ def build_classes(categories: tuple[str, ...], shapes: tuple[str, ...], words: W
                 T, H, W = frame_shapes["videos"]
                 _check_renderable("moving figures", (pairs, T, H, W, videos.scale), [
                     (dynamics.dynamic_label(w, m), lambda w=w, m=m: dynamics.dynamic_masks(
-                        w, m, H, W, T, np.random.default_rng(0), scale=videos.scale)) for w, m in pairs])
+                        w, m, H, W, T, np.random.default_rng(0), scale=videos.scale, travel=videos.travel))
+                    for w, m in pairs])
         elif category == "patterns":
             from timeblind.stimuli.patterns import pattern_answers
 
@@ -295,7 +302,7 @@ def draw_layout(cls_index: int, info: ClassInfo, height: int, width: int, motion
         # a strided clip keeps every s-th frame of the scene, so the figure moves s times as far per frame
         stride = clip.stride
         mask = dynamic_masks(*info.spec, H, W, (motion.frames - 1) * stride + 1, rng, scale=videos.scale,
-                             every=stride)
+                             every=stride, travel=videos.travel)
     else:  # patterns: the signal is in brightness, made with the noise
         return Layout(info.category, cls_index, clip.angle, None, pattern_kind=info.spec[0], motion=clip)
     return Layout(info.category, cls_index, clip.angle, mask, motion=clip)

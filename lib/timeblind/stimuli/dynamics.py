@@ -3,7 +3,8 @@
 SpookyBench's dynamic scenes ask what the figure is and how it moves, so a sample is a (T, H, W) stack of
 masks, one per frame, labelled like "airplane moving left". The figure is a shape (SHAPES) or an object
 (OBJECTS). Each trajectory is visible but bounded, and the figure stays inside the frame on every frame:
-- translation: 30-50% of the frame side over the clip (less when the figure leaves less room);
+- translation: a share of the frame side over the clip, drawn from `travel` (default 30-50%; less when the
+  figure leaves less room);
 - rotation: 90-180 degrees, centred on the upright pose;
 - growth or shrinkage: a size ratio of 1.6-2 between the first and the last frame, at a steady rate.
 Positive angles turn clockwise on screen (y points down), as in shape_mask.
@@ -40,8 +41,7 @@ SYMMETRY: dict[str, int] = {
     "triangle": 3, "sun": 8, "gear": 10, "snowflake": 6, "club": 3, "chess rook": 2,
 }
 
-_SHIFT = (0.3, 0.5)  # translation over the clip, fraction of the frame side along the motion
-_MIN_SHIFT = 0.15  # refuse a translation that the frame leaves less room for than this
+TRAVEL = (0.3, 0.5)  # default translation over the clip, fraction of the frame side along the motion
 _SWEEP = (90.0, 180.0)  # rotation over the clip, degrees
 _GROWTH = (1.6, 2.0)  # size ratio between the largest and the smallest frame
 _JITTER = 0.2  # radians: random tilt of the starting pose
@@ -125,6 +125,7 @@ def dynamic_masks(
     *,
     scale: float = 0.3,
     every: int = 1,
+    travel: tuple[float, float] = TRAVEL,
 ) -> np.ndarray:
     """(frames, height, width) bool masks of `what` performing `motion`; a pure function of rng's state.
 
@@ -132,7 +133,8 @@ def dynamic_masks(
     width): a growing or shrinking figure reaches it, a moving or turning one is drawn at 85-100% of it.
     The start pose, the amount of motion and the position are drawn from rng such that the figure stays
     inside the frame, with a small margin, on every frame. every: draw only every so many frames (a
-    strided clip), the same masks as [::every] of all of them.
+    strided clip), the same masks as [::every] of all of them. travel: [low, high] share of the frame
+    side a moving figure crosses over the clip; a frame leaving room for less than half of low is refused.
     """
     _check(what, motion)
     if not observable(what, motion):
@@ -169,8 +171,8 @@ def dynamic_masks(
     if verb == "moving":
         dx, dy = _DIRECTIONS[direction]
         axis = 0 if dx else 1
-        shift = min(rng.uniform(*_SHIFT) * frame[axis], room[axis])
-        if shift < _MIN_SHIFT * frame[axis]:
+        shift = min(rng.uniform(*travel) * frame[axis], room[axis])
+        if shift < travel[0] / 2 * frame[axis]:
             raise ValueError(f"{what!r} at scale {scale} leaves room to move only {shift:.0f} px in a "
                              f"{height}x{width} frame; use a smaller scale")
         offset[:, axis] = u * shift * (dx or dy)
