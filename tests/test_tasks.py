@@ -15,7 +15,7 @@ from timeblind.core.tasks import IGNORE, MAX_TEXT, TaskSpec, category_ids, clip_
 from timeblind.evaluation.evaluate import pattern_rows, reproduction_table, summarise
 from timeblind.models.heads import CANNOT_ANSWER, FigureHead, TaskHeads
 from timeblind.training.config import TrainConfig
-from timeblind.training.losses import objective, reading_loss, task_losses
+from timeblind.training.losses import figure_loss, objective, reading_loss, task_losses
 
 SPEC = TaskSpec(classes=("circle", "star", "spikes", "morse"),
                 class_categories=("shapes", "shapes", "patterns", "patterns"),
@@ -213,6 +213,24 @@ def test_every_task_loss_trains_only_on_the_clips_that_carry_it(mixed):
     # A batch of shapes alone trains the figure and the class heads only: no NaN from tasks nobody carries.
     only_shapes = {k: v[[0, 3]] for k, v in targets.items()}
     assert set(task_losses(heads, heads(fmap[[0, 3]], (H, W)), only_shapes)) == {"figure", "class"}
+
+
+def test_the_change_weight_charges_a_static_guess_for_a_moving_figure_and_leaves_static_figures_alone():
+    moving = np.zeros((T, H, W), np.uint8)
+    for t in range(T):
+        moving[t, 8:20, 4 + 3 * t:16 + 3 * t] = 255  # a square sliding right, 3 px a frame
+    masks = torch.from_numpy(np.stack([moving, as_mask(square())]))  # (2, T, H, W): moving, static
+    target = window_means(masks.float() / 255, 3)  # (2, 3, H, W)
+    logit = lambda p: torch.logit(p.clamp(0.05, 0.95))
+    exact = logit(target)
+    static = logit(target.mean(dim=1, keepdim=True).expand_as(target))  # one mask for every window
+    def excess(weight):  # what predicting one static mask costs over the exact masks, moving clip only
+        return (figure_loss(static[:1], masks[:1], weight) - figure_loss(exact[:1], masks[:1], weight)).item()
+    assert excess(10.0) > 2 * excess(0.0) > 0
+    # a figure that never changes has no path: its loss is the plain BCE at any weight
+    assert torch.allclose(figure_loss(static[1:], masks[1:], 10.0), figure_loss(static[1:], masks[1:], 0.0))
+    with pytest.raises(ValueError, match="figure_change_weight=-1"):
+        TrainConfig(figure_change_weight=-1)
 
 
 def test_reading_loss_is_finite_on_any_figure_and_absent_without_lines(mixed):

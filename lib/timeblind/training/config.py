@@ -211,6 +211,7 @@ class TrainConfig:
     torch_compile: bool = False  # compile the model with torch.compile (`make bench` says where it pays)
     devices: int = 1  # more than 1: Lightning DDP in a subprocess (gloo on CPU, NCCL on GPUs)
     task_weights: dict = field(default_factory=lambda: dict(DEFAULT_TASK_WEIGHTS))  # weight of each task group
+    figure_change_weight: float = 0.0  # extra weight of the figure loss where the figure's mask changes over time
     augment: dict = field(default_factory=dict)  # the seed's augmentations (AugmentConfig.from_dict); none by default
     reader: dict = field(default_factory=dict)  # pretraining of the figure reader (ReaderTrainConfig)
 
@@ -227,6 +228,9 @@ class TrainConfig:
         unknown = sorted(set(self.task_weights) - set(DEFAULT_TASK_WEIGHTS))
         if unknown:
             raise ValueError(f"task_weights: unknown group(s) {unknown}; expected some of {list(DEFAULT_TASK_WEIGHTS)}")
+        if isinstance(self.figure_change_weight, bool) or not isinstance(self.figure_change_weight, (int, float)) \
+                or self.figure_change_weight < 0:
+            raise ValueError(f"figure_change_weight={self.figure_change_weight!r}: expected a number, at least 0")
         if self.words_share is not None and (isinstance(self.words_share, bool) or not isinstance(
                 self.words_share, (int, float)) or not 0 < self.words_share < 1):
             raise ValueError(f"words_share={self.words_share!r}: expected a share in (0, 1), or null")

@@ -40,11 +40,21 @@ def objective(losses: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
     return total
 
 
-def figure_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+def figure_loss(logits: torch.Tensor, masks: torch.Tensor, change_weight: float = 0.0) -> torch.Tensor:
     """Per-pixel BCE between figure logits (B, K, H, W) and the true soft masks (B, T, H, W) uint8,
-    averaged over the K temporal windows as the figure head predicts them."""
+    averaged over the K temporal windows as the figure head predicts them.
+
+    change_weight: pixels the figure covers in some windows and not others (a moving, turning or
+    growing figure's path) weigh 1 + change_weight times their change, each clip's weights rescaled to
+    mean 1. Without it the windows' shared mask dominates the loss of a slow figure, and an encoder that
+    predicts one static mask for every window loses little while the motion class becomes unreadable."""
     target = window_means(masks.float() / 255, logits.shape[1])
-    return F.binary_cross_entropy_with_logits(logits, target)
+    if not change_weight:
+        return F.binary_cross_entropy_with_logits(logits, target)
+    change = target.amax(dim=1, keepdim=True) - target.amin(dim=1, keepdim=True)  # (B, 1, H, W)
+    weight = 1 + change_weight * change
+    weight = weight / weight.mean(dim=(1, 2, 3), keepdim=True)  # each clip keeps its share of the loss
+    return F.binary_cross_entropy_with_logits(logits, target, weight=weight.expand_as(target))
 
 
 def reading_loss(heads: TaskHeads, figure: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor | None:
@@ -62,10 +72,11 @@ def reading_loss(heads: TaskHeads, figure: torch.Tensor, targets: dict[str, torc
     return columns + CTC_WEIGHT * ctc
 
 
-def task_losses(heads: TaskHeads, out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict:
+def task_losses(heads: TaskHeads, out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+                change_weight: float = 0.0) -> dict:
     """The loss of each task over the clips that carry it (a task no clip of the batch carries is
-    left out, so the sum is always defined)."""
-    losses = {"figure": figure_loss(out["figure_logits"], targets["mask"])}
+    left out, so the sum is always defined); change_weight as in figure_loss."""
+    losses = {"figure": figure_loss(out["figure_logits"], targets["mask"], change_weight)}
     closed = targets["label"] != IGNORE
     if "logits" in out and closed.any():
         logits = heads.restricted_logits(out["logits"][closed], targets["category"][closed])

@@ -61,7 +61,7 @@ class VideoTaskModule(L.LightningModule):
         if augmented and self.augment.enabled:
             video = augment(video, self.augment, self.generator)
         out = self.net(video)
-        losses = task_losses(self.net.heads, out, targets)
+        losses = task_losses(self.net.heads, out, targets, self.cfg.figure_change_weight)
         loss = objective(losses, targets, self.loss_weights)
         return loss, losses, answers_correct(self.net, out, targets, read_words)
 
