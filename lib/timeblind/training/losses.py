@@ -54,7 +54,7 @@ def figure_loss(logits: torch.Tensor, masks: torch.Tensor, change_weight: float 
     change = target.amax(dim=1, keepdim=True) - target.amin(dim=1, keepdim=True)  # (B, 1, H, W)
     weight = 1 + change_weight * change
     weight = weight / weight.mean(dim=(1, 2, 3), keepdim=True)  # each clip keeps its share of the loss
-    return F.binary_cross_entropy_with_logits(logits, target, weight=weight.expand_as(target))
+    return F.binary_cross_entropy_with_logits(logits, target, weight=weight)  # (B, 1, H, W) broadcasts over K
 
 
 def reading_loss(heads: TaskHeads, figure: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor | None:
