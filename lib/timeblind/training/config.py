@@ -197,6 +197,30 @@ class ReaderTrainConfig:
 
 
 @dataclass(frozen=True)
+class ReaderAdaptConfig:
+    """How the reader is adapted to each trained encoder's own figure maps (training/adapt.py): the
+    schema's `training.reader_adapt` section. steps 0: every encoder is read by the pretrained reader."""
+
+    steps: int = 0  # optimiser steps (0: no adaptation)
+    clips: int = 1500  # training clips of shapes, images and moving figures the encoder draws
+    word_clips: int = 200  # training word clips the encoder draws (word clips are large: each costs about 8)
+    batch_size: int = 64  # figure maps per step, half the encoder's and half clean masks degraded
+    lr: float = 0.001  # AdamW learning rate, constant
+
+    def __post_init__(self):
+        for name, low in (("steps", 0), ("clips", 0), ("word_clips", 0), ("batch_size", 2)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"reader_adapt.{name}={value!r}: expected a whole number, at least {low}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or self.lr <= 0:
+            raise ValueError(f"reader_adapt.lr={self.lr!r}: expected a number > 0")
+
+    @classmethod
+    def from_dict(cls, d: Mapping | None) -> ReaderAdaptConfig:
+        return cls(**_known(cls, d or {}, "training.reader_adapt"))
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """How an encoder is trained (the schema's `training` section, less `seeds`)."""
 
@@ -214,6 +238,7 @@ class TrainConfig:
     figure_change_weight: float = 0.0  # extra weight of the figure loss where the figure's mask changes over time
     augment: dict = field(default_factory=dict)  # the seed's augmentations (AugmentConfig.from_dict); none by default
     reader: dict = field(default_factory=dict)  # pretraining of the figure reader (ReaderTrainConfig)
+    reader_adapt: dict = field(default_factory=dict)  # the reader adapted to the trained encoder (ReaderAdaptConfig)
 
     def __post_init__(self):
         for name in ("max_steps", "batch_size", "val_every"):
@@ -236,10 +261,15 @@ class TrainConfig:
             raise ValueError(f"words_share={self.words_share!r}: expected a share in (0, 1), or null")
         self.augmentations  # noqa: B018  (a bad augmentation is named now, not mid-training)
         self.reader_config  # noqa: B018
+        self.reader_adapt_config  # noqa: B018
 
     @property
     def reader_config(self) -> ReaderTrainConfig:
         return ReaderTrainConfig.from_dict(self.reader)
+
+    @property
+    def reader_adapt_config(self) -> ReaderAdaptConfig:
+        return ReaderAdaptConfig.from_dict(self.reader_adapt)
 
     @property
     def augmentations(self) -> AugmentConfig:

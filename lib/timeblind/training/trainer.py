@@ -19,6 +19,7 @@ from timeblind.data.dataset import StimulusConfig, load_manifest
 from timeblind.data.datamodule import ClipDataModule
 from timeblind.models.checkpoint import load_reader, save_model
 from timeblind.models.registry import build_model
+from timeblind.training.adapt import adapt_reader
 from timeblind.training.callbacks import HeadlessProgress, ResumeState, keeps_tracking_uri, quiet_lightning, run_logger
 from timeblind.training.config import TrainConfig
 from timeblind.training.module import VideoTaskModule
@@ -89,8 +90,14 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
         proc.wait(timeout=120)
     first_step = resume_state.first_step
     pd.DataFrame(module.learning_curve).to_csv(out_dir / LEARNING_CURVE, index=False)
-    state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
-    module.load_state_dict(state)
+    best_state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
+    module.load_state_dict(best_state["state_dict"])
+    adapt = cfg.reader_adapt_config
+    adapted = {}
+    if adapt.steps and reader:  # the best validation's accuracy per category is the one to beat
+        validated = next((p for p in module.learning_curve if p["step"] == best_state["global_step"]), None)
+        before = {k: v for k, v in validated.items() if k not in ("step", "clips_seen")} if validated else None
+        adapted = adapt_reader(net.cpu(), data_dir, adapt, before, seed, log)
     save_model(out_dir / "model.pt", net, kind,
                extra={"name": encoder, "seed": seed, "data_sha256": manifest["content_sha256"],
                       "max_steps": cfg.max_steps, "stream": cfg.stream, "augment": cfg.augment,
@@ -104,4 +111,5 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
         "device": str(trainer.strategy.root_device),
         "devices": cfg.devices,
         "torch_compile": cfg.torch_compile,
+        **adapted,
     }
