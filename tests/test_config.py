@@ -62,6 +62,13 @@ def test_a_train_config_names_what_it_cannot_take():
     with pytest.raises(ValueError, match=r"training.reader: unknown key\(s\) \['epochs'\]"):
         TrainConfig(reader={"epochs": 3})
     assert TrainConfig(reader={"max_steps": 7}).reader_config.max_steps == 7
+    with pytest.raises(ValueError, match=r"reader_adapt.clips=-5: expected a whole number, at least 0"):
+        TrainConfig(reader_adapt={"steps": 10, "clips": -5})
+    with pytest.raises(ValueError, match=r"reader_adapt.lr=0: expected a number > 0"):
+        TrainConfig(reader_adapt={"lr": 0})
+    with pytest.raises(ValueError, match=r"training.reader_adapt: unknown key\(s\) \['epochs'\]"):
+        TrainConfig(reader_adapt={"epochs": 3})
+    assert TrainConfig().reader_adapt_config.steps == 0  # off unless asked for
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # travels as JSON (DDP, MLflow)
 
 
