@@ -59,6 +59,21 @@ def logged_runs():
 
 
 @pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """A small stored data set with every kind of task: closed classes, words read letter by
+    letter, pattern heads (16x40, 4 frames)."""
+    from timeblind.data.dataset import StimulusConfig, write_dataset
+    from timeblind.stimuli import MotionConfig
+    from timeblind.stimuli.categories import WordOptions
+
+    out = tmp_path_factory.mktemp("data")
+    cfg = StimulusConfig(height=16, width=40, motion=MotionConfig(frames=4), categories=("shapes", "words", "patterns"),
+                         shapes=("circle", "star"), words=WordOptions(vocabulary=6, held_out=2))
+    write_dataset(out, cfg, 0, {"train": 64, "val": 16, "test": 16}, log=lambda *_: None)
+    return out
+
+
+@pytest.fixture(scope="module")
 def one_thread():
     """Tiny models on a busy 2-core machine: a second intra-op thread only adds contention
     (about 10x slower). Modules opt in with `pytestmark = pytest.mark.usefixtures("one_thread")`."""

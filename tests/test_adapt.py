@@ -2,35 +2,25 @@
 
 import dataclasses
 
+import pandas as pd
 import pytest
 import torch
 
 from timeblind.core.tasks import TaskSpec
-from timeblind.data.dataset import StimulusConfig, load_manifest, write_dataset
+from timeblind.data.dataset import load_manifest
+from timeblind.data.torch_data import ClipDataset
 from timeblind.models.checkpoint import load_model, save_reader
 from timeblind.models.registry import build_model
-from timeblind.stimuli import MotionConfig
-from timeblind.stimuli.categories import WordOptions
 from timeblind.training.adapt import EncoderDrawings, adapt_reader, sample_ids
 from timeblind.training.config import ReaderAdaptConfig, ReaderTrainConfig, TrainConfig
 from timeblind.training.fit import fit
 from timeblind.training.reader import READER_PARTS, pretrain_reader
-from timeblind.data.torch_data import ClipDataset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 SMALL = {"width": 4, "dim": 16}
 QUIET = {"log": lambda *a, **k: None}
 ADAPT = ReaderAdaptConfig(steps=4, clips=24, word_clips=6, batch_size=8, lr=0.01)
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("data")
-    cfg = StimulusConfig(height=16, width=40, motion=MotionConfig(frames=4), categories=("shapes", "words", "patterns"),
-                         shapes=("circle", "star"), words=WordOptions(vocabulary=6, held_out=2))
-    write_dataset(out, cfg, 0, {"train": 64, "val": 16, "test": 8}, log=lambda *_: None)
-    return out
 
 
 def weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -79,7 +69,7 @@ def test_fit_adapts_the_reader_from_the_best_validation_and_records_both(tiny_da
     cfg = TrainConfig(max_steps=2, batch_size=16, val_every=2, reader_adapt=dataclasses.asdict(ADAPT))
     metrics = fit(tiny_data, tmp_path / "me", cfg, encoder="motion_energy", seed=0, encoder_options=SMALL,
                   reader=str(tmp_path / "reader.pt"), **QUIET)
-    curve = __import__("pandas").read_csv(tmp_path / "me" / "learning_curve.csv")
+    curve = pd.read_csv(tmp_path / "me" / "learning_curve.csv")
     assert metrics["val_acc_before_adapt_shapes"] == pytest.approx(curve["shapes"].iloc[-1])  # the validated model's
     assert "val_acc_adapted_shapes" in metrics and isinstance(metrics["adapted"], bool)
     model, _ = load_model(tmp_path / "me" / "model.pt")

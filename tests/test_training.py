@@ -5,25 +5,12 @@ import dataclasses
 import pytest
 import torch
 
-from timeblind.data.dataset import StimulusConfig, write_dataset
 from timeblind.models.checkpoint import load_model
-from timeblind.stimuli import MotionConfig
-from timeblind.stimuli.categories import WordOptions
 from timeblind.training.config import TrainConfig
 from timeblind.training.fit import fit
 
 SMALL = {"width": 4, "dim": 16}
 QUIET = {"log": lambda *a, **k: None}
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("data")
-    # every kind of task: closed classes, words read letter by letter, pattern heads
-    cfg = StimulusConfig(height=16, width=40, motion=MotionConfig(frames=4), categories=("shapes", "words", "patterns"),
-                         shapes=("circle", "star"), words=WordOptions(vocabulary=6, held_out=2))
-    write_dataset(out, cfg, 0, {"train": 64, "val": 16, "test": 16}, log=lambda *_: None)
-    return out
 
 
 @pytest.mark.slow
