@@ -69,7 +69,8 @@ def sample_efficiency(workdir: Path, *, steps: int = 400, val_every: int = 25, t
     weights, _ = pretrain_reader(str(data_dir), config.training.reader_config, 0, log=lambda *a, **k: None)
     reader = workdir / "reader.pt"
     save_reader(reader, weights, TaskSpec.from_manifest(load_manifest(data_dir)))
-    cfg = TrainConfig.from_dict({**training, "max_steps": steps, "val_every": val_every})
+    # the curve during training is what is measured: the reader's adaptation after it would only cost time
+    cfg = TrainConfig.from_dict({**training, "max_steps": steps, "val_every": val_every, "reader_adapt": {"steps": 0}})
     clips, best = {}, {}
     for encoder in encoders or list(config.encoders):
         out = workdir / "models" / encoder / "seed0"
