@@ -16,7 +16,7 @@ rule evaluate:
     log:
         **job_logs("evaluate"),
     threads: 1
-    priority: 1  # the Table 1 chain is the longest path: start it before the studies
+    priority: 2  # the Table 1 chain is the longest path: start it before the studies
     conda:
         "../../envs/timeblind.yaml"
     shell:

@@ -85,6 +85,7 @@ rule study:
     wildcard_constraints:
         study="|".join(STUDIES) or "no-study",
     threads: 1
+    priority: 2  # the snr study scores the Table 1 models (minutes): beside the export, not after the gallery
     conda:
         "../../envs/timeblind.yaml"
     shell:
