@@ -8,8 +8,9 @@ Every answer about a figure goes through the figure the encoder recovered:
     closed-set classes (shapes, objects, moving figures: the answer restricted to the clip's
     category, as a category-specific prompt would restrict a video-language model) and, line by
     line, for text (scored on words never trained on). It sees the figure detached: the figure
-    masks train the encoder, the reader is pretrained (and kept as it is, unless training's
-    train_reader), so an encoder is judged on how well it recovers the figure and nothing else;
+    masks train the encoder, the reader is pretrained, frozen during training (unless training's
+    train_reader) and then adapted to the trained encoder's maps (training/adapt.py), so an
+    encoder is judged on how well it recovers the figure and nothing else;
   * the seed's brightness-coded patterns carry no figure: their kind, bits, length and next bit
     are read from the encoder's own pooled features.
 """

@@ -5,8 +5,9 @@ turns its feature map into a figure map per temporal window). The reader then wo
 figure map as on a picture: a small CNN for the class of a shape, an object or a moving figure,
 and a line reader for text, which reads each text line (core/lines.py) scaled to one height,
 column by column. The reader is pretrained on the clean figure masks of the training data
-(training/reader.py), so every encoder is read by the same reader and is judged on how well it
-recovers the figure, which is the time-blindness question.
+(training/reader.py), so every encoder starts from the same reader, and adapted to each trained
+encoder's own figure maps (training/adapt.py): an encoder is judged on how well it recovers the
+figure, which is the time-blindness question.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
     frozen = ()
     if reader:
         load_reader(reader, net.heads)
-        if not cfg.train_reader:  # every encoder is read by the same reader: it judges, it does not adapt
+        if not cfg.train_reader:  # the answers do not train the reader: it judges the figures (adapted after)
             frozen = reader_modules(net.heads)
     if cfg.torch_compile:
         net.compile()  # in place: state_dict keys stay those of the plain model
