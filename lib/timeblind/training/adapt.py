@@ -23,7 +23,8 @@ from timeblind.models.registry import VideoModel
 from timeblind.training.config import ReaderAdaptConfig
 from timeblind.training.losses import reading_loss
 from timeblind.training.module import answers_correct
-from timeblind.training.reader import MIRRORED, READER_PARTS, degrade, figure_class_clips, mirror, zoom_out
+from timeblind.training.reader import (MIRRORED, READER_PARTS, degrade, figure_class_clips, mirror, reader_modules,
+                                      zoom_out)
 
 FIGURES = ("shapes", "images", "videos")  # categories read as a class off the figure
 WORDS_PER_STEP = 4  # text lines per step from each source: a word clip's map is about 8 figure clips'
@@ -99,12 +100,13 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
     train, val = ClipDataset(data_dir, "train"), ClipDataset(data_dir, "val")
     generator = torch.Generator().manual_seed(seed)
     net.eval()
-    figures = EncoderDrawings(net, train, sample_ids(train, FIGURES, cfg.clips, generator), cfg.batch_size, text=False) \
-        if heads.classify_figure is not None and cfg.clips else None
-    words = EncoderDrawings(net, train, sample_ids(train, ("words",), cfg.word_clips, generator), cfg.batch_size,
-                            text=True) if heads.lines is not None and cfg.word_clips else None
-    figures = figures if figures is not None and len(figures) else None
-    words = words if words is not None and len(words) else None
+
+    def drawings(categories: tuple[str, ...], count: int, text: bool) -> EncoderDrawings | None:
+        ids = sample_ids(train, categories, count, generator) if count else []
+        return EncoderDrawings(net, train, ids, cfg.batch_size, text) if ids else None
+
+    figures = drawings(FIGURES, cfg.clips, text=False) if heads.classify_figure is not None else None
+    words = drawings(("words",), cfg.word_clips, text=True) if heads.lines is not None else None
     if figures is None and words is None:
         return {"adapted": False, "adapt_seconds": time.perf_counter() - start}
     before = before or validation_accuracy(net, val, cfg.batch_size)
@@ -112,9 +114,8 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
     parameters = [p for name, p in heads.named_parameters() if name.startswith(READER_PARTS)]
     optimizer = torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=0.01)
     mirrored_ids = torch.tensor([k for k, c in enumerate(heads.spec.categories) if c in MIRRORED])
-    for part in (heads.reader, heads.classify_figure, heads.lines):
-        if part is not None:
-            part.requires_grad_(True).train()
+    for name in reader_modules(heads):
+        getattr(heads, name).requires_grad_(True).train()
     for step in range(cfg.steps):
         loss = 0.0
         if figures is not None:
@@ -128,7 +129,8 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
         if words is not None:
             drawn, clean, targets = words.batch(WORDS_PER_STEP, generator)
             both = {k: torch.cat([v, v]) for k, v in targets.items()}
-            loss = loss + reading_loss(heads, torch.cat([drawn, degrade(clean, generator)]), both)
+            reading = reading_loss(heads, torch.cat([drawn, degrade(clean, generator)]), both)
+            loss = loss + (reading if reading is not None else 0.0)  # None: these clips' lines run together
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
