@@ -17,7 +17,7 @@ from timeblind.core.tasks import TaskSpec
 from timeblind.data.config import StimulusConfig, shifted_stimulus
 from timeblind.data.writer import write_dataset
 from timeblind.evaluation import spookybench as scoring
-from timeblind.io.video import read_clips
+from timeblind.io.video import decode_video
 from timeblind.models.checkpoint import load_model, save_model
 from timeblind.models.registry import build_model
 from timeblind.plan.config import ConfigError, validate
@@ -82,24 +82,23 @@ def test_videos_keep_a_drawn_share_of_their_frames_at_a_variable_rate_in_constra
 def test_scoring_several_models_decodes_each_video_once(stored, tmp_path, monkeypatch):
     root, manifest = stored
     export_split(data_dir=str(root / "data"), out_dir=str(tmp_path / "official"), scale=2)
-    torch.manual_seed(0)
-    model = build_model("early_temporal", TaskSpec.from_manifest(manifest), width=4, dim=16).eval()
-    save_model(tmp_path / "model.pt", model, "early_temporal", extra={"frame_shapes": manifest["frame_shapes"]})
-    model, info = load_model(tmp_path / "model.pt")
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = build_model("early_temporal", TaskSpec.from_manifest(manifest), width=4, dim=16).eval()
+        save_model(tmp_path / f"model{seed}.pt", model, "early_temporal", extra={"frame_shapes": manifest["frame_shapes"]})
+        models.append(load_model(tmp_path / f"model{seed}.pt"))
     decoded = []
 
     def counting(path, shapes, **options):
         decoded.append(path)
-        return read_clips(path, shapes, **options)
+        return decode_video(path, shapes, **options)
 
-    monkeypatch.setattr(scoring, "read_clips", counting)
-    cache = {}
-    first = scoring.score_folder(model, info, tmp_path / "official", log=lambda *_: None, cache=cache)
-    second = scoring.score_folder(model, info, tmp_path / "official", log=lambda *_: None, cache=cache)
-    assert len(decoded) == 4 == len(first[0])  # 4 shapes videos, decoded by the first model only
-    assert first[0] == second[0] and first[1].equals(second[1])
-    plain = scoring.score_folder(model, info, tmp_path / "official", log=lambda *_: None)
-    assert plain[0] == first[0] and len(decoded) == 8  # without a cache: decoded again, the same answers
+    monkeypatch.setattr(scoring, "decode_video", counting)
+    both = scoring.score_models(models, tmp_path / "official", log=lambda *_: None)
+    assert len(decoded) == 4 == len(both[0][0]) == len(both[1][0])  # 4 shapes videos, each decoded once for both
+    alone = [scoring.score_folder(*m, tmp_path / "official", log=lambda *_: None) for m in models]
+    assert all(a[0] == b[0] and a[1].equals(b[1]) for a, b in zip(alone, both))  # the same answers either way
 
 
 def quick_config() -> dict:

@@ -61,7 +61,9 @@ def test_training_starts_from_the_pretrained_reader(tiny_data, tmp_path):
     from timeblind.data.dataset import load_manifest
     from timeblind.models.checkpoint import save_reader
     from timeblind.training.config import ReaderTrainConfig
+    from timeblind.data.torch_data import ClipDataset
     from timeblind.training.reader import pretrain_reader
+    from timeblind.training.trainer import figure_sizes_of
 
     weights, _ = pretrain_reader(str(tiny_data), ReaderTrainConfig(max_steps=2, batch_size=8, val_every=2), seed=1,
                                  **QUIET)
@@ -71,6 +73,7 @@ def test_training_starts_from_the_pretrained_reader(tiny_data, tmp_path):
         reader=str(tmp_path / "reader.pt"), **QUIET)
     model, info = load_model(tmp_path / "me" / "model.pt")
     assert info["encoder"] == "motion_energy" and info["extra"]["reader"] is True
+    assert info["extra"]["figure_sizes"] == figure_sizes_of(ClipDataset(str(tiny_data), "train"))  # for a closer look
     state = model.heads.state_dict()
     learned = [k for k in weights if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
     assert learned and all(torch.equal(state[k], weights[k]) for k in learned)

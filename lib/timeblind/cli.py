@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     scoring.add_argument("--categories", nargs="+",
                          help="only these categories (any case; objects and dynamics mean images and videos)")
     scoring.add_argument("--method", default="motion", choices=["motion", "plain"], help="resampling of videos")
+    scoring.add_argument("--zoom", action=argparse.BooleanOptionalAction, default=True,
+                         help="read a still figure smaller than the model's training figures again, from a crop of "
+                              "the video around it (default: on)")
     for name in ("frames", "height", "width"):
         scoring.add_argument(f"--{name}", type=positive_int,
                              help=f"model input {name} (default: recorded in the model)")
@@ -213,7 +216,7 @@ def eval_spookybench(args) -> int:
         model, info = load_model(args.model)
         predictions, table, skipped = score_folder(
             model, info, args.dataset, csv=args.csv, categories=categories, frames=args.frames, height=args.height,
-            width=args.width, method=args.method, log=say)
+            width=args.width, method=args.method, zoom=args.zoom, log=say)
     except (OSError, ValueError) as err:
         say(f"timeblind eval-spookybench: {err}")
         return 2

@@ -23,10 +23,11 @@ import torch
 from timeblind.core.io import write_text
 from timeblind.core.stats import wilson_interval
 from timeblind.core.tasks import category_ids, to_model_input
+from timeblind.core.zoom import zoom_region
 from timeblind.io.folder import SpookyBenchFolder
 from timeblind.io.metadata import Skipped
 from timeblind.io.spookybench import is_correct, parse_categories
-from timeblind.io.video import VideoError, read_clips
+from timeblind.io.video import DecodedVideo, VideoError, decode_video
 from timeblind.models.checkpoint import frame_shapes, load_model
 
 
@@ -47,24 +48,33 @@ def input_shape(info: dict, frames: int | None, height: int | None, width: int |
 
 def evaluate_folder(model_path: str | Path, dataset: str | Path, *, csv: str | Path | None = None,
                     categories: list[str] | None = None, frames: int | None = None, height: int | None = None,
-                    width: int | None = None, method: str = "motion", log=print) -> tuple[dict, pd.DataFrame, list]:
+                    width: int | None = None, method: str = "motion", zoom: bool = True,
+                    log=print) -> tuple[dict, pd.DataFrame, list]:
     """Predictions {Path: text}, a per-category accuracy table (Wilson 95%) and the skipped items."""
     model, info = load_model(model_path)
     return score_folder(model, info, dataset, csv=csv, categories=categories, frames=frames, height=height,
-                        width=width, method=method, log=log)
+                        width=width, method=method, zoom=zoom, log=log)
+
+
+def score_folder(model, info: dict, dataset: str | Path, **options) -> tuple[dict, pd.DataFrame, list]:
+    """evaluate_folder for a model already loaded (model, info = load_model(path)); options as score_models."""
+    return score_models([(model, info)], dataset, **options)[0]
 
 
 @torch.no_grad()
-def score_folder(model, info: dict, dataset: str | Path, *, csv: str | Path | None = None,
+def score_models(models: list[tuple], dataset: str | Path, *, csv: str | Path | None = None,
                  categories: list[str] | None = None, frames: int | None = None, height: int | None = None,
-                 width: int | None = None, method: str = "motion", log=print,
-                 cache: dict | None = None) -> tuple[dict, pd.DataFrame, list]:
-    """evaluate_folder for a model already loaded (model, info = load_model(path)). Each video is decoded
-    as a stream into the model's input for its category (io.video.read_clips); each skipped item is
-    reported once through ``log``, as it happens, and so is each category the model cannot answer.
-    cache: a dict kept across calls, so that scoring several models on one folder decodes each video
-    once per input shape (large videos take far longer to decode than a small model takes to answer)."""
-    input_shape(info, frames, height, width)  # refused before any video is read
+                 width: int | None = None, method: str = "motion", zoom: bool = True,
+                 log=print) -> list[tuple[dict, pd.DataFrame, list]]:
+    """Several loaded models (model, info) scored on one folder: per model, the predictions, the
+    accuracy table and the skipped items. Each video is decoded once, as a stream, for all of them
+    (large videos take far longer to decode than a small model takes to answer), into each model's
+    input for its category (io.video). With ``zoom``, a still figure the model finds smaller than
+    its training figures is read again from a crop of the video around it (core/zoom.py); each
+    skipped item is reported once through ``log``, as it happens, and so is each category a model
+    cannot answer."""
+    for _, info in models:
+        input_shape(info, frames, height, width)  # refused before any video is read
     wanted = parse_categories(categories) if categories else None  # any case; objects, dynamics as aliases
     folder = SpookyBenchFolder(Path(dataset), Path(csv) if csv else None)
     log(f"metadata: {folder.csv_path}")
@@ -72,38 +82,62 @@ def score_folder(model, info: dict, dataset: str | Path, *, csv: str | Path | No
         folder.entries = [e for e in folder.entries if e.category in wanted]
     for item in folder.skipped:  # rows of metadata.csv that name no usable video
         log(f"skipped {item.path or f'line {item.row}'}: {item.reason}")
-    spec = model.heads.spec
-    for category in sorted({e.category for e in folder.entries} - set(spec.categories)):
-        count = sum(e.category == category for e in folder.entries)
-        log(f"note: this model has no answer for category {category!r} (trained on {', '.join(spec.categories)}): "
-            f"its {count} video(s) get an empty answer, scored wrong")
-    predictions, rows = {}, []
+    for model, _ in models:
+        spec = model.heads.spec
+        for category in sorted({e.category for e in folder.entries} - set(spec.categories)):
+            count = sum(e.category == category for e in folder.entries)
+            log(f"note: this model has no answer for category {category!r} (trained on {', '.join(spec.categories)}): "
+                f"its {count} video(s) get an empty answer, scored wrong")
+    predictions = [{} for _ in models]
+    rows = [[] for _ in models]
+    skipped = [list(folder.skipped) for _ in models]
+    closer = [0] * len(models)
     for entry in folder.entries:
-        T, H, W = input_shape(info, frames, height, width, entry.category)
-        key = (str(entry.path), T, H, W, method)
-        clip = cache.get(key) if cache is not None else None
-        if clip is None:
-            clip = _model_clip(entry, T, H, W, method)
-            if cache is not None:
-                cache[key] = clip
-        if isinstance(clip, Skipped):  # unreadable, or too short for the model
-            folder.skipped.append(clip)
-            log(f"skipped {clip.path}: {clip.reason}")
-            continue
-        category = category_ids(spec, [entry.category])  # the category's question, as a prompt
-        text = model.answer(to_model_input(torch.from_numpy(clip))[None], category)[0]
-        predictions[entry.rel] = text
-        rows.append({"category": entry.category, "correct": is_correct(text, entry.answers)})
-    return predictions, accuracy_table(pd.DataFrame(rows, columns=["category", "correct"])), folder.skipped
+        shapes = [input_shape(info, frames, height, width, entry.category) for _, info in models]
+        try:
+            decoded = decode_video(entry.path, list(dict.fromkeys(shapes)), method=method)
+        except VideoError as e:
+            decoded = Skipped(entry.row, entry.rel, e.reason if "needs at least" in e.reason
+                              else f"unreadable video: {e.reason}")
+            log(f"skipped {decoded.path}: {decoded.reason}")
+        clips, outputs, regions = {}, {}, {}
+        for k, ((model, info), shape) in enumerate(zip(models, shapes)):
+            if isinstance(decoded, Skipped):
+                skipped[k].append(decoded)
+                continue
+            if shape not in clips:
+                clips[shape] = _model_clip(decoded, entry, shape, method)
+            if isinstance(clips[shape], Skipped):  # too short for the model
+                skipped[k].append(clips[shape])
+                log(f"skipped {clips[shape].path}: {clips[shape].reason}")
+                continue
+            outputs[k] = model(to_model_input(torch.from_numpy(clips[shape]))[None])
+            region = zoom_region(outputs[k]["figure"][0].mean(dim=0).cpu().numpy(), entry.category,
+                                 info["extra"].get("figure_sizes") or {}) if zoom else None
+            if region is not None:
+                regions[k] = (shape, region)
+        if regions:  # a closer look: each crop around a figure, at its model's input size, from one more decode
+            for k, crop in zip(regions, decoded.crop_clips(list(regions.values()), method, "gray")):
+                outputs[k] = models[k][0](to_model_input(torch.from_numpy(crop))[None])
+                closer[k] += 1
+        for k, out in outputs.items():
+            category = category_ids(models[k][0].heads.spec, [entry.category])  # the category's question
+            text = models[k][0].heads.answers(out, category)[0]
+            predictions[k][entry.rel] = text
+            rows[k].append({"category": entry.category, "correct": is_correct(text, entry.answers)})
+    if zoom:
+        for (_, info), count in zip(models, closer):
+            log(f"{model_label(info)}: {count} video(s) read again closer up (a still figure smaller than its typical training one)")
+    return [(p, accuracy_table(pd.DataFrame(r, columns=["category", "correct"])), s)
+            for p, r, s in zip(predictions, rows, skipped)]
 
 
-def _model_clip(entry, T: int, H: int, W: int, method: str):
-    """The model's (T, H, W) clip of an entry's video, decoded as a stream, or why there is none (a Skipped)."""
+def _model_clip(decoded: DecodedVideo, entry, shape: tuple[int, int, int], method: str):
+    """The model's (T, H, W) clip of an entry's decoded video, or why there is none (a Skipped)."""
     try:
-        (clip,) = read_clips(entry.path, [(T, H, W)], method=method)
+        return decoded.clip(shape, method, "gray")
     except VideoError as e:
-        return Skipped(entry.row, entry.rel, e.reason if "needs at least" in e.reason else f"unreadable video: {e.reason}")
-    return clip
+        return Skipped(entry.row, entry.rel, e.reason)
 
 
 def accuracy_table(scored: pd.DataFrame) -> pd.DataFrame:
@@ -175,5 +209,5 @@ def results_path(output: str | Path, label: str, now: datetime | None = None) ->
     return Path(output).expanduser() / f"{label}_{PROMPT_KIND}_{stamp}.json"
 
 
-__all__ = ["evaluate_folder", "score_folder", "accuracy_table", "write_predictions", "input_shape", "check_folder",
+__all__ = ["evaluate_folder", "score_folder", "score_models", "accuracy_table", "write_predictions", "input_shape", "check_folder",
            "check_output", "model_label", "output_is_folder", "results_path"]

@@ -136,16 +136,23 @@ def read_clips(path: str | os.PathLike, shapes: Sequence[tuple[int, int, int]], 
     hold more than ``max_bytes`` of frames. A second decode happens only when the container does not
     declare its frame count truly (the motion estimate's frame pairs are spread over the whole length).
     """
+    decoded = decode_video(path, shapes, method=method, restore=restore, max_bytes=max_bytes)
+    return [decoded.clip(shape, method, restore) for shape in shapes]
+
+
+def decode_video(path: str | os.PathLike, shapes: Sequence[tuple[int, int, int]], *, method: str = "motion",
+                 restore: str = "gray", max_bytes: int = MAX_HELD_BYTES) -> DecodedVideo:
+    """What one decode keeps for the requested shapes: read_clips' work, before the clips are cut."""
     for shape in shapes:
         check_request(*shape, method, restore)
     path = Path(path)
     with VideoReader(path) as video:
         declared = video.declared or video.count()
     sizes = list(dict.fromkeys((h, w) for _, h, w in shapes))
-    decoded = _Decoded.read(path, sizes, _pair_frames(declared, method), max_bytes, declared)
+    decoded = DecodedVideo.read(path, sizes, _pair_frames(declared, method), max_bytes, declared)
     if decoded.n != declared and method == "motion":
-        decoded.pairs = _Decoded.read(path, [], _pair_frames(decoded.n, method), max_bytes, decoded.n).pairs
-    return [decoded.clip(shape, method, restore) for shape in shapes]
+        decoded.pairs = DecodedVideo.read(path, [], _pair_frames(decoded.n, method), max_bytes, decoded.n).pairs
+    return decoded
 
 
 def _pair_frames(n: int, method: str) -> set[int]:
@@ -155,7 +162,7 @@ def _pair_frames(n: int, method: str) -> set[int]:
     return {t + i for t in pair_starts(n) for i in (0, 1)}
 
 
-class _Decoded:
+class DecodedVideo:
     """What one decode keeps of a video: its length and frame size, every frame at each requested size
     (uint8 at the video's own size, area-averaged float32 otherwise) and the full-size pair frames."""
 
@@ -166,7 +173,7 @@ class _Decoded:
 
     @classmethod
     def read(cls, path: Path, sizes: list[tuple[int, int]], pair_frames: set[int], max_bytes: int,
-             expected: int) -> _Decoded:
+             expected: int) -> DecodedVideo:
         out = cls(path)
         out.held = {size: [] for size in sizes}
         held_bytes = 0
@@ -197,8 +204,40 @@ class _Decoded:
         frames = self.held[h, w]
         if (self.n, h, w) == (T, self.height, self.width):  # already the model's input: used as it is
             return np.stack(frames)
-        displacement = None
-        if method == "motion":
-            displacement = displacement_of_pairs([(self.pairs[t], self.pairs[t + 1]) for t in pair_starts(self.n)])
-        idx, _ = plan_frames(self.n, self.height, self.width, T, h, w, method=method, displacement=displacement)
+        idx, _ = plan_frames(self.n, self.height, self.width, T, h, w, method=method,
+                             displacement=self.displacement(method))
         return restore_clip(np.stack([frames[i] for i in idx]).astype(np.float32), method, restore)
+
+    def displacement(self, method: str) -> np.ndarray | None:
+        """The noise's per-frame displacement that ``method="motion"`` plans its frames by."""
+        if method != "motion":
+            return None
+        return displacement_of_pairs([(self.pairs[t], self.pairs[t + 1]) for t in pair_starts(self.n)])
+
+    def crop_clips(self, requests: Sequence[tuple[tuple[int, int, int], tuple[float, float, float, float]]],
+                   method: str, restore: str) -> list[np.ndarray]:
+        """A (frames, height, width) uint8 clip per request (shape, region): the crop ``region`` (top,
+        left, bottom, right, as shares of the frame) resampled as a whole video would be, its stride
+        chosen for the crop's own scale (the texture moves ~1 output px per kept frame). One more decode
+        serves every request, and only their frames are kept: memory stays that of the clips."""
+        displacement = self.displacement(method)
+        plans, held = [], []
+        for (T, h, w), (top, left, bottom, right) in requests:
+            if self.n < T:
+                raise VideoError(self.path, f"video has {self.n} frames; the model needs at least {T}")
+            y0, x0 = int(round(top * self.height)), int(round(left * self.width))
+            rows = slice(y0, max(y0 + 1, int(round(bottom * self.height))))
+            cols = slice(x0, max(x0 + 1, int(round(right * self.width))))
+            idx, _ = plan_frames(self.n, rows.stop - rows.start, cols.stop - cols.start, T, h, w, method=method,
+                                 displacement=displacement)
+            plans.append((rows, cols, h, w, {int(t): k for k, t in enumerate(idx)}))
+            held.append([None] * T)
+        last = max((max(where) for *_, where in plans), default=-1)
+        with VideoReader(self.path) as video:
+            for t, grey in enumerate(video.frames()):
+                for (rows, cols, h, w, where), frames in zip(plans, held):
+                    if t in where:
+                        frames[where[t]] = area_average(grey[rows, cols], h, w)
+                if t >= last:  # the rest of the video is not needed
+                    break
+        return [restore_clip(np.stack(frames).astype(np.float32), method, restore) for frames in held]

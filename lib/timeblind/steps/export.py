@@ -18,7 +18,7 @@ from timeblind.data.config import StimulusConfig, shifted_stimulus
 from timeblind.data.dataset import StimulusDataset
 from timeblind.data.writer import write_dataset
 from timeblind.evaluation.evaluate import ANSWER, category_chance, reproduction_table, summarise
-from timeblind.evaluation.spookybench import score_folder, write_predictions
+from timeblind.evaluation.spookybench import score_models, write_predictions
 from timeblind.io.export import VideoItem, export_dataset, pattern_folder
 from timeblind.models.checkpoint import load_model
 
@@ -84,7 +84,7 @@ def spookybench_export(*, data: dict, shift: dict, out_dir: str, models: list[st
     layout (H.264 Constrained Baseline mp4 at `scale`x, each video keeping `frames` [low, high] of its
     clip's frames at a variable rate of `fps` [low, high] on average), then every model scored on it
     with eval-spookybench's code (motion-preserving resampling to the model's input, the official
-    substring rule). Each video is decoded and resampled once per model input shape, not per model.
+    substring rule). Each video is decoded once for every model.
     The generated split keeps its manifest and samples.csv, not its clips (the videos are the clips)."""
     p = dict(locals())
     shifted = shifted_stimulus(data, shift)
@@ -103,19 +103,18 @@ def spookybench_export(*, data: dict, shift: dict, out_dir: str, models: list[st
         for shard in (out / "generated").rglob("*.npy"):
             shard.unlink()
         chance = category_chance([c.category for c in cfg.classes])
-        rows, cache = [], {}
-        for path in models:
-            model, info = load_model(resolve(path))
+        loaded = [load_model(resolve(path)) for path in models]
+        # The official folder, then the patterns the export keeps in a folder of their own; each video is
+        # decoded once for every model, and a small still figure is read again closer up (core/zoom.py).
+        folders = {"": out / "official", "_patterns": pattern_folder(out / "official")}
+        scored = {suffix: score_models(loaded, folder) for suffix, folder in folders.items() if folder}
+        rows = []
+        for k, (path, (_, info)) in enumerate(zip(models, loaded)):
             encoder, model_seed = info["extra"].get("name", info["encoder"]), info["extra"].get("seed")
-            # The official folder, then the patterns the export keeps in a folder of their own.
-            folders = {"": out / "official", "_patterns": pattern_folder(out / "official")}
-            # Each video decoded and resampled once per model input shape (the cache), not once per model.
-            scored = [(suffix, *score_folder(model, info, folder, cache=cache))
-                      for suffix, folder in folders.items() if folder]
-            for suffix, predictions, _, _ in scored:
-                write_predictions(predictions, out / "predictions" / f"{encoder}_seed{model_seed}{suffix}.json")
-            table = pd.concat([t for _, _, t, _ in scored])
-            skipped = [item for *_, items in scored for item in items]
+            for suffix, results in scored.items():
+                write_predictions(results[k][0], out / "predictions" / f"{encoder}_seed{model_seed}{suffix}.json")
+            table = pd.concat([results[k][1] for results in scored.values()])
+            skipped = [item for results in scored.values() for item in results[k][2]]
             for r in table[table.category != "all"].itertuples():
                 rows.append({"encoder": encoder, "seed": model_seed, "category": r.category, "task": ANSWER,
                              "n": r.n, "correct": r.correct, "accuracy": r.accuracy, "ci_low": r.ci_low,

@@ -15,8 +15,10 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from timeblind.core.layout import LEARNING_CURVE
 from timeblind.core.tasks import TaskSpec
+from timeblind.core.zoom import ZOOMED, figure_box, figure_size, figure_sizes
 from timeblind.data.dataset import StimulusConfig, load_manifest
 from timeblind.data.datamodule import ClipDataModule
+from timeblind.data.torch_data import ClipDataset
 from timeblind.models.checkpoint import load_reader, save_model
 from timeblind.models.registry import build_model
 from timeblind.training.adapt import adapt_reader
@@ -24,6 +26,21 @@ from timeblind.training.callbacks import HeadlessProgress, ResumeState, keeps_tr
 from timeblind.training.config import TrainConfig
 from timeblind.training.module import VideoTaskModule
 from timeblind.training.reader import reader_modules
+
+
+def figure_sizes_of(data: ClipDataset, per_category: int = 200) -> dict[str, float]:
+    """How large the model saw each category's still figures: the median of the sizes
+    (core/zoom.py) of the first `per_category` clips' true masks, their mean over frames. An external
+    video's figure that comes out smaller gets a closer look (evaluation/spookybench.py)."""
+    sizes: dict[str, list[float]] = {}
+    for i, row in enumerate(data.rows):
+        kept = sizes.setdefault(row["category"], [])
+        if row["category"] in ZOOMED and len(kept) < per_category:
+            figure = data.targets(i)["mask"].float().mean(dim=0).numpy() / 255
+            size = figure_size(figure, row["category"], figure_box(figure))
+            if size is not None:
+                kept.append(size)
+    return figure_sizes(sizes)
 
 
 def datamodule(data_dir: Path, manifest: dict, cfg: TrainConfig, seed: int) -> L.LightningDataModule:
@@ -101,7 +118,8 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
     save_model(out_dir / "model.pt", net, kind,
                extra={"name": encoder, "seed": seed, "data_sha256": manifest["content_sha256"],
                       "max_steps": cfg.max_steps, "stream": cfg.stream, "augment": cfg.augment,
-                      "frame_shapes": manifest["frame_shapes"], "reader": bool(reader)})
+                      "frame_shapes": manifest["frame_shapes"], "reader": bool(reader),
+                      "figure_sizes": figure_sizes_of(ClipDataset(str(data_dir), "val" if cfg.stream else "train"))})
     return {
         "best_val_acc": float(best.best_model_score),
         "train_seconds": train_seconds,
