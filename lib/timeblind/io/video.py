@@ -199,14 +199,17 @@ class DecodedVideo:
 
     def clip(self, shape: tuple[int, int, int], method: str, restore: str) -> np.ndarray:
         T, h, w = shape
-        if self.n < T:
-            raise VideoError(self.path, f"video has {self.n} frames; the model needs at least {T}")
+        self._check_length(T)
         frames = self.held[h, w]
         if (self.n, h, w) == (T, self.height, self.width):  # already the model's input: used as it is
             return np.stack(frames)
         idx, _ = plan_frames(self.n, self.height, self.width, T, h, w, method=method,
                              displacement=self.displacement(method))
         return restore_clip(np.stack([frames[i] for i in idx]).astype(np.float32), method, restore)
+
+    def _check_length(self, frames: int) -> None:
+        if self.n < frames:
+            raise VideoError(self.path, f"video has {self.n} frames; the model needs at least {frames}")
 
     def displacement(self, method: str) -> np.ndarray | None:
         """The noise's per-frame displacement that ``method="motion"`` plans its frames by."""
@@ -223,8 +226,7 @@ class DecodedVideo:
         displacement = self.displacement(method)
         plans, held = [], []
         for (T, h, w), (top, left, bottom, right) in requests:
-            if self.n < T:
-                raise VideoError(self.path, f"video has {self.n} frames; the model needs at least {T}")
+            self._check_length(T)
             y0, x0 = int(round(top * self.height)), int(round(left * self.width))
             rows = slice(y0, max(y0 + 1, int(round(bottom * self.height))))
             cols = slice(x0, max(x0 + 1, int(round(right * self.width))))

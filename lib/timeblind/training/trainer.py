@@ -119,7 +119,7 @@ def train(cfg: TrainConfig, *, data_dir: str, out_dir: str, encoder: str, encode
                extra={"name": encoder, "seed": seed, "data_sha256": manifest["content_sha256"],
                       "max_steps": cfg.max_steps, "stream": cfg.stream, "augment": cfg.augment,
                       "frame_shapes": manifest["frame_shapes"], "reader": bool(reader),
-                      "figure_sizes": figure_sizes_of(ClipDataset(str(data_dir), "val" if cfg.stream else "train"))})
+                      "figure_sizes": figure_sizes_of(ClipDataset(str(data_dir), "train"))})
     return {
         "best_val_acc": float(best.best_model_score),
         "train_seconds": train_seconds,
