@@ -59,6 +59,7 @@ def test_adaptation_trains_the_reader_alone_and_keeps_it_only_if_validation_rise
     perfect = {k[len("val_acc_adapted_"):]: 1.0 for k in metrics if k.startswith("val_acc_adapted_")}
     again = adapt_reader(net, str(tiny_data), ADAPT, perfect, seed=0, **QUIET)
     assert again["adapted"] is False
+    assert again["adapt_steps"] == 1 < ADAPT.steps  # no gain a quarter of the way in: it stops there
     assert all(torch.equal(after[k], v) for k, v in weights(net).items())
 
 

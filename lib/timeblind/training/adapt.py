@@ -7,7 +7,8 @@ the reader parts are trained on what the encoder draws for a sample of training 
 beside the same clips' clean masks degraded as in pretraining (so the reader keeps reading figures
 drawn any other way: the shifted export's). Every encoder gets the same adaptation; a frame-wise
 encoder, whose maps hold no figure, gains nothing from it. The adapted reader is kept only if it
-validates better than the pretrained one.
+validates better than the pretrained one; an adaptation that has not raised validation accuracy a
+quarter of the way in stops there (a frame-wise encoder's maps hold no figure to adapt to).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from timeblind.training.reader import (MIRRORED, READER_PARTS, degrade, figure_c
 
 FIGURES = ("shapes", "images", "videos")  # categories read as a class off the figure
 WORDS_PER_STEP = 4  # text lines per step from each source: a word clip's map is about 8 figure clips'
+CHECK_AT = 0.25  # share of the steps after which an adaptation that has not raised validation accuracy stops
 
 
 class EncoderDrawings:
@@ -114,9 +116,20 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
     parameters = [p for name, p in heads.named_parameters() if name.startswith(READER_PARTS)]
     optimizer = torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=0.01)
     mirrored_ids = torch.tensor([k for k, c in enumerate(heads.spec.categories) if c in MIRRORED])
+    # only the categories whose reading is trained can change (a word clip costs about 8 others)
+    trained = (FIGURES if figures is not None else ()) + (("words",) if words is not None else ())
+    mean = lambda acc: sum(acc.values()) / len(acc)  # noqa: E731  (each category counts the same)
+    check = max(1, round(cfg.steps * CHECK_AT))
     for name in reader_modules(heads):
-        getattr(heads, name).requires_grad_(True).train()
-    for step in range(cfg.steps):
+        getattr(heads, name).requires_grad_(True)
+    steps = 0
+    while steps < cfg.steps:
+        if steps == check:
+            after = {**before, **validation_accuracy(net, val, cfg.batch_size, trained)}
+            if mean(after) <= mean(before):
+                break
+        for name in reader_modules(heads):
+            getattr(heads, name).train()
         loss = 0.0
         if figures is not None:
             drawn, clean, targets = figures.batch(cfg.batch_size // 2, generator)
@@ -134,18 +147,18 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        steps += 1
+    if steps == cfg.steps:
+        after = {**before, **validation_accuracy(net, val, cfg.batch_size, trained)}
     net.eval()
-    # only the categories whose reading was trained can change (a word clip costs about 8 others)
-    trained = (FIGURES if figures is not None else ()) + (("words",) if words is not None else ())
-    after = {**before, **validation_accuracy(net, val, cfg.batch_size, trained)}
-    mean = lambda acc: sum(acc.values()) / len(acc)  # noqa: E731  (each category counts the same)
     adapted = mean(after) > mean(before)
     if not adapted:
         heads.load_state_dict({**heads.state_dict(), **kept})
     seconds = time.perf_counter() - start
+    stopped = "" if steps == cfg.steps else f", stopped after {steps} of {cfg.steps} steps"
     log(f"reader adapted on {len(figures) if figures else 0} figure and {len(words) if words else 0} word clips "
-        f"in {seconds:.0f} s: validation {mean(before):.3f} -> {mean(after):.3f}, "
+        f"in {seconds:.0f} s{stopped}: validation {mean(before):.3f} -> {mean(after):.3f}, "
         + ("kept" if adapted else "dropped (the pretrained reader is kept)"), flush=True)
-    return {"adapted": adapted, "adapt_seconds": seconds,
+    return {"adapted": adapted, "adapt_seconds": seconds, "adapt_steps": steps,
             **{f"val_acc_before_adapt_{c}": a for c, a in before.items()},
             **{f"val_acc_adapted_{c}": a for c, a in after.items()}}
