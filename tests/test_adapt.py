@@ -90,4 +90,5 @@ def test_without_word_clips_the_line_reader_and_the_words_score_stay_as_they_wer
     metrics = adapt_reader(net, str(tiny_data), dataclasses.replace(ADAPT, word_clips=0), before, seed=0, **QUIET)
     assert metrics["val_acc_adapted_words"] == 0.25 and metrics["val_acc_adapted_patterns"] == 0.5
     assert metrics["val_acc_adapted_shapes"] > 0 and metrics["adapted"]  # from 0, any reading rises
+    assert metrics["adapt_steps"] == ADAPT.steps  # a gain at the check: it runs to the end
     assert all(torch.equal(lines[k], v) for k, v in net.heads.lines.state_dict().items())

@@ -95,8 +95,9 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
                  seed: int, log=print) -> dict:
     """Train the reader parts of net's heads on the encoder's own drawings of training clips (the
     encoder frozen), keep them if the mean validation accuracy over categories rises above
-    `before` (the same per category with the pretrained reader; None: measured here); returns
-    metrics (before, after, kept)."""
+    `before` (the same per category with the pretrained reader; None: measured here), and stop
+    early when it has not risen a quarter of the way in (CHECK_AT); returns metrics (before, after,
+    kept, steps run)."""
     start = time.perf_counter()
     heads = net.heads
     train, val = ClipDataset(data_dir, "train"), ClipDataset(data_dir, "val")
@@ -110,7 +111,7 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
     figures = drawings(FIGURES, cfg.clips, text=False) if heads.classify_figure is not None else None
     words = drawings(("words",), cfg.word_clips, text=True) if heads.lines is not None else None
     if figures is None and words is None:
-        return {"adapted": False, "adapt_seconds": time.perf_counter() - start}
+        return {"adapted": False, "adapt_seconds": time.perf_counter() - start, "adapt_steps": 0}
     before = before or validation_accuracy(net, val, cfg.batch_size)
     kept = {k: v.detach().clone() for k, v in heads.state_dict().items() if k.startswith(READER_PARTS)}
     parameters = [p for name, p in heads.named_parameters() if name.startswith(READER_PARTS)]
