@@ -97,8 +97,7 @@ def score_models(models: list[tuple], dataset: str | Path, *, csv: str | Path | 
         try:
             decoded = decode_video(entry.path, list(dict.fromkeys(shapes)), method=method)
         except VideoError as e:
-            decoded = Skipped(entry.row, entry.rel, e.reason if "needs at least" in e.reason
-                              else f"unreadable video: {e.reason}")
+            decoded = Skipped(entry.row, entry.rel, f"unreadable video: {e.reason}")  # length is checked per clip
             log(f"skipped {decoded.path}: {decoded.reason}")
         clips, outputs, regions = {}, {}, {}
         for k, ((model, info), shape) in enumerate(zip(models, shapes)):

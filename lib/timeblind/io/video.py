@@ -170,6 +170,7 @@ class DecodedVideo:
         self.path, self.n, self.height, self.width = path, 0, 0, 0
         self.held: dict[tuple[int, int], list[np.ndarray]] = {}
         self.pairs: dict[int, np.ndarray] = {}
+        self._displacement: np.ndarray | None = None
 
     @classmethod
     def read(cls, path: Path, sizes: list[tuple[int, int]], pair_frames: set[int], max_bytes: int,
@@ -212,10 +213,14 @@ class DecodedVideo:
             raise VideoError(self.path, f"video has {self.n} frames; the model needs at least {frames}")
 
     def displacement(self, method: str) -> np.ndarray | None:
-        """The noise's per-frame displacement that ``method="motion"`` plans its frames by."""
+        """The noise's per-frame displacement that ``method="motion"`` plans its frames by, measured
+        once per video (every clip and crop of it plans by the same one)."""
         if method != "motion":
             return None
-        return displacement_of_pairs([(self.pairs[t], self.pairs[t + 1]) for t in pair_starts(self.n)])
+        if self._displacement is None:
+            self._displacement = displacement_of_pairs([(self.pairs[t], self.pairs[t + 1])
+                                                        for t in pair_starts(self.n)])
+        return self._displacement
 
     def crop_clips(self, requests: Sequence[tuple[tuple[int, int, int], tuple[float, float, float, float]]],
                    method: str, restore: str) -> list[np.ndarray]:

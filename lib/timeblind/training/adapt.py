@@ -121,17 +121,21 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
     # only the categories whose reading is trained can change (a word clip costs about 8 others)
     trained = (FIGURES if figures is not None else ()) + (("words",) if words is not None else ())
     mean = lambda acc: sum(acc.values()) / len(acc)  # noqa: E731  (each category counts the same)
+    validated = lambda: {**before, **validation_accuracy(net, val, cfg.batch_size, trained)}  # noqa: E731
+
+    def train_reader() -> None:  # validation puts the whole model in eval mode
+        for name in reader_modules(heads):
+            getattr(heads, name).requires_grad_(True).train()
+
     check = max(1, round(cfg.steps * CHECK_AT))
-    for name in reader_modules(heads):
-        getattr(heads, name).requires_grad_(True)
+    train_reader()
     steps = 0
     while steps < cfg.steps:
         if steps == check:
-            after = {**before, **validation_accuracy(net, val, cfg.batch_size, trained)}
+            after = validated()
             if mean(after) < mean(before) + CHECK_GAIN:
                 break
-        for name in reader_modules(heads):
-            getattr(heads, name).train()
+            train_reader()
         loss = 0.0
         if figures is not None:
             drawn, clean, targets = figures.batch(cfg.batch_size // 2, generator)
@@ -151,7 +155,7 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
         optimizer.step()
         steps += 1
     if steps == cfg.steps:
-        after = {**before, **validation_accuracy(net, val, cfg.batch_size, trained)}
+        after = validated()
     net.eval()
     adapted = mean(after) > mean(before)
     if not adapted:
