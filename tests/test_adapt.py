@@ -11,7 +11,7 @@ from timeblind.data.dataset import load_manifest
 from timeblind.data.torch_data import ClipDataset
 from timeblind.models.checkpoint import load_model, save_reader
 from timeblind.models.registry import build_model
-from timeblind.training.adapt import EncoderDrawings, adapt_reader, sample_ids
+from timeblind.training.adapt import EncoderDrawings, adapt_reader, figures_above_chance, sample_ids
 from timeblind.training.config import ReaderAdaptConfig, ReaderTrainConfig, TrainConfig
 from timeblind.training.fit import fit
 from timeblind.training.reader import READER_PARTS, pretrain_reader
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 SMALL = {"width": 4, "dim": 16}
 QUIET = {"log": lambda *a, **k: None}
-ADAPT = ReaderAdaptConfig(steps=4, clips=24, word_clips=6, batch_size=8, lr=0.01)
+ADAPT = ReaderAdaptConfig(steps=4, clips=24, word_clips=6, batch_size=8, lr=0.01, above_chance_z=None)
 
 
 def weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -58,8 +58,7 @@ def test_adaptation_trains_the_reader_alone_and_keeps_it_only_if_validation_rise
     # a validation that cannot be beaten: the adapted reader is dropped, the one it started from kept
     perfect = {k[len("val_acc_adapted_"):]: 1.0 for k in metrics if k.startswith("val_acc_adapted_")}
     again = adapt_reader(net, str(tiny_data), ADAPT, perfect, seed=0, **QUIET)
-    assert again["adapted"] is False
-    assert again["adapt_steps"] == 1 < ADAPT.steps  # no gain a quarter of the way in: it stops there
+    assert again["adapted"] is False and again["adapt_steps"] == ADAPT.steps
     assert all(torch.equal(after[k], v) for k, v in weights(net).items())
 
 
@@ -90,5 +89,28 @@ def test_without_word_clips_the_line_reader_and_the_words_score_stay_as_they_wer
     metrics = adapt_reader(net, str(tiny_data), dataclasses.replace(ADAPT, word_clips=0), before, seed=0, **QUIET)
     assert metrics["val_acc_adapted_words"] == 0.25 and metrics["val_acc_adapted_patterns"] == 0.5
     assert metrics["val_acc_adapted_shapes"] > 0 and metrics["adapted"]  # from 0, any reading rises
-    assert metrics["adapt_steps"] == ADAPT.steps  # a gain at the check: it runs to the end
     assert all(torch.equal(lines[k], v) for k, v in net.heads.lines.state_dict().items())
+
+
+def test_the_chance_z_counts_right_answers_against_guessing_among_each_categorys_classes():
+    spec = TaskSpec(classes=tuple("abcdefgh") + ("x", "y"), class_categories=("shapes",) * 8 + ("videos",) * 2,
+                    categories=("shapes", "videos", "words"), frames=4)
+    # 20 of 80 shapes right where guessing among 8 gets 10: (20 - 10) / sqrt(80 * 1/8 * 7/8)
+    assert figures_above_chance(spec, {"shapes": 0.25}, {"shapes": 80}) == pytest.approx(10 / (70 / 8) ** 0.5)
+    both = figures_above_chance(spec, {"shapes": 0.125, "videos": 0.5, "words": 0.9}, {"shapes": 80, "videos": 40})
+    assert both == pytest.approx(0.0)  # each category at its own chance; words are not figures
+    assert figures_above_chance(spec, {"words": 0.5}, {}) is None
+
+
+def test_an_encoder_read_no_better_than_guessing_is_not_adapted(tiny_data):
+    torch.manual_seed(0)
+    net = build_model("motion_energy", TaskSpec.from_manifest(load_manifest(tiny_data)), **SMALL)
+    start = weights(net)
+    gated = dataclasses.replace(ADAPT, above_chance_z=2.0)
+    guessing = {"shapes": 0.5, "words": 0.0, "patterns": 0.5}  # two shapes: a half is chance
+    metrics = adapt_reader(net, str(tiny_data), gated, guessing, seed=0, **QUIET)
+    assert metrics["adapt_steps"] == 0 and metrics["adapted"] is False
+    assert metrics["above_chance_z"] == pytest.approx(0.0)
+    assert all(torch.equal(start[k], v) for k, v in weights(net).items())
+    reading = adapt_reader(net, str(tiny_data), gated, {**guessing, "shapes": 1.0}, seed=0, **QUIET)
+    assert reading["adapt_steps"] == ADAPT.steps and reading["above_chance_z"] > 2.0

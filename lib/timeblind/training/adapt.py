@@ -6,19 +6,20 @@ reader misreads a good part of figures the encoder recovered well. So, with the 
 the reader parts are trained on what the encoder draws for a sample of training clips, each batch
 beside the same clips' clean masks degraded as in pretraining (so the reader keeps reading figures
 drawn any other way: the shifted export's). Every encoder gets the same adaptation; a frame-wise
-encoder, whose maps hold no figure, gains nothing from it. The adapted reader is kept only if it
-validates better than the pretrained one; an adaptation that has not raised validation accuracy by a
-point a quarter of the way in stops there (a frame-wise encoder's maps hold no figure to adapt to).
+encoder, whose maps hold no figure, has nothing to adapt to: an encoder whose figures the pretrained
+reader reads no better than guessing is not adapted at all. The adapted reader is kept only if it
+validates better than the pretrained one.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
 import torch.nn.functional as F
 
-from timeblind.core.tasks import window_means
+from timeblind.core.tasks import TaskSpec, window_means
 from timeblind.data.torch_data import ClipDataset, size_batches
 from timeblind.models.registry import VideoModel
 from timeblind.training.config import ReaderAdaptConfig
@@ -29,8 +30,6 @@ from timeblind.training.reader import (MIRRORED, READER_PARTS, degrade, figure_c
 
 FIGURES = ("shapes", "images", "videos")  # categories read as a class off the figure
 WORDS_PER_STEP = 4  # text lines per step from each source: a word clip's map is about 8 figure clips'
-CHECK_AT = 0.25  # share of the steps after which an adaptation that has not raised validation accuracy stops
-CHECK_GAIN = 0.01  # the rise in mean validation accuracy the check asks for: a clip or two either way is noise
 
 
 class EncoderDrawings:
@@ -92,13 +91,28 @@ def validation_accuracy(net: VideoModel, data: ClipDataset, batch_size: int,
     return {name: torch.stack(ok).float().mean().item() for name, ok in hits.items()}
 
 
+def figures_above_chance(spec: TaskSpec, accuracy: dict[str, float], counts: dict[str, int]) -> float | None:
+    """How far the right answers on the figure categories lie above guessing among each category's
+    classes, in standard deviations of the guesses' count (binomial z); None without figure clips."""
+    right = expected = variance = 0.0
+    for category in FIGURES:
+        n, classes = counts.get(category, 0), spec.class_categories.count(category)
+        if category not in accuracy or not n or not classes:
+            continue
+        chance = 1 / classes
+        right += accuracy[category] * n
+        expected += chance * n
+        variance += chance * (1 - chance) * n
+    return (right - expected) / math.sqrt(variance) if variance else None
+
+
 def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before: dict[str, float] | None,
                  seed: int, log=print) -> dict:
     """Train the reader parts of net's heads on the encoder's own drawings of training clips (the
     encoder frozen), keep them if the mean validation accuracy over categories rises above
-    `before` (the same per category with the pretrained reader; None: measured here), and stop
-    early when it has not risen by CHECK_GAIN at CHECK_AT of the way; returns metrics (before, after,
-    kept, steps run)."""
+    `before` (the same per category with the pretrained reader; None: measured here); an encoder
+    whose figures are read less than cfg.above_chance_z above guessing is left as it is. Returns
+    metrics (before, after, kept, steps run, the z of `before`)."""
     start = time.perf_counter()
     heads = net.heads
     train, val = ClipDataset(data_dir, "train"), ClipDataset(data_dir, "val")
@@ -109,11 +123,20 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
         ids = sample_ids(train, categories, count, generator) if count else []
         return EncoderDrawings(net, train, ids, cfg.batch_size, text) if ids else None
 
+    if heads.classify_figure is None and heads.lines is None:
+        return {"adapted": False, "adapt_seconds": time.perf_counter() - start, "adapt_steps": 0}
+    before = before or validation_accuracy(net, val, cfg.batch_size)
+    counts = {c: sum(row["category"] == c for row in val.rows) for c in FIGURES}
+    z = figures_above_chance(heads.spec, before, counts)
+    if cfg.above_chance_z is not None and z is not None and z < cfg.above_chance_z:
+        log(f"reader not adapted: the encoder's figures are read {z:.1f} standard deviations above guessing, "
+            f"under {cfg.above_chance_z} (its maps hold no figure to adapt to)", flush=True)
+        return {"adapted": False, "adapt_seconds": time.perf_counter() - start, "adapt_steps": 0,
+                "above_chance_z": z, **{f"val_acc_before_adapt_{c}": a for c, a in before.items()}}
     figures = drawings(FIGURES, cfg.clips, text=False) if heads.classify_figure is not None else None
     words = drawings(("words",), cfg.word_clips, text=True) if heads.lines is not None else None
     if figures is None and words is None:
         return {"adapted": False, "adapt_seconds": time.perf_counter() - start, "adapt_steps": 0}
-    before = before or validation_accuracy(net, val, cfg.batch_size)
     kept = {k: v.detach().clone() for k, v in heads.state_dict().items() if k.startswith(READER_PARTS)}
     parameters = [p for name, p in heads.named_parameters() if name.startswith(READER_PARTS)]
     optimizer = torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=0.01)
@@ -127,15 +150,8 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
         for name in reader_modules(heads):
             getattr(heads, name).requires_grad_(True).train()
 
-    check = max(1, round(cfg.steps * CHECK_AT))
     train_reader()
-    steps = 0
-    while steps < cfg.steps:
-        if steps == check:
-            after = validated()
-            if mean(after) < mean(before) + CHECK_GAIN:
-                break
-            train_reader()
+    for _ in range(cfg.steps):
         loss = 0.0
         if figures is not None:
             drawn, clean, targets = figures.batch(cfg.batch_size // 2, generator)
@@ -153,18 +169,15 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        steps += 1
-    if steps == cfg.steps:
-        after = validated()
+    after = validated()
     net.eval()
     adapted = mean(after) > mean(before)
     if not adapted:
         heads.load_state_dict({**heads.state_dict(), **kept})
     seconds = time.perf_counter() - start
-    stopped = "" if steps == cfg.steps else f", stopped after {steps} of {cfg.steps} steps"
     log(f"reader adapted on {len(figures) if figures else 0} figure and {len(words) if words else 0} word clips "
-        f"in {seconds:.0f} s{stopped}: validation {mean(before):.3f} -> {mean(after):.3f}, "
+        f"in {seconds:.0f} s: validation {mean(before):.3f} -> {mean(after):.3f}, "
         + ("kept" if adapted else "dropped (the pretrained reader is kept)"), flush=True)
-    return {"adapted": adapted, "adapt_seconds": seconds, "adapt_steps": steps,
+    return {"adapted": adapted, "adapt_seconds": seconds, "adapt_steps": cfg.steps, "above_chance_z": z,
             **{f"val_acc_before_adapt_{c}": a for c, a in before.items()},
             **{f"val_acc_adapted_{c}": a for c, a in after.items()}}

@@ -206,8 +206,12 @@ class ReaderAdaptConfig:
     word_clips: int = 200  # training word clips the encoder draws (word clips are large: each costs about 8)
     batch_size: int = 64  # figure maps per step, half the encoder's and half clean masks degraded
     lr: float = 0.001  # AdamW learning rate, constant
+    above_chance_z: float | None = 3.0  # adapt only an encoder whose figures are read this far above guessing
 
     def __post_init__(self):
+        z = self.above_chance_z
+        if z is not None and (isinstance(z, bool) or not isinstance(z, (int, float))):
+            raise ValueError(f"reader_adapt.above_chance_z={z!r}: expected a number or null (adapt every encoder)")
         for name, low in (("steps", 0), ("clips", 0), ("word_clips", 0), ("batch_size", 2)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
