@@ -155,6 +155,22 @@ def test_the_answers_do_not_train_the_encoder(mixed):
     assert torch.autograd.grad(losses["figure"], fmap)[0].abs().sum() > 0
 
 
+def test_answering_reads_shapes_in_their_mirror_views_and_moving_figures_as_they_are():
+    spec = TaskSpec(classes=("circle", "star", "up", "down"), class_categories=("shapes", "shapes", "videos", "videos"),
+                    categories=("shapes", "videos"), frames=6)
+    torch.manual_seed(0)
+    heads = TaskHeads(8, spec)
+    figure = torch.rand(2, spec.windows, 16, 24)
+    shapes, videos = slice(0, 2), slice(2, 4)
+    heads.train()  # training sees the one view
+    assert not torch.allclose(heads.figure_logits(figure)[:, shapes], heads.figure_logits(figure.flip(-1))[:, shapes])
+    heads.eval()
+    for view in (figure.flip(-1), figure.flip(-2)):
+        assert torch.allclose(heads.figure_logits(view)[:, shapes], heads.figure_logits(figure)[:, shapes], atol=1e-6)
+    one_view = heads.classify_figure(heads.reader(figure))
+    assert torch.equal(heads.figure_logits(figure)[:, videos], one_view[:, videos])  # a direction is not mirrored
+
+
 def test_answers_stay_inside_the_clips_category():
     torch.manual_seed(0)
     heads = TaskHeads(8, SPEC)

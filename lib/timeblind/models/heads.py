@@ -29,6 +29,7 @@ from timeblind.core.tasks import NOT_TRAINED, TaskSpec
 from timeblind.models.reader import FigureReader, LineReader, crop_bands
 
 CANNOT_ANSWER = ""  # the answer to a category the model was not trained on (id NOT_TRAINED) or has no head for
+MIRRORED = ("shapes", "images")  # a mirrored shape or object is still itself; a moving figure's direction is not
 
 
 class FigureHead(nn.Module):
@@ -63,6 +64,8 @@ class TaskHeads(nn.Module):
         # category id of each closed class, so answers can be restricted to the clip's category
         self.register_buffer("class_category", torch.from_numpy(spec.class_category_index), persistent=False)
         self.register_buffer("from_figure", torch.from_numpy(spec.figure_classes), persistent=False)
+        mirrored = torch.tensor([c in MIRRORED for c in spec.class_categories], dtype=torch.bool)
+        self.register_buffer("mirror_invariant", mirrored, persistent=False)
         n = len(spec.classes)
         self.classify_figure = nn.Linear(reader_dim, n) if n else None
         self.classify_frames = nn.Linear(dim, n) if spec.has_patterns else None
@@ -79,7 +82,7 @@ class TaskHeads(nn.Module):
         pooled = fmap.mean(dim=(2, 3))  # (B, D)
         out = {"figure_logits": figure_logits, "figure": figure}
         if self.classify_figure is not None:
-            logits = self.classify_figure(self.reader(figure))  # (B, classes)
+            logits = self.figure_logits(figure)  # (B, classes)
             if self.classify_frames is not None:  # pattern kinds: from the frames, not a figure
                 logits = torch.where(self.from_figure, logits, self.classify_frames(pooled))
             out["logits"] = logits
@@ -88,6 +91,17 @@ class TaskHeads(nn.Module):
             out["length"] = self.length(pooled)  # (B, T + 1)
             out["next_bit"] = self.next_bit(pooled)  # (B, 2)
         return out
+
+    def figure_logits(self, figure: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, classes) read off figure maps (B, K, H, W). Answering (eval mode), a
+        shape or object is read in its four mirror views and the logits averaged: the reader learnt
+        them as one class, and one odd view no longer decides."""
+        logits = self.classify_figure(self.reader(figure))
+        if self.training or not self.mirror_invariant.any():
+            return logits
+        views = (figure.flip(-1), figure.flip(-2), figure.flip(-1, -2))
+        mean = (logits + sum(self.classify_figure(self.reader(v)) for v in views)) / 4
+        return torch.where(self.mirror_invariant, mean, logits)
 
     def restricted_logits(self, logits: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
         """Class logits with every class outside the clip's category (B,) masked out."""

@@ -21,11 +21,12 @@ import torch.nn.functional as F
 
 from timeblind.core.tasks import TaskSpec, window_means
 from timeblind.data.torch_data import ClipDataset, size_batches
+from timeblind.models.heads import MIRRORED
 from timeblind.models.registry import VideoModel
 from timeblind.training.config import ReaderAdaptConfig
 from timeblind.training.losses import reading_loss
 from timeblind.training.module import answers_correct
-from timeblind.training.reader import (MIRRORED, READER_PARTS, degrade, figure_class_clips, mirror, reader_modules,
+from timeblind.training.reader import (READER_PARTS, degrade, figure_class_clips, mirror, reader_modules,
                                       zoom_out)
 
 FIGURES = ("shapes", "images", "videos")  # categories read as a class off the figure
@@ -140,6 +141,9 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
     kept = {k: v.detach().clone() for k, v in heads.state_dict().items() if k.startswith(READER_PARTS)}
     parameters = [p for name, p in heads.named_parameters() if name.startswith(READER_PARTS)]
     optimizer = torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=0.01)
+    # decayed to 0: at a constant rate the reader ended wherever its last batches left it, with a
+    # pair of classes tipped one way (early_temporal: skull read as sun 17 times, sun as skull never)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.steps)
     mirrored_ids = torch.tensor([k for k, c in enumerate(heads.spec.categories) if c in MIRRORED])
     # only the categories whose reading is trained can change (a word clip costs about 8 others)
     trained = (FIGURES if figures is not None else ()) + (("words",) if words is not None else ())
@@ -169,6 +173,7 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        schedule.step()
     after = validated()
     net.eval()
     adapted = mean(after) > mean(before)

@@ -205,7 +205,7 @@ class ReaderAdaptConfig:
     clips: int = 1500  # training clips of shapes, images and moving figures the encoder draws
     word_clips: int = 200  # training word clips the encoder draws (word clips are large: each costs about 8)
     batch_size: int = 64  # figure maps per step, half the encoder's and half clean masks degraded
-    lr: float = 0.001  # AdamW learning rate, constant
+    lr: float = 0.001  # AdamW learning rate at the start, decayed to 0 (cosine)
     above_chance_z: float | None = 3.0  # adapt only an encoder whose figures are read this far above guessing
 
     def __post_init__(self):

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from timeblind.core.tasks import true_texts, window_means
 from timeblind.data.samplers import StepBatches, words_step_shares
 from timeblind.data.torch_data import ClipDataset, size_batches
-from timeblind.models.heads import TaskHeads
+from timeblind.models.heads import MIRRORED, TaskHeads
 from timeblind.models.layers import box_mean
 from timeblind.training.config import ReaderTrainConfig
 from timeblind.training.losses import reading_loss
@@ -73,7 +73,6 @@ def degrade(figure: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return (figure * _per_clip(B, 0.5, 1.0, generator) + noise).clamp(0.0, 1.0)
 
 
-MIRRORED = ("shapes", "images")  # a mirrored shape or object is still itself; a moving figure's direction is not
 
 
 def mirror(figure: torch.Tensor, mirrored: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
