@@ -141,8 +141,8 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
     kept = {k: v.detach().clone() for k, v in heads.state_dict().items() if k.startswith(READER_PARTS)}
     parameters = [p for name, p in heads.named_parameters() if name.startswith(READER_PARTS)]
     optimizer = torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=0.01)
-    # decayed to 0: at a constant rate the reader ended wherever its last batches left it, with a
-    # pair of classes tipped one way (early_temporal: skull read as sun 17 times, sun as skull never)
+    # decayed to 0: at a constant rate the reader ended wherever its last batches left it, with
+    # pairs of classes tipped one way
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.steps)
     mirrored_ids = torch.tensor([k for k, c in enumerate(heads.spec.categories) if c in MIRRORED])
     # only the categories whose reading is trained can change (a word clip costs about 8 others)
