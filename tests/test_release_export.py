@@ -116,7 +116,7 @@ def test_the_default_export_is_written_like_the_release_in_fonts_training_never_
     assert cfg.motion.render_scale == 1 and cfg.motion.noise == "binary" and export["scale"] == 1
     assert cfg.motion_of("shapes").density == 0.79 and cfg.motion_of("words").density == 0.5
     assert cfg.words.case == "lower" and cfg.words.two_lines == 1.0 and cfg.placement.rotation == "any"
-    assert export["test_size"] // len(cfg.categories) == 20
+    assert export["test_size"] // len(cfg.categories) == 28  # each of the 14 moving-figure classes twice
     trained = StimulusConfig.from_pipeline(pipeline.data)
     assert cfg.words.fonts and not set(expand_fonts(cfg.words.fonts)) & set(expand_fonts(trained.words.fonts))
 
