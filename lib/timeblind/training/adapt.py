@@ -5,7 +5,7 @@ draws its figures its own way (rounded corners, soft edges, its own blur), and t
 reader misreads a good part of figures the encoder recovered well. So, with the encoder frozen,
 the reader parts are trained on what the encoder draws for a sample of training clips, each batch
 beside the same clips' clean masks degraded as in pretraining (so the reader keeps reading figures
-drawn any other way: the shifted export's). Every encoder gets the same adaptation; a frame-wise
+drawn any other way: the shifted export's). Every encoder gets the same rule; a frame-wise
 encoder, whose maps hold no figure, has nothing to adapt to: an encoder whose figures the pretrained
 reader reads no better than guessing is not adapted at all. The adapted reader is kept only if it
 validates better than the pretrained one.
@@ -148,7 +148,6 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
     # only the categories whose reading is trained can change (a word clip costs about 8 others)
     trained = (FIGURES if figures is not None else ()) + (("words",) if words is not None else ())
     mean = lambda acc: sum(acc.values()) / len(acc)  # noqa: E731  (each category counts the same)
-    validated = lambda: {**before, **validation_accuracy(net, val, cfg.batch_size, trained)}  # noqa: E731
 
     def train_reader() -> None:  # validation puts the whole model in eval mode
         for name in reader_modules(heads):
@@ -174,7 +173,7 @@ def adapt_reader(net: VideoModel, data_dir: str, cfg: ReaderAdaptConfig, before:
         loss.backward()
         optimizer.step()
         schedule.step()
-    after = validated()
+    after = {**before, **validation_accuracy(net, val, cfg.batch_size, trained)}
     net.eval()
     adapted = mean(after) > mean(before)
     if not adapted:

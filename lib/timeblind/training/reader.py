@@ -73,8 +73,6 @@ def degrade(figure: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return (figure * _per_clip(B, 0.5, 1.0, generator) + noise).clamp(0.0, 1.0)
 
 
-
-
 def mirror(figure: torch.Tensor, mirrored: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Figure maps (B, K, H, W) flipped left-right and upside down, each with probability 1/2, where
     `mirrored` (B,) allows it: more views of each class than the training clips hold."""
