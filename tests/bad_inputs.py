@@ -266,6 +266,7 @@ FLAGS = {  # command -> (extra arguments, words of the line); the rest of the co
         (["--height", "0"], "argument --height: 0 is not a positive integer"),
         (["--frames", "-2"], "argument --frames: -2 is not a positive integer"),
         (["--width", "wide"], "argument --width: 'wide' is not an integer"),
+        (["--lexicon", "-5"], "argument --lexicon: -5 is not a non-negative integer"),
         (["--method", "cubic"], "argument --method: invalid choice: 'cubic'"),
         (["--categoriez", "shapes"], "unrecognized arguments: --categoriez"),
         (["--categories", "shapes", "sounds"], "unknown category 'sounds'; expected"),
@@ -293,6 +294,7 @@ CONFIGS = [  # (a change to the quick profile, words of its one line)
     ({"data": {"speed": "fast"}}, "data.speed: 'fast' is not of type 'number'"),
     ({"training": {"lr": 0}}, "training.lr: 0 is less than or equal to the minimum of 0"),
     ({"training": {"max_step": 5}}, "training: unknown key(s) ['max_step']"),
+    ({"reading": {"lexicon": -1}}, "reading.lexicon: -1 is less than the minimum of 0"),
     ({"encoders": {"two_stream": {"segments": 6}}}, "data.sizes.patterns.frames=8: encoders.two_stream: clip has 8 frames"),
     ({"encoders": {"framewise": {"max_frames": 14}}}, "data.sizes.words.frames=16: encoders.framewise: clip has 16 "
      "frames, encoder supports at most max_frames=14"),

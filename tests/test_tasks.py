@@ -155,20 +155,26 @@ def test_the_answers_do_not_train_the_encoder(mixed):
     assert torch.autograd.grad(losses["figure"], fmap)[0].abs().sum() > 0
 
 
-def test_answering_reads_shapes_in_their_mirror_views_and_moving_figures_as_they_are():
+def test_answering_reads_every_view_of_a_figure_with_its_class_renamed_back():
     spec = TaskSpec(classes=("circle", "star", "up", "down"), class_categories=("shapes", "shapes", "videos", "videos"),
                     categories=("shapes", "videos"), frames=6)
     torch.manual_seed(0)
     heads = TaskHeads(8, spec)
     figure = torch.rand(2, spec.windows, 16, 24)
-    shapes, videos = slice(0, 2), slice(2, 4)
+    shapes, up_down, down_up = [0, 1], [2, 3], [3, 2]
     heads.train()  # training sees the one view
     assert not torch.allclose(heads.figure_logits(figure)[:, shapes], heads.figure_logits(figure.flip(-1))[:, shapes])
     heads.eval()
-    for view in (figure.flip(-1), figure.flip(-2)):
-        assert torch.allclose(heads.figure_logits(view)[:, shapes], heads.figure_logits(figure)[:, shapes], atol=1e-6)
-    one_view = heads.classify_figure(heads.reader(figure))
-    assert torch.equal(heads.figure_logits(figure)[:, videos], one_view[:, videos])  # a direction is not mirrored
+    read = heads.figure_logits(figure)
+    for view in (figure.flip(-1), figure.flip(-2), figure.flip(1)):  # mirrored either way, played backwards
+        assert torch.allclose(heads.figure_logits(view)[:, shapes], read[:, shapes], atol=1e-5)
+    assert torch.allclose(heads.figure_logits(figure.flip(-1))[:, up_down], read[:, up_down], atol=1e-5)
+    for view in (figure.flip(-2), figure.flip(1)):  # upside down or backwards, up is read as down
+        assert torch.allclose(heads.figure_logits(view)[:, up_down], read[:, down_up], atol=1e-5)
+    # a view is used only where every class of the category has its renamed class: here none is
+    lopsided = TaskHeads(8, TaskSpec(classes=("up", "left", "growing"), class_categories=("videos",) * 3,
+                                     categories=("videos",), frames=6)).eval()
+    assert torch.equal(lopsided.figure_logits(figure), lopsided.classify_figure(lopsided.reader(figure)))
 
 
 def test_answers_stay_inside_the_clips_category():
@@ -188,9 +194,10 @@ def test_words_are_answered_by_reading_and_only_with_a_line_reader(monkeypatch):
     heads = TaskHeads(8, SPEC)
     out = heads(torch.randn(3, 8, 2, 5), (8, 20))
     category = category_ids(SPEC, ["words", "shapes", "words"])
-    monkeypatch.setattr(heads, "read", lambda figure: [f"text{i}" for i in range(len(figure))])
+    monkeypatch.setattr(heads, "read", lambda figure, lexicon: [f"text{i} {lexicon}" for i in range(len(figure))])
     texts = heads.answers(out, category)
-    assert texts[0] == "text0" and texts[2] == "text1" and texts[1] in SPEC.classes[:2]
+    assert texts[0] == "text0 None" and texts[2] == "text1 None" and texts[1] in SPEC.classes[:2]
+    assert heads.answers(out, category, "the lexicon")[0] == "text0 the lexicon"  # passed on to the reading
     heads.lines = None  # a model that cannot read
     assert heads.answers(out, category)[::2] == ["", ""]
     assert heads.answers(out, category_ids(SPEC, ["images"])[:1].expand(3)) == ["", "", ""]

@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     scoring.add_argument("--zoom", action=argparse.BooleanOptionalAction, default=True,
                          help="read a still figure smaller than the model's training figures again, from a crop of "
                               "the video around it (default: on)")
+    scoring.add_argument("--lexicon", type=non_negative_int, metavar="N",
+                         help="read words against the N most frequent English words (default: 50000, as the "
+                              "pipeline's reading.lexicon); 0 reads letter by letter")
     for name in ("frames", "height", "width"):
         scoring.add_argument(f"--{name}", type=positive_int,
                              help=f"model input {name} (default: recorded in the model)")
@@ -187,13 +190,25 @@ def positive_float(text: str) -> float:
 
 def positive_int(text: str) -> int:
     """An argparse type: a usage error (exit 2, one line) for 0, negatives and non-numbers."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    value = _integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a usage error (exit 2, one line) for negatives and non-numbers."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a non-negative integer")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
 def eval_spookybench(args) -> int:
@@ -202,6 +217,7 @@ def eval_spookybench(args) -> int:
     are written, and the predictions too if the write fails, so nothing scored is lost. Exit 0 when
     something was scored, 2 when nothing was (bad model, folder or flags, every item skipped), 1 when the
     write failed."""
+    from timeblind.core.lexicon import ENGLISH_WORDS
     from timeblind.evaluation.spookybench import (check_output, model_label, results_path, score_folder,
                                                   write_predictions)
     from timeblind.io.spookybench import parse_categories
@@ -216,7 +232,8 @@ def eval_spookybench(args) -> int:
         model, info = load_model(args.model)
         predictions, table, skipped = score_folder(
             model, info, args.dataset, csv=args.csv, categories=categories, frames=args.frames, height=args.height,
-            width=args.width, method=args.method, zoom=args.zoom, log=say)
+            width=args.width, method=args.method, zoom=args.zoom,
+            lexicon=ENGLISH_WORDS if args.lexicon is None else args.lexicon, log=say)
     except (OSError, ValueError) as err:
         say(f"timeblind eval-spookybench: {err}")
         return 2

@@ -12,7 +12,7 @@ rule evaluate:
                     labels={"step": "evaluate", "encoder": "all", "seed": "all"}),
     params:
         nb=lambda wildcards, input: nb_params(data_dir=layout.DATA, models=list(input.models), tables_dir=TABLES,
-                                              split="test"),
+                                              split="test", lexicon=PIPELINE.reading["lexicon"]),
     log:
         **job_logs("evaluate"),
     threads: 1

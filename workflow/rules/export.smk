@@ -14,7 +14,7 @@ rule spookybench_export:
                                               models=list(input.models), tables_dir=TABLES,
                                               seed=PIPELINE.export["seed"], test_size=PIPELINE.export["test_size"],
                                               scale=PIPELINE.export["scale"], frames=PIPELINE.export["frames"],
-                                              fps=PIPELINE.export["fps"]),
+                                              fps=PIPELINE.export["fps"], lexicon=PIPELINE.reading["lexicon"]),
     log:
         **job_logs("spookybench_export"),
     threads: 1

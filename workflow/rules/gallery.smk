@@ -12,7 +12,8 @@ rule gallery:
     params:
         nb=lambda wildcards, input: nb_params(data_dir=layout.DATA, models=list(input.models),
                                               figure=f"{FIGURES}/gallery", table=f"{TABLES}/gallery.csv",
-                                              split="test", **PIPELINE.gallery),
+                                              split="test", lexicon=PIPELINE.reading["lexicon"],
+                                              **PIPELINE.gallery),
     log:
         **job_logs("gallery"),
     threads: 1

@@ -18,6 +18,7 @@ import torch
 
 from timeblind.data.torch_data import ClipDataset, size_batches
 from timeblind.core.layout import project_relative
+from timeblind.core.lexicon import ENGLISH_WORDS, Lexicon, reading_lexicon
 from timeblind.core.stats import t_interval, wilson_interval
 from timeblind.core.tasks import IGNORE, category_ids
 from timeblind.io.spookybench import is_correct
@@ -30,9 +31,10 @@ PATTERN_TARGETS = ("bits", "length", "next_bit")
 
 
 @torch.no_grad()
-def predict(model, dataset: ClipDataset, batch_size: int = 128) -> tuple[list[str], dict[str, np.ndarray],
-                                                                          dict[str, np.ndarray]]:
-    """Text answers for every clip (batches of one frame size) and, when the model has pattern
+def predict(model, dataset: ClipDataset, batch_size: int = 128, lexicon: Lexicon | None = None
+            ) -> tuple[list[str], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Text answers for every clip (batches of one frame size; words read against `lexicon`, if
+    given, else letter by letter) and, when the model has pattern
     heads, the per-clip pattern predictions and targets (bits (N, T), length (N,), next bit (N,);
     IGNORE where a clip carries none)."""
     categories = category_ids(model.heads.spec, dataset.data.samples["category"])
@@ -41,7 +43,7 @@ def predict(model, dataset: ClipDataset, batch_size: int = 128) -> tuple[list[st
     for batch in size_batches(dataset, batch_size):
         items = [dataset[i] for i in batch]
         out = model(torch.stack([video for video, _ in items]))
-        for i, text in zip(batch, model.heads.answers(out, categories[batch])):
+        for i, text in zip(batch, model.heads.answers(out, categories[batch], lexicon)):
             texts[i] = text
         if "bits" in out:
             guesses = {"bits": (out["bits"] > 0).long(), "length": out["length"].argmax(-1),
@@ -89,8 +91,9 @@ def _row(correct, **fields) -> dict:
 
 
 def score_models(model_paths: list[str | Path], data_dir: str | Path, split: str = "test",
-                 log=print) -> pd.DataFrame:
-    """One row per model x category x task: n, correct, accuracy, Wilson 95% interval, chance."""
+                 log=print, lexicon: int = ENGLISH_WORDS) -> pd.DataFrame:
+    """One row per model x category x task: n, correct, accuracy, Wilson 95% interval, chance.
+    Words are read against the `lexicon` most frequent English words (0: letter by letter)."""
     dataset = ClipDataset(str(data_dir), split)
     samples = dataset.data.samples
     answers = [ast.literal_eval(a) for a in samples["answers"]]
@@ -104,7 +107,7 @@ def score_models(model_paths: list[str | Path], data_dir: str | Path, split: str
         if differ:
             raise ValueError(f"{path} was trained on clips of other shapes than the data set's (category: "
                              f"trained, data set): {differ}")
-        texts, patterns, pattern_targets = predict(model, dataset)
+        texts, patterns, pattern_targets = predict(model, dataset, lexicon=reading_lexicon(lexicon))
         correct = np.array([is_correct(t, a) for t, a in zip(texts, answers)])
         meta = {"encoder": info["extra"].get("name", info["encoder"]), "seed": info["extra"].get("seed"),
                 "model": project_relative(path)}

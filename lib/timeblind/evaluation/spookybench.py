@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from timeblind.core.io import write_text
+from timeblind.core.lexicon import ENGLISH_WORDS, reading_lexicon
 from timeblind.core.stats import wilson_interval
 from timeblind.core.tasks import category_ids, to_model_input
 from timeblind.core.zoom import zoom_region
@@ -49,11 +50,11 @@ def input_shape(info: dict, frames: int | None, height: int | None, width: int |
 def evaluate_folder(model_path: str | Path, dataset: str | Path, *, csv: str | Path | None = None,
                     categories: list[str] | None = None, frames: int | None = None, height: int | None = None,
                     width: int | None = None, method: str = "motion", zoom: bool = True,
-                    log=print) -> tuple[dict, pd.DataFrame, list]:
+                    lexicon: int = ENGLISH_WORDS, log=print) -> tuple[dict, pd.DataFrame, list]:
     """Predictions {Path: text}, a per-category accuracy table (Wilson 95%) and the skipped items."""
     model, info = load_model(model_path)
     return score_folder(model, info, dataset, csv=csv, categories=categories, frames=frames, height=height,
-                        width=width, method=method, zoom=zoom, log=log)
+                        width=width, method=method, zoom=zoom, lexicon=lexicon, log=log)
 
 
 def score_folder(model, info: dict, dataset: str | Path, **options) -> tuple[dict, pd.DataFrame, list]:
@@ -65,16 +66,18 @@ def score_folder(model, info: dict, dataset: str | Path, **options) -> tuple[dic
 def score_models(models: list[tuple], dataset: str | Path, *, csv: str | Path | None = None,
                  categories: list[str] | None = None, frames: int | None = None, height: int | None = None,
                  width: int | None = None, method: str = "motion", zoom: bool = True,
-                 log=print) -> list[tuple[dict, pd.DataFrame, list]]:
+                 lexicon: int = ENGLISH_WORDS, log=print) -> list[tuple[dict, pd.DataFrame, list]]:
     """Several loaded models (model, info) scored on one folder: per model, the predictions, the
     accuracy table and the skipped items. Each video is decoded once, as a stream, for all of them
     (large videos take far longer to decode than a small model takes to answer), into each model's
     input for its category (io.video). With ``zoom``, a still figure the model finds smaller than
-    its training figures is read again from a crop of the video around it (core/zoom.py); each
+    its training figures is read again from a crop of the video around it (core/zoom.py). Words are
+    read against the `lexicon` most frequent English words (0: letter by letter). Each
     skipped item is reported once through ``log``, as it happens, and so is each category a model
     cannot answer."""
     for _, info in models:
         input_shape(info, frames, height, width)  # refused before any video is read
+    words = reading_lexicon(lexicon)
     wanted = parse_categories(categories) if categories else None  # any case; objects, dynamics as aliases
     folder = SpookyBenchFolder(Path(dataset), Path(csv) if csv else None)
     log(f"metadata: {folder.csv_path}")
@@ -121,7 +124,7 @@ def score_models(models: list[tuple], dataset: str | Path, *, csv: str | Path | 
                 closer[k] += 1
         for k, out in outputs.items():
             category = category_ids(models[k][0].heads.spec, [entry.category])  # the category's question
-            text = models[k][0].heads.answers(out, category)[0]
+            text = models[k][0].heads.answers(out, category, words)[0]
             predictions[k][entry.rel] = text
             rows[k].append({"category": entry.category, "correct": is_correct(text, entry.answers)})
     if zoom:

@@ -17,6 +17,7 @@ Every answer about a figure goes through the figure the encoder recovered:
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -24,12 +25,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from timeblind.core.lexicon import Lexicon
 from timeblind.core.lines import Band, decode_columns, find_lines
 from timeblind.core.tasks import NOT_TRAINED, TaskSpec
 from timeblind.models.reader import FigureReader, LineReader, crop_bands
 
 CANNOT_ANSWER = ""  # the answer to a category the model was not trained on (id NOT_TRAINED) or has no head for
 MIRRORED = ("shapes", "images")  # a mirrored shape or object is still itself; a moving figure's direction is not
+# How a figure's class name changes when its maps (B, K, H, W) are mirrored left-right, mirrored up-down
+# or played backwards: a shape keeps its name, a circle moving left mirrored left-right moves right.
+VIEW_RENAMES = {
+    "flip_x": {"left": "right", "right": "left", "clockwise": "counterclockwise", "counterclockwise": "clockwise"},
+    "flip_y": {"up": "down", "down": "up", "clockwise": "counterclockwise", "counterclockwise": "clockwise"},
+    "reverse": {"left": "right", "right": "left", "up": "down", "down": "up", "growing": "shrinking",
+                "shrinking": "growing", "clockwise": "counterclockwise", "counterclockwise": "clockwise"},
+}
+VIEW_DIMS = {"flip_x": -1, "flip_y": -2, "reverse": 1}
+VIEWS = [tuple(v for v, on in zip(VIEW_RENAMES, bits) if on) for bits in itertools.product((0, 1), repeat=3)][1:]
 
 
 class FigureHead(nn.Module):
@@ -64,8 +76,9 @@ class TaskHeads(nn.Module):
         # category id of each closed class, so answers can be restricted to the clip's category
         self.register_buffer("class_category", torch.from_numpy(spec.class_category_index), persistent=False)
         self.register_buffer("from_figure", torch.from_numpy(spec.figure_classes), persistent=False)
-        mirrored = torch.tensor([c in MIRRORED for c in spec.class_categories], dtype=torch.bool)
-        self.register_buffer("mirror_invariant", mirrored, persistent=False)
+        index, usable = view_permutations(spec)
+        self.register_buffer("view_index", index, persistent=False)
+        self.register_buffer("view_usable", usable, persistent=False)
         n = len(spec.classes)
         self.classify_figure = nn.Linear(reader_dim, n) if n else None
         self.classify_frames = nn.Linear(dim, n) if spec.has_patterns else None
@@ -93,15 +106,20 @@ class TaskHeads(nn.Module):
         return out
 
     def figure_logits(self, figure: torch.Tensor) -> torch.Tensor:
-        """Class logits (B, classes) read off figure maps (B, K, H, W). Answering (eval mode), a
-        shape or object is read in its four mirror views and the logits averaged: the reader learnt
-        them as one class, and one odd view no longer decides."""
+        """Class logits (B, classes) read off figure maps (B, K, H, W). Answering (eval mode), the
+        figure is also read mirrored and played backwards (VIEWS), each view's logits renamed back
+        (a circle moving right, mirrored, is read as one moving left), and all averaged: one odd
+        view no longer decides, and a reader's lean towards one direction cancels out."""
         logits = self.classify_figure(self.reader(figure))
-        if self.training or not self.mirror_invariant.any():
+        if self.training or not self.view_usable.any():
             return logits
-        views = (figure.flip(-1), figure.flip(-2), figure.flip(-1, -2))
-        mean = (logits + sum(self.classify_figure(self.reader(v)) for v in views)) / 4
-        return torch.where(self.mirror_invariant, mean, logits)
+        total, count = logits.clone(), torch.ones_like(logits[0])
+        for v, view in enumerate(VIEWS):
+            seen = self.classify_figure(self.reader(figure.flip([VIEW_DIMS[k] for k in view])))
+            usable = self.view_usable[v]
+            total = total + torch.where(usable, seen[:, self.view_index[v]], 0.0)
+            count = count + usable.float()
+        return total / count
 
     def restricted_logits(self, logits: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
         """Class logits with every class outside the clip's category (B,) masked out."""
@@ -114,23 +132,25 @@ class TaskHeads(nn.Module):
         crops, owners = crop_bands(figure.mean(dim=1), bands)  # text does not move: the windows' mean
         return self.lines(crops), owners
 
-    def read(self, figure: torch.Tensor) -> list[str]:
-        """The text on each figure map (B, K, H, W): its lines found, read, joined by a space."""
+    def read(self, figure: torch.Tensor, lexicon: Lexicon | None = None) -> list[str]:
+        """The text on each figure map (B, K, H, W): its lines found, read, joined by a space. Each
+        line is read letter by letter, or word by word against a lexicon (core/lexicon.py)."""
         bands = [find_lines(f) for f in figure.mean(dim=1).cpu().numpy()]
         log_probs, owners = self.read_lines(figure, bands)
         texts = [[] for _ in bands]
-        for owner, columns in zip(owners, log_probs.argmax(dim=-1).tolist()):
-            texts[owner].append(decode_columns(columns))
+        for owner, line in zip(owners, log_probs):
+            texts[owner].append(lexicon.read_line(line) if lexicon else decode_columns(line.argmax(dim=-1).tolist()))
         return [" ".join(t for t in lines if t) for lines in texts]
 
-    def answers(self, out: dict[str, torch.Tensor], category: torch.Tensor) -> list[str]:
-        """The text answer per clip: the text read for words, else the class name in its category;
-        CANNOT_ANSWER for a category (id -1) or a head the model does not have."""
+    def answers(self, out: dict[str, torch.Tensor], category: torch.Tensor, lexicon: Lexicon | None = None
+                ) -> list[str]:
+        """The text answer per clip: the text read for words (against `lexicon`, if given), else the
+        class name in its category; CANNOT_ANSWER for a category (id -1) or a head the model does not have."""
         category = category.to(out["figure"].device)
         texts = [CANNOT_ANSWER] * len(category)
         if self.lines is not None:
             reading = np.flatnonzero((category == self.spec.categories.index("words")).cpu().numpy())
-            for i, text in zip(reading, self.read(out["figure"][reading]) if len(reading) else []):
+            for i, text in zip(reading, self.read(out["figure"][reading], lexicon) if len(reading) else []):
                 texts[i] = text
         if "logits" in out:
             chosen = self.restricted_logits(out["logits"], category).argmax(dim=-1).tolist()
@@ -139,3 +159,27 @@ class TaskHeads(nn.Module):
                 if ok:
                     texts[i] = self.spec.classes[chosen[i]]
         return texts
+
+
+def view_permutations(spec: TaskSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each of VIEWS, which class a figure of each class is read as in that view, (V, classes),
+    and whether the view serves the class, (V, classes): only where every class of its category has
+    its renamed class in the same category (a view cannot be renamed back to a class never trained)."""
+    names = {(cat, name): k for k, (cat, name) in enumerate(zip(spec.class_categories, spec.classes))}
+    index = torch.arange(len(spec.classes)).repeat(len(VIEWS), 1)
+    usable = torch.zeros(len(VIEWS), len(spec.classes), dtype=torch.bool)
+    for v, view in enumerate(VIEWS):
+        for category in set(spec.class_categories) - {"patterns"}:  # patterns carry no figure
+            members = [k for k, c in enumerate(spec.class_categories) if c == category]
+            renamed = [names.get((category, rename(spec.classes[k], view))) for k in members]
+            if None not in renamed:
+                index[v, members], usable[v, members] = torch.tensor(renamed), True
+    return index, usable
+
+
+def rename(name: str, view: tuple[str, ...]) -> str:
+    """A class name as the figure reads in `view`: 'circle moving left' under flip_x is 'circle moving right'."""
+    words = name.split()
+    for k in view:
+        words = [VIEW_RENAMES[k].get(w, w) for w in words]
+    return " ".join(words)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from timeblind.core.lexicon import Lexicon
 from timeblind.core.tasks import TaskSpec
 from timeblind.models.config import encoder_config
 from timeblind.models.early_temporal import EarlyTemporalEncoder
@@ -38,9 +39,10 @@ class VideoModel(nn.Module):
         return self.heads(self.encoder(video), video.shape[-2:])  # the encoder's map (B, D, h, w) -> answers
 
     @torch.no_grad()
-    def answer(self, video: torch.Tensor, category: torch.Tensor) -> list[str]:
-        """Text answers for clips whose category ids (B,) index tasks.categories (-1: unknown)."""
-        return self.heads.answers(self(video), category)
+    def answer(self, video: torch.Tensor, category: torch.Tensor, lexicon: Lexicon | None = None) -> list[str]:
+        """Text answers for clips whose category ids (B,) index tasks.categories (-1: unknown); words
+        read against `lexicon` (core/lexicon.py), if given, else letter by letter."""
+        return self.heads.answers(self(video), category, lexicon)
 
 
 def build_encoder(encoder: str, **options) -> nn.Module:

@@ -56,12 +56,14 @@ class PipelineConfig:
     studies: dict  # the ablation studies (plan/studies.py)
     grounding: dict  # the grounding table (plan/grounding.py)
     gallery: dict  # the attribution gallery: per_category, samples, noise
+    reading: dict  # how words are read: lexicon
 
     @classmethod
     def from_config(cls, config: dict) -> PipelineConfig:
         training = {k: v for k, v in config["training"].items() if k != "seeds"}
         return cls(config["data"], TrainConfig.from_dict(training), tuple(config["training"]["seeds"]),
-                   config["encoders"], config["export"], config["studies"], config["grounding"], config["gallery"])
+                   config["encoders"], config["export"], config["studies"], config["grounding"], config["gallery"],
+                   config["reading"])
 
 
 def read_config_file(path: str | Path) -> dict:

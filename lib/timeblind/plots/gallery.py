@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from timeblind.core.io import write_csv
 from timeblind.core.layout import project_relative
+from timeblind.core.lexicon import ENGLISH_WORDS, reading_lexicon
 from timeblind.core.lines import line_targets
 from timeblind.core.tasks import TaskSpec, category_ids, clip_targets, to_model_input, true_bands
 from timeblind.data.dataset import StimulusDataset
@@ -176,9 +177,10 @@ def model_names(infos: list[dict]) -> list[str]:
 
 
 def attribution_table(models: list, infos: list[dict], data, clips: list[int], *, samples: int = 16,
-                      noise: float = 0.1, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+                      noise: float = 0.1, seed: int = 0, lexicon: int = ENGLISH_WORDS) -> tuple[pd.DataFrame, dict]:
     """One row per clip x model (COLUMNS) and the maps {(clip, column): (H, W)}. `data` is a
-    StimulusDataset; models and infos come from load_model."""
+    StimulusDataset; models and infos come from load_model; words are read as evaluation reads them."""
+    words = reading_lexicon(lexicon)
     expected = TaskSpec.from_manifest(data.manifest)
     samples_table = data.samples
     names = model_names(infos)
@@ -197,7 +199,7 @@ def attribution_table(models: list, infos: list[dict], data, clips: list[int], *
         for model, info, name in zip(models, infos, names):
             spec = model.heads.spec
             targets = sample_targets(spec, data, i)
-            text = model.answer(video, category_ids(spec, [row["category"]]))[0]
+            text = model.answer(video, category_ids(spec, [row["category"]]), words)[0]
             amap, to = attribute(model, video, targets, samples=samples, noise=noise, seed=seed + i)
             maps[i, name] = amap
             rows.append({"clip": i, "category": row["category"], "label": row["label"], "encoder": name,
@@ -256,6 +258,7 @@ def gallery_figure(data, table: pd.DataFrame, maps: dict, stem: str | Path, *, s
 
 def write_gallery(data_dir: str | Path, model_paths: list[str | Path], stem: str | Path, table: str | Path, *,
                   split: str = "test", per_category: int = 2, samples: int = 16, noise: float = 0.1,
+                  lexicon: int = ENGLISH_WORDS,
                   seed: int = 0) -> tuple[pd.DataFrame, list[Path]]:
     """Attribute every model on the gallery clips of a stored split; writes the figure (stem .png,
     .svg) and the per clip x model table (CSV). Returns the table and the written paths."""
@@ -267,7 +270,8 @@ def write_gallery(data_dir: str | Path, model_paths: list[str | Path], stem: str
     models = [m for m, _ in loaded]
     infos = [{**info, "path": str(p)} for (_, info), p in zip(loaded, model_paths)]
     clips = gallery_clips(data.samples, data.manifest["categories"], per_category, keep=lambda i: has_lines(data, i))
-    frame, maps = attribution_table(models, infos, data, clips, samples=samples, noise=noise, seed=seed)
+    frame, maps = attribution_table(models, infos, data, clips, samples=samples, noise=noise, seed=seed,
+                                    lexicon=lexicon)
     paths = gallery_figure(data, frame, maps, stem, samples=samples, noise=noise)
     table = Path(table)
     table.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ import pandas as pd
 from timeblind import tracking
 from timeblind.core.io import write_csv
 from timeblind.core.layout import RESULTS, resolve
+from timeblind.core.lexicon import ENGLISH_WORDS
 from timeblind.data.config import StimulusConfig, shifted_stimulus
 from timeblind.data.dataset import StimulusDataset
 from timeblind.data.writer import write_dataset
@@ -78,13 +79,15 @@ SHARD_BYTES = 1 << 26  # the export's generated clips are large: shards of at mo
 
 def spookybench_export(*, data: dict, shift: dict, out_dir: str, models: list[str], tables_dir: str,
                        seed: int, test_size: int, scale: int = 4, frames: list | None = None,
-                       fps: list | None = None, results_dir: str = RESULTS) -> pd.DataFrame:
+                       fps: list | None = None, lexicon: int = ENGLISH_WORDS, results_dir: str = RESULTS
+                       ) -> pd.DataFrame:
     """Table 1 again, on an official-format folder made with settings training never used: a test
     split generated with the config's data section changed by `shift`, written as SpookyBench's
     layout (H.264 Constrained Baseline mp4 at `scale`x, each video keeping `frames` [low, high] of its
     clip's frames at a variable rate of `fps` [low, high] on average), then every model scored on it
     with eval-spookybench's code (motion-preserving resampling to the model's input, the official
-    substring rule). Each video is decoded once for every model.
+    substring rule; words read against the `lexicon` most frequent English words, 0: letter by letter).
+    Each video is decoded once for every model.
     The generated split keeps its manifest and samples.csv, not its clips (the videos are the clips)."""
     p = dict(locals())
     shifted = shifted_stimulus(data, shift)
@@ -107,7 +110,7 @@ def spookybench_export(*, data: dict, shift: dict, out_dir: str, models: list[st
         # The official folder, then the patterns the export keeps in a folder of their own; each video is
         # decoded once for every model, and a small still figure is read again closer up (core/zoom.py).
         folders = {"": out / "official", "_patterns": pattern_folder(out / "official")}
-        scored = {suffix: score_models(loaded, folder) for suffix, folder in folders.items() if folder}
+        scored = {suffix: score_models(loaded, folder, lexicon=lexicon) for suffix, folder in folders.items() if folder}
         rows = []
         for k, (path, (_, info)) in enumerate(zip(models, loaded)):
             encoder, model_seed = info["extra"].get("name", info["encoder"]), info["extra"].get("seed")
