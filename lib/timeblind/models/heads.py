@@ -164,7 +164,9 @@ class TaskHeads(nn.Module):
 def view_permutations(spec: TaskSpec) -> tuple[torch.Tensor, torch.Tensor]:
     """For each of VIEWS, which class a figure of each class is read as in that view, (V, classes),
     and whether the view serves the class, (V, classes): only where every class of its category has
-    its renamed class in the same category (a view cannot be renamed back to a class never trained)."""
+    its renamed class in the same category (a view cannot be renamed back to a class never trained),
+    and played backwards only where a class of the category moves (a still figure's windows are
+    alike: reversing them adds a read and no view)."""
     names = {(cat, name): k for k, (cat, name) in enumerate(zip(spec.class_categories, spec.classes))}
     index = torch.arange(len(spec.classes)).repeat(len(VIEWS), 1)
     usable = torch.zeros(len(VIEWS), len(spec.classes), dtype=torch.bool)
@@ -172,7 +174,8 @@ def view_permutations(spec: TaskSpec) -> tuple[torch.Tensor, torch.Tensor]:
         for category in set(spec.class_categories) - {"patterns"}:  # patterns carry no figure
             members = [k for k, c in enumerate(spec.class_categories) if c == category]
             renamed = [names.get((category, rename(spec.classes[k], view))) for k in members]
-            if None not in renamed:
+            moves = any(rename(spec.classes[k], ("reverse",)) != spec.classes[k] for k in members)
+            if None not in renamed and (moves or "reverse" not in view):
                 index[v, members], usable[v, members] = torch.tensor(renamed), True
     return index, usable
 
