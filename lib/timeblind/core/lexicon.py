@@ -21,7 +21,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from timeblind.core.lines import ALPHABET, decode_columns, encode_text
+from timeblind.core.lines import ALPHABET, encode_text
 
 BLANK, SPACE = 0, 1  # reading classes (core/lines.py)
 SHORTLIST = 512  # words scored exactly, those whose letters the columns show most strongly
@@ -62,7 +62,7 @@ class Lexicon:
 
     def read_word(self, log_probs: torch.Tensor) -> str:
         """(T, classes) log-probabilities of the columns of one word -> the most probable word."""
-        if not decode_columns(log_probs.argmax(dim=-1).tolist()):
+        if not (log_probs.argmax(dim=-1) > SPACE).any():
             return ""  # no letter anywhere: nothing written
         # Scoring every word exactly costs ~0.2 s a word; a word whose letters the columns hardly show
         # cannot win, so only the words with the best letters-anywhere bound (+ prior) are scored.

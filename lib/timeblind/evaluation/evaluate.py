@@ -99,6 +99,7 @@ def score_models(model_paths: list[str | Path], data_dir: str | Path, split: str
     answers = [ast.literal_eval(a) for a in samples["answers"]]
     manifest = dataset.manifest
     chance = category_chance(manifest["class_categories"])
+    words = reading_lexicon(lexicon)
     rows = []
     for path in model_paths:
         model, info = load_model(path)
@@ -107,7 +108,7 @@ def score_models(model_paths: list[str | Path], data_dir: str | Path, split: str
         if differ:
             raise ValueError(f"{path} was trained on clips of other shapes than the data set's (category: "
                              f"trained, data set): {differ}")
-        texts, patterns, pattern_targets = predict(model, dataset, lexicon=reading_lexicon(lexicon))
+        texts, patterns, pattern_targets = predict(model, dataset, lexicon=words)
         correct = np.array([is_correct(t, a) for t, a in zip(texts, answers)])
         meta = {"encoder": info["extra"].get("name", info["encoder"]), "seed": info["extra"].get("seed"),
                 "model": project_relative(path)}

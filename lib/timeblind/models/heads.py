@@ -170,11 +170,11 @@ def view_permutations(spec: TaskSpec) -> tuple[torch.Tensor, torch.Tensor]:
     names = {(cat, name): k for k, (cat, name) in enumerate(zip(spec.class_categories, spec.classes))}
     index = torch.arange(len(spec.classes)).repeat(len(VIEWS), 1)
     usable = torch.zeros(len(VIEWS), len(spec.classes), dtype=torch.bool)
-    for v, view in enumerate(VIEWS):
-        for category in set(spec.class_categories) - {"patterns"}:  # patterns carry no figure
-            members = [k for k, c in enumerate(spec.class_categories) if c == category]
+    for category in {c for c, on_figure in zip(spec.class_categories, spec.figure_classes) if on_figure}:
+        members = [k for k, c in enumerate(spec.class_categories) if c == category]
+        moves = any(rename(spec.classes[k], ("reverse",)) != spec.classes[k] for k in members)
+        for v, view in enumerate(VIEWS):
             renamed = [names.get((category, rename(spec.classes[k], view))) for k in members]
-            moves = any(rename(spec.classes[k], ("reverse",)) != spec.classes[k] for k in members)
             if None not in renamed and (moves or "reverse" not in view):
                 index[v, members], usable[v, members] = torch.tensor(renamed), True
     return index, usable
